@@ -1,0 +1,25 @@
+#pragma once
+// NAS-Bench-201's 200-epoch test accuracies of all 15,625 cells (nats_bench.csv), for scoring
+// a derived NB201 cell the way NAS papers report it.
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace probnas {
+
+struct Nb201Score {
+  int64_t index = -1;
+  double cifar10_test = 0, cifar100_test = 0, imagenet16_test = 0;
+};
+
+class Nb201Table {
+ public:
+  explicit Nb201Table(const std::string& csv_path);  // names the file and line on malformed input
+  std::optional<Nb201Score> find(const std::string& arch_string) const;
+  size_t size() const { return rows_.size(); }
+
+ private:
+  std::unordered_map<std::string, Nb201Score> rows_;
+};
+
+}  // namespace probnas

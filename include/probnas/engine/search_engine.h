@@ -1,0 +1,27 @@
+#pragma once
+// The search loop: epochs of global steps over the weight split, the architecture split
+// cycled alongside, metrics per epoch, the genotype after each epoch, progress lines with ETA.
+#include <memory>
+#include <string>
+
+#include "probnas/core/config.h"
+#include "probnas/space/genotype.h"
+
+namespace probnas {
+
+class Communicator;
+
+struct SearchSummary {
+  std::string run_dir;
+  Genotype genotype;
+  double wall_seconds = 0;
+  int64_t steps = 0;
+  double final_val_acc = 0;
+};
+
+// Runs the search the config describes on `comm`'s ranks and writes the run folder (rank 0).
+SearchSummary run_search(const Config& config, Communicator& comm);
+// The run folder a config names (run.dir, or outputs/<method>-<space>-<dataset>-seed<seed>).
+std::string run_directory(const Config& config);
+
+}  // namespace probnas

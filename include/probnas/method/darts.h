@@ -1,0 +1,20 @@
+#pragma once
+// DARTS, first order (Liu et al., ICLR 2019): mixing weights softmax(alpha), alpha updated by
+// Adam on the validation loss with the weights held fixed.
+#include "probnas/method/gradient_method.h"
+
+namespace probnas {
+
+class Darts : public GradientMethod {
+ public:
+  Darts(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key);
+  std::string name() const override { return "darts"; }
+  ArchSample sample(const RngKey& key) override;
+  std::vector<torch::Tensor> expected_weights() const override;
+  std::vector<std::pair<std::string, double>> scalars() const override;
+
+ protected:
+  ArchSample mixing_weights(const RngKey& key, bool differentiable) override;
+};
+
+}  // namespace probnas

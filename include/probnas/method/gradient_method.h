@@ -1,0 +1,44 @@
+#pragma once
+// The bi-level gradient scheme DARTS (first order) and DrNAS share: per step, one architecture
+// step (Adam on the validation micro-batches) and one weight step (momentum SGD with cosine
+// schedule and gradient clipping on the training micro-batches). Subclasses say how the
+// mixing weights come from the architecture parameters.
+#include "probnas/method/method.h"
+#include "probnas/optim/optimizers.h"
+
+namespace probnas {
+
+struct GradientMethodOptions {
+  SgdOptions weights;     // lr is the schedule's maximum
+  double lr_min = 0.001;  // cosine schedule's minimum
+  double grad_clip = 5;
+  AdamOptions arch{3e-4, 0.5, 0.999, 1e-8, 1e-3};
+  int64_t warmup_epochs = 0;  // epochs of weight-only training before architecture steps
+  double init_std = 1e-3;     // architecture parameters start at N(0, init_std^2)
+};
+
+class GradientMethod : public SearchMethod {
+ public:
+  void begin_epoch(int64_t epoch, int64_t epochs) override;
+  void step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
+            StepMetrics& metrics) override;
+  Genotype derive() const override { return net_->derive(expected_weights()); }
+  void save(ckpt::State& state) const override;
+  void load(const ckpt::State& state) override;
+  const std::vector<torch::Tensor>& arch_parameters() const { return arch_; }
+
+ protected:
+  GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key);
+  // Mixing weights for one forward pass; differentiable w.r.t. the architecture parameters when asked.
+  virtual ArchSample mixing_weights(const RngKey& key, bool differentiable) = 0;
+
+  std::shared_ptr<Supernet> net_;
+  GradientMethodOptions options_;
+  std::vector<torch::Tensor> arch_;  // one [edges, ops] parameter per group
+  std::vector<torch::Tensor> weights_;
+  Sgd weight_opt_;
+  Adam arch_opt_;
+  int64_t epoch_ = 0;
+};
+
+}  // namespace probnas

@@ -1,0 +1,42 @@
+#pragma once
+// What a method hands the supernet (DESIGN principle 3): the architecture is an argument of
+// forward, never state of the network.
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace probnas {
+
+// One group of edges that share a set of candidate operations and architecture parameters
+// (NB201: one group "cell"; DARTS space: "normal" and "reduce").
+struct ArchGroup {
+  std::string name;
+  std::vector<std::string> edge_names;  // "1<-0", ...
+  std::vector<std::string> ops;         // candidate operation names
+  int64_t edges() const { return static_cast<int64_t>(edge_names.size()); }
+  int64_t num_ops() const { return static_cast<int64_t>(ops.size()); }
+};
+using ArchShape = std::vector<ArchGroup>;
+
+struct ArchSample {
+  // Dense mixing weights, one [edges, ops] tensor per group (DARTS, DrNAS, GibbsNAS).
+  std::vector<torch::Tensor> weights;
+  // One chosen operation per edge per group (PARSEC, evaluation of a discrete cell); used when
+  // `weights` is empty. Only the chosen operations are computed.
+  std::vector<std::vector<int64_t>> choices;
+
+  static ArchSample dense(std::vector<torch::Tensor> w) {
+    ArchSample a;
+    a.weights = std::move(w);
+    return a;
+  }
+  static ArchSample discrete(std::vector<std::vector<int64_t>> c) {
+    ArchSample a;
+    a.choices = std::move(c);
+    return a;
+  }
+  bool is_discrete() const { return weights.empty(); }
+};
+
+}  // namespace probnas

@@ -1,0 +1,60 @@
+#include "probnas/app/options.h"
+
+#include <limits>
+
+namespace probnas {
+
+const OptionTable& search_option_table() {
+  static const OptionTable table = [] {
+    constexpr double kBig = 1e9;
+    OptionTable t;
+    t.text("run.dir", "", "run folder for config.ini, genotype.json, metrics.jsonl (empty: "
+                          "outputs/<method>-<space>-<dataset>-seed<seed>)")
+        .integer("run.seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed of every random draw of the run")
+        .choice("run.device", "cpu", {"cpu", "cuda"}, "compute device (cuda: cuda:<local rank mod visible devices>)")
+        .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: every core this process may use)")
+        .real("run.progress_interval", 10, 0, 86400, "seconds between progress lines on stderr (0: every step)")
+        .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed");
+    t.choice("search.method", "drnas", {"darts", "drnas"}, "search method")
+        .choice("search.space", "nb201", {"nb201"}, "search space")
+        .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
+        .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
+        .integer("search.micro_batches", 1, 1, 1 << 20,
+                 "micro-batches per global batch (the unit ranks share; each has its own BatchNorm statistics)")
+        .real("search.lr", 0.025, 0, 10, "weight learning rate (start of the cosine schedule)")
+        .real("search.lr_min", 0.001, 0, 10, "weight learning rate at the end of the cosine schedule")
+        .real("search.momentum", 0.9, 0, 1, "SGD momentum of the weights")
+        .real("search.weight_decay", 3e-4, 0, 1, "L2 weight decay of the weights")
+        .real("search.grad_clip", 5, 0, kBig, "clip the weight gradient's L2 norm to this (0: no clipping)")
+        .real("search.arch_lr", 3e-4, 0, 10, "Adam learning rate of the architecture parameters")
+        .real("search.arch_beta1", 0.5, 0, 0.999999, "Adam beta1 of the architecture parameters")
+        .real("search.arch_beta2", 0.999, 0, 0.999999, "Adam beta2 of the architecture parameters")
+        .real("search.arch_init_std", 1e-3, 0, 10, "architecture parameters start at N(0, std^2)")
+        .integer("search.warmup_epochs", 0, 0, 1000000, "epochs of weight-only training before architecture steps");
+    t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)");
+    t.real("drnas.reg_scale", 1e-3, 0, 1, "DrNAS L2 anchor on eta (Adam weight decay lambda)");
+    t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},
+             "training data")
+        .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "
+                               "MNIST family; required for CIFAR)")
+        .integer("data.limit", 0, 0, 1000000000, "use only the first N training images (0: all)")
+        .real("data.train_portion", 0.5, 0.01, 0.99,
+              "share of the training images for the weights; the rest drive the architecture")
+        .boolean("data.normalize", true, "normalise by the per-channel mean/std of the training images")
+        .boolean("data.crop", true, "random crop after zero padding (training augmentation)")
+        .integer("data.crop_padding", 4, 0, 64, "padding of the random crop, pixels")
+        .boolean("data.flip", true, "random horizontal flip (training augmentation)")
+        .integer("data.synthetic_count", 1024, 2, 100000000, "synthetic: number of images")
+        .integer("data.synthetic_size", 32, 4, 4096, "synthetic: image height and width")
+        .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")
+        .integer("data.synthetic_classes", 10, 2, 100000, "synthetic: classes");
+    t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
+        .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)");
+    t.text("report.nb201_table", "", "NAS-Bench-201 accuracy table (nats_bench.csv) to score the derived NB201 "
+                                     "cell with; empty: no scoring");
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace probnas

@@ -1,0 +1,312 @@
+#include "probnas/core/config.h"
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "probnas/core/error.h"
+
+namespace po = boost::program_options;
+
+namespace probnas {
+namespace {
+
+std::string format_real(double v) {
+  std::ostringstream out;
+  out << std::setprecision(10) << v;
+  return out.str();
+}
+
+bool parse_int(const std::string& s, int64_t& out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || end != s.c_str() + s.size()) return false;
+  out = v;
+  return true;
+}
+
+bool parse_real(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
+bool parse_bool(const std::string& s, bool& out) {
+  if (s == "true" || s == "1" || s == "yes" || s == "on") return out = true, true;
+  if (s == "false" || s == "0" || s == "no" || s == "off") return out = false, true;
+  return false;
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+po::options_description boost_description(const OptionTable& table) {
+  po::options_description desc;
+  for (const auto& s : table.specs()) desc.add_options()(s.key.c_str(), po::value<std::string>());
+  return desc;
+}
+
+}  // namespace
+
+std::string OptionSpec::type_name() const {
+  switch (kind) {
+    case OptionKind::integer: return "int";
+    case OptionKind::real: return "real";
+    case OptionKind::boolean: return "bool";
+    case OptionKind::text: return "text";
+    case OptionKind::choice: {
+      std::string s;
+      for (const auto& c : choices) s += (s.empty() ? "" : "|") + c;
+      return s;
+    }
+  }
+  return "?";
+}
+
+std::string OptionSpec::allowed() const {
+  switch (kind) {
+    case OptionKind::integer:
+      return detail::concat("integer in [", static_cast<int64_t>(lo), ", ", static_cast<int64_t>(hi), "]");
+    case OptionKind::real: return detail::concat("number in [", format_real(lo), ", ", format_real(hi), "]");
+    case OptionKind::boolean: return "true or false";
+    case OptionKind::text: return "any text";
+    case OptionKind::choice: {
+      std::string s = "one of: ";
+      for (size_t i = 0; i < choices.size(); ++i) s += (i ? ", " : "") + choices[i];
+      return s;
+    }
+  }
+  return "?";
+}
+
+OptionTable& OptionTable::add(OptionSpec spec) {
+  PROBNAS_CHECK(spec.key.find('.') != std::string::npos, "option '", spec.key, "' needs a section prefix");
+  PROBNAS_CHECK(find(spec.key) == nullptr, "option '", spec.key, "' declared twice");
+  specs_.push_back(std::move(spec));
+  return *this;
+}
+
+OptionTable& OptionTable::integer(const std::string& key, int64_t def, int64_t lo, int64_t hi,
+                                  const std::string& help) {
+  OptionSpec s;
+  s.key = key, s.kind = OptionKind::integer, s.default_value = std::to_string(def);
+  s.lo = static_cast<double>(lo), s.hi = static_cast<double>(hi), s.help = help;
+  return add(std::move(s));
+}
+
+OptionTable& OptionTable::real(const std::string& key, double def, double lo, double hi, const std::string& help) {
+  OptionSpec s;
+  s.key = key, s.kind = OptionKind::real, s.default_value = format_real(def), s.lo = lo, s.hi = hi, s.help = help;
+  return add(std::move(s));
+}
+
+OptionTable& OptionTable::boolean(const std::string& key, bool def, const std::string& help) {
+  OptionSpec s;
+  s.key = key, s.kind = OptionKind::boolean, s.default_value = def ? "true" : "false", s.help = help;
+  return add(std::move(s));
+}
+
+OptionTable& OptionTable::text(const std::string& key, const std::string& def, const std::string& help) {
+  OptionSpec s;
+  s.key = key, s.kind = OptionKind::text, s.default_value = def, s.help = help;
+  return add(std::move(s));
+}
+
+OptionTable& OptionTable::choice(const std::string& key, const std::string& def, std::vector<std::string> choices,
+                                 const std::string& help) {
+  OptionSpec s;
+  s.key = key, s.kind = OptionKind::choice, s.default_value = def, s.choices = std::move(choices), s.help = help;
+  return add(std::move(s));
+}
+
+const OptionSpec* OptionTable::find(const std::string& key) const {
+  for (const auto& s : specs_)
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+std::string OptionTable::help_text() const {
+  std::ostringstream out;
+  std::string section;
+  for (const auto& s : specs_) {
+    const std::string sec = s.key.substr(0, s.key.find('.'));
+    if (sec != section) {
+      section = sec;
+      out << "\n[" << section << "]\n";
+    }
+    std::string head = "  --" + s.key + " <" + s.type_name() + ">";
+    out << head;
+    if (head.size() < 44) out << std::string(44 - head.size(), ' ');
+    else out << "\n" << std::string(44, ' ');
+    out << s.help << "\n" << std::string(44, ' ') << "default: "
+        << (s.default_value.empty() ? "(empty)" : s.default_value);
+    if (s.kind == OptionKind::integer || s.kind == OptionKind::real) out << "; allowed: " << s.allowed();
+    out << "\n";
+  }
+  return out.str();
+}
+
+Config::Config(const OptionTable& table) : table_(&table) {
+  for (const auto& s : table.specs()) values_[s.key] = s.default_value;
+}
+
+void Config::set(const std::string& key, const std::string& raw, const std::string& origin) {
+  const OptionSpec* s = table_->find(key);
+  PROBNAS_CHECK(s != nullptr, origin, ": unknown option '", key, "' (see --help for the options)");
+  const std::string value = trim(raw);
+  auto bad = [&](const std::string& why) {
+    PROBNAS_FAIL(origin, ": ", key, " = '", value, "' ", why, " (allowed: ", s->allowed(), ")");
+  };
+  std::string canonical = value;
+  switch (s->kind) {
+    case OptionKind::integer: {
+      int64_t v = 0;
+      if (!parse_int(value, v)) bad("is not an integer");
+      if (static_cast<double>(v) < s->lo || static_cast<double>(v) > s->hi) bad("is out of range");
+      canonical = std::to_string(v);
+      break;
+    }
+    case OptionKind::real: {
+      double v = 0;
+      if (!parse_real(value, v)) bad("is not a number");
+      if (v < s->lo || v > s->hi) bad("is out of range");
+      break;
+    }
+    case OptionKind::boolean: {
+      bool v = false;
+      if (!parse_bool(value, v)) bad("is not a boolean");
+      canonical = v ? "true" : "false";
+      break;
+    }
+    case OptionKind::choice: {
+      bool ok = false;
+      for (const auto& c : s->choices) ok = ok || c == value;
+      if (!ok) bad("is not allowed");
+      break;
+    }
+    case OptionKind::text: break;
+  }
+  values_[key] = canonical;
+  explicit_[key] = true;
+}
+
+const OptionSpec& Config::spec(const std::string& key, OptionKind expected) const {
+  const OptionSpec* s = table_->find(key);
+  PROBNAS_CHECK(s != nullptr, "internal: option '", key, "' is not in the table");
+  PROBNAS_CHECK(s->kind == expected || (expected == OptionKind::text && s->kind == OptionKind::choice),
+                "internal: option '", key, "' read as the wrong type");
+  return *s;
+}
+
+int64_t Config::integer(const std::string& key) const {
+  spec(key, OptionKind::integer);
+  return std::stoll(values_.at(key));
+}
+double Config::real(const std::string& key) const {
+  spec(key, OptionKind::real);
+  return std::stod(values_.at(key));
+}
+bool Config::boolean(const std::string& key) const {
+  spec(key, OptionKind::boolean);
+  return values_.at(key) == "true";
+}
+const std::string& Config::text(const std::string& key) const {
+  spec(key, OptionKind::text);
+  return values_.at(key);
+}
+bool Config::is_default(const std::string& key) const { return explicit_.count(key) == 0; }
+
+std::string Config::to_ini() const {
+  std::ostringstream out;
+  out << "# probnas " << PROBNAS_VERSION << " effective configuration (every option; defaults resolved)\n";
+  std::string section;
+  for (const auto& s : table_->specs()) {
+    const auto dot = s.key.find('.');
+    const std::string sec = s.key.substr(0, dot);
+    if (sec != section) {
+      section = sec;
+      out << "\n[" << section << "]\n";
+    }
+    out << "# " << s.help << " (" << s.allowed() << ")\n";
+    out << s.key.substr(dot + 1) << " = " << values_.at(s.key) << "\n";
+  }
+  return out.str();
+}
+
+uint64_t Config::hash() const {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& [k, v] : values_) {
+    for (char c : k + "=" + v + "\n") {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+  }
+  return h;
+}
+
+void read_config_file(Config& config, const std::string& path) {
+  std::ifstream in(path);
+  PROBNAS_CHECK(in.good(), "config file '", path, "' cannot be opened (does it exist?)");
+  const std::string origin = "config file " + path;
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::parse_config_file(in, boost_description(config.table()), /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    PROBNAS_FAIL(origin, ": ", e.what());
+  }
+  for (const auto& opt : parsed.options) {
+    PROBNAS_CHECK(!opt.unregistered, origin, ": unknown option '", opt.string_key,
+                  "' (see --help for the options)");
+    PROBNAS_CHECK(opt.value.size() == 1, origin, ": option '", opt.string_key, "' needs exactly one value");
+    config.set(opt.string_key, opt.value.front(), origin);
+  }
+}
+
+CommandLine parse_command_line(Config& config, const std::vector<std::string>& args) {
+  po::options_description desc = boost_description(config.table());
+  desc.add_options()("config", po::value<std::string>())("help,h", "");
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::command_line_parser(args).options(desc).allow_unregistered().style(
+                 po::command_line_style::unix_style & ~po::command_line_style::allow_guessing).run();
+  } catch (const po::error& e) {
+    PROBNAS_FAIL("command line: ", e.what());
+  }
+  CommandLine cl;
+  for (const auto& opt : parsed.options) {
+    if (opt.string_key == "help") cl.help = true;
+    if (opt.string_key == "config") {
+      PROBNAS_CHECK(opt.value.size() == 1, "command line: --config needs one file");
+      cl.config_file = opt.value.front();
+    }
+  }
+  if (cl.help) return cl;
+  if (!cl.config_file.empty()) read_config_file(config, cl.config_file);
+  for (const auto& opt : parsed.options) {
+    if (opt.string_key == "help" || opt.string_key == "config") continue;
+    if (opt.unregistered) {
+      const std::string name = opt.original_tokens.empty() ? opt.string_key : opt.original_tokens.front();
+      PROBNAS_FAIL("command line: unknown option '", name, "' (see --help for the options)");
+    }
+    PROBNAS_CHECK(opt.value.size() == 1, "command line: option --", opt.string_key, " needs exactly one value");
+    config.set(opt.string_key, opt.value.front(), "command line");
+  }
+  return cl;
+}
+
+}  // namespace probnas

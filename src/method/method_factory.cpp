@@ -1,0 +1,35 @@
+#include <torch/torch.h>
+
+#include "probnas/core/config.h"
+#include "probnas/core/error.h"
+#include "probnas/method/darts.h"
+#include "probnas/method/drnas.h"
+
+namespace probnas {
+
+std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
+  GradientMethodOptions o;
+  o.weights.lr = c.real("search.lr");
+  o.weights.momentum = c.real("search.momentum");
+  o.weights.weight_decay = c.real("search.weight_decay");
+  o.lr_min = c.real("search.lr_min");
+  o.grad_clip = c.real("search.grad_clip");
+  o.arch.lr = c.real("search.arch_lr");
+  o.arch.beta1 = c.real("search.arch_beta1");
+  o.arch.beta2 = c.real("search.arch_beta2");
+  o.init_std = c.real("search.arch_init_std");
+  o.warmup_epochs = c.integer("search.warmup_epochs");
+  PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
+  const std::string& method = c.text("search.method");
+  if (method == "darts") {
+    o.arch.weight_decay = c.real("darts.arch_weight_decay");
+    return std::make_unique<Darts>(std::move(net), o, key);
+  }
+  if (method == "drnas") {
+    o.arch.weight_decay = c.real("drnas.reg_scale");
+    return std::make_unique<Drnas>(std::move(net), o, key);
+  }
+  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas)");
+}
+
+}  // namespace probnas

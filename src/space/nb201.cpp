@@ -1,0 +1,107 @@
+#include "probnas/space/nb201.h"
+
+#include "probnas/core/error.h"
+
+namespace probnas {
+
+ArchShape nb201_arch_shape() {
+  ArchGroup g;
+  g.name = "cell";
+  for (int to = 1; to < Nb201Cell::kNodes; ++to)
+    for (int from = 0; from < to; ++from) g.edge_names.push_back(std::to_string(to) + "<-" + std::to_string(from));
+  g.ops = kNb201Ops;
+  return {g};
+}
+
+Nb201Cell::Nb201Cell(int64_t channels, const BnOptions& bn) {
+  edges_.resize(kEdges);
+  for (int e = 0; e < kEdges; ++e) {
+    for (const auto& name : kNb201Ops) {
+      auto op = make_nb201_op(name, channels, channels, 1, bn);
+      edges_[static_cast<size_t>(e)].push_back(register_module("edge" + std::to_string(e) + "_" + name, op));
+    }
+  }
+}
+
+torch::Tensor Nb201Cell::forward(const torch::Tensor& x, const torch::Tensor& weights,
+                                 const std::vector<int64_t>* choice) {
+  std::vector<torch::Tensor> nodes{x};
+  for (int to = 1; to < kNodes; ++to) {
+    torch::Tensor sum;
+    for (int from = 0; from < to; ++from) {
+      const int e = edge_index(to, from);
+      const auto& ops = edges_[static_cast<size_t>(e)];
+      const auto& in = nodes[static_cast<size_t>(from)];
+      if (choice) {
+        const auto& op = ops[static_cast<size_t>((*choice)[static_cast<size_t>(e)])];
+        if (op->is_zero()) continue;  // only the chosen path is computed
+        auto out = op->forward(in);
+        sum = sum.defined() ? sum + out : out;
+        continue;
+      }
+      for (size_t k = 0; k < ops.size(); ++k) {
+        // `none` contributes w * 0: nothing to the output and nothing to any gradient.
+        if (ops[k]->is_zero()) continue;
+        auto out = ops[k]->forward(in) * weights[e][static_cast<int64_t>(k)];
+        sum = sum.defined() ? sum + out : out;
+      }
+    }
+    nodes.push_back(sum.defined() ? sum : torch::zeros_like(x));
+  }
+  return nodes.back();
+}
+
+Nb201Supernet::Nb201Supernet(const SpaceOptions& o) : shape_(nb201_arch_shape()) {
+  PROBNAS_CHECK(o.channels >= 1, "space.channels = ", o.channels, " must be at least 1");
+  PROBNAS_CHECK(o.cells_per_stage >= 1, "space.cells_per_stage = ", o.cells_per_stage, " must be at least 1");
+  const int64_t C = o.channels, N = o.cells_per_stage;
+  namespace nn = torch::nn;
+  stem_ = register_module("stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(o.input_channels, C, 3).padding(1).bias(false)),
+                                                 nn::BatchNorm2d(C)));
+  // Search-time cells: BN without affine parameters, running statistics tracked (as NB201/DrNAS).
+  const BnOptions cell_bn{false, true};
+  int64_t c_prev = C;
+  int index = 0;
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t c = C << stage;
+    if (stage > 0) {
+      layers_.push_back(register_module("layer" + std::to_string(index++), std::make_shared<ResNetBasicBlock>(c_prev, c, 2)));
+      is_cell_.push_back(false);
+    }
+    for (int64_t i = 0; i < N; ++i) {
+      layers_.push_back(register_module("layer" + std::to_string(index++), std::make_shared<Nb201Cell>(c, cell_bn)));
+      is_cell_.push_back(true);
+    }
+    c_prev = c;
+  }
+  last_bn_ = register_module("lastact_bn", nn::BatchNorm2d(c_prev));
+  classifier_ = register_module("classifier", nn::Linear(c_prev, o.classes));
+}
+
+torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& arch) {
+  const bool discrete = arch.is_discrete();
+  PROBNAS_CHECK(discrete ? arch.choices.size() == 1 : arch.weights.size() == 1,
+                "NB201 takes one architecture group (the cell)");
+  const std::vector<int64_t>* choice = discrete ? &arch.choices[0] : nullptr;
+  const torch::Tensor w = discrete ? torch::Tensor() : arch.weights[0];
+  if (!discrete)
+    PROBNAS_CHECK(w.dim() == 2 && w.size(0) == Nb201Cell::kEdges && w.size(1) == static_cast<int64_t>(kNb201Ops.size()),
+                  "NB201 mixing weights must be [6, 5], got ", w.sizes());
+  else
+    PROBNAS_CHECK(choice->size() == Nb201Cell::kEdges, "NB201 needs 6 choices, got ", choice->size());
+  auto h = stem_->forward(x);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (is_cell_[i]) h = std::static_pointer_cast<Nb201Cell>(layers_[i])->forward(h, w, choice);
+    else h = std::static_pointer_cast<ResNetBasicBlock>(layers_[i])->forward(h);
+  }
+  h = torch::relu(last_bn_->forward(h));
+  h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+  return classifier_->forward(h);
+}
+
+std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
+  if (o.space == "nb201") return std::make_shared<Nb201Supernet>(o);
+  PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201)");
+}
+
+}  // namespace probnas

@@ -1,0 +1,105 @@
+#include "probnas/space/ops.h"
+
+#include "probnas/core/error.h"
+
+namespace probnas {
+
+namespace nn = torch::nn;
+
+const std::vector<std::string> kNb201Ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+
+nn::BatchNorm2d make_bn(int64_t channels, const BnOptions& bn) {
+  return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).affine(bn.affine).track_running_stats(bn.track_running_stats));
+}
+
+namespace {
+nn::Conv2d conv(int64_t c_in, int64_t c_out, int64_t k, int64_t stride, int64_t padding, int64_t dilation = 1) {
+  return nn::Conv2d(nn::Conv2dOptions(c_in, c_out, k).stride(stride).padding(padding).dilation(dilation).bias(false));
+}
+}  // namespace
+
+ReLUConvBN::ReLUConvBN(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t dilation, const BnOptions& bn) {
+  conv_ = register_module("conv", conv(c_in, c_out, kernel, stride, padding, dilation));
+  bn_ = register_module("bn", make_bn(c_out, bn));
+}
+
+torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return bn_->forward(conv_->forward(torch::relu(x))); }
+
+torch::Tensor Zero::forward(const torch::Tensor& x) {
+  if (c_in_ == c_out_) {
+    if (stride_ == 1) return x.mul(0.0);
+    using torch::indexing::Slice;
+    return x.index({Slice(), Slice(), Slice(torch::indexing::None, torch::indexing::None, stride_),
+                    Slice(torch::indexing::None, torch::indexing::None, stride_)})
+        .mul(0.0);
+  }
+  const int64_t h = (x.size(2) + stride_ - 1) / stride_, w = (x.size(3) + stride_ - 1) / stride_;
+  return torch::zeros({x.size(0), c_out_, h, w}, x.options());
+}
+
+FactorizedReduce::FactorizedReduce(int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn)
+    : stride_(stride) {
+  PROBNAS_CHECK(stride == 1 || stride == 2, "FactorizedReduce: stride ", stride, " (allowed: 1, 2)");
+  if (stride == 2) {
+    conv_a_ = register_module("conv_a", conv(c_in, c_out / 2, 1, 2, 0));
+    conv_b_ = register_module("conv_b", conv(c_in, c_out - c_out / 2, 1, 2, 0));
+  } else {
+    conv_a_ = register_module("conv", conv(c_in, c_out, 1, 1, 0));
+  }
+  bn_ = register_module("bn", make_bn(c_out, bn));
+}
+
+torch::Tensor FactorizedReduce::forward(const torch::Tensor& x) {
+  if (stride_ == 1) return bn_->forward(conv_a_->forward(x));
+  auto r = torch::relu(x);
+  // The second path sees the input shifted by one pixel (pad right/bottom, drop first row/column).
+  auto shifted = torch::constant_pad_nd(r, {0, 1, 0, 1}, 0.0).narrow(2, 1, r.size(2)).narrow(3, 1, r.size(3));
+  return bn_->forward(torch::cat({conv_a_->forward(r), conv_b_->forward(shifted)}, 1));
+}
+
+Pooling::Pooling(int64_t c_in, int64_t c_out, int64_t stride, bool average, const BnOptions& bn)
+    : stride_(stride), average_(average) {
+  if (c_in != c_out) preprocess_ = register_module("preprocess", std::make_shared<ReLUConvBN>(c_in, c_out, 1, 1, 0, 1, bn));
+}
+
+torch::Tensor Pooling::forward(const torch::Tensor& x) {
+  auto y = preprocess_ ? preprocess_->forward(x) : x;
+  if (average_) return torch::avg_pool2d(y, 3, stride_, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+  return torch::max_pool2d(y, 3, stride_, 1);
+}
+
+ResNetBasicBlock::ResNetBasicBlock(int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn) {
+  PROBNAS_CHECK(stride == 1 || stride == 2, "ResNetBasicBlock: stride ", stride, " (allowed: 1, 2)");
+  conv_a_ = register_module("conv_a", std::make_shared<ReLUConvBN>(c_in, c_out, 3, stride, 1, 1, bn));
+  conv_b_ = register_module("conv_b", std::make_shared<ReLUConvBN>(c_out, c_out, 3, 1, 1, 1, bn));
+  if (stride == 2) {
+    downsample_ = register_module(
+        "downsample", nn::Sequential(nn::AvgPool2d(nn::AvgPool2dOptions(2).stride(2).padding(0)), conv(c_in, c_out, 1, 1, 0)));
+  } else if (c_in != c_out) {
+    project_ = register_module("downsample", std::make_shared<ReLUConvBN>(c_in, c_out, 1, 1, 0, 1, bn));
+  }
+}
+
+torch::Tensor ResNetBasicBlock::forward(const torch::Tensor& x) {
+  auto out = conv_b_->forward(conv_a_->forward(x));
+  torch::Tensor residual = x;
+  if (downsample_) residual = downsample_->forward(x);
+  else if (project_) residual = project_->forward(x);
+  return residual + out;
+}
+
+OpPtr make_nb201_op(const std::string& name, int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn) {
+  if (name == "none") return std::make_shared<Zero>(c_in, c_out, stride);
+  if (name == "skip_connect") {
+    if (stride == 1 && c_in == c_out) return std::make_shared<Identity>();
+    return std::make_shared<FactorizedReduce>(c_in, c_out, stride, bn);
+  }
+  if (name == "nor_conv_1x1") return std::make_shared<ReLUConvBN>(c_in, c_out, 1, stride, 0, 1, bn);
+  if (name == "nor_conv_3x3") return std::make_shared<ReLUConvBN>(c_in, c_out, 3, stride, 1, 1, bn);
+  if (name == "avg_pool_3x3") return std::make_shared<Pooling>(c_in, c_out, stride, true, bn);
+  PROBNAS_FAIL("unknown NB201 operation '", name, "' (allowed: none, skip_connect, nor_conv_1x1, nor_conv_3x3, "
+               "avg_pool_3x3)");
+}
+
+}  // namespace probnas
