@@ -1,0 +1,164 @@
+// probnas end to end: the CLI on a small real dataset (Fashion-MNIST from Debian's
+// dataset-fashion-mnist), determinism of a seeded run, and errors for people.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "../unit/test_support.h"
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(PROBNAS_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
+
+const std::string kSmall =
+    "--data.limit 384 --search.epochs 1 --search.batch_size 32 --space.channels 4 --space.cells_per_stage 1 "
+    "--run.progress_interval 0 ";
+
+// metrics.jsonl lines without the fields that measure time.
+std::vector<nlohmann::json> timeless_metrics(const std::string& dir) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("wall_s");
+    j.erase("images_per_s");
+    lines.push_back(j);
+  }
+  return lines;
+}
+
+class CliSearch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliSearch, WritesValidRunFolderAndRepeatsExactlyWithOneSeed) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  probnas::test::TempDir tmp;
+  const std::string method = GetParam();
+  const std::string a = tmp.file("a"), b = tmp.file("b");
+  const auto ra = run("search " + kSmall + "--search.method " + method + " --run.seed 3 --run.dir " + a);
+  ASSERT_EQ(ra.code, 0) << ra.output;
+  EXPECT_NE(ra.output.find("results in " + a), std::string::npos) << ra.output;
+  EXPECT_NE(ra.output.find("ETA"), std::string::npos) << "no progress line:\n" << ra.output;
+
+  const auto g = nlohmann::json::parse(read_file(a + "/genotype.json"));
+  EXPECT_EQ(g["space"], "nb201");
+  EXPECT_EQ(g["method"], method);
+  const std::set<std::string> ops{"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"};
+  ASSERT_EQ(g["edges"].size(), 6u);
+  std::string rebuilt;
+  int e = 0;
+  for (int node = 1; node <= 3; ++node) {
+    rebuilt += node > 1 ? "+|" : "|";
+    for (int from = 0; from < node; ++from, ++e) {
+      const auto& edge = g["edges"][static_cast<size_t>(e)];
+      const std::string op = edge["op"];
+      EXPECT_TRUE(ops.count(op)) << op;
+      double sum = 0, best = -1;
+      std::string argmax;
+      for (auto& [name, p] : edge["probs"].items()) {
+        sum += p.get<double>();
+        if (p.get<double>() > best) best = p.get<double>(), argmax = name;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+      EXPECT_EQ(op, argmax);
+      rebuilt += op + "~" + std::to_string(from) + "|";
+    }
+  }
+  EXPECT_EQ(g["genotype"], rebuilt);
+
+  const auto ma = timeless_metrics(a);
+  ASSERT_EQ(ma.size(), 1u);
+  for (const char* key : {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "arch_entropy", "genotype"})
+    EXPECT_TRUE(ma[0].contains(key)) << key;
+  EXPECT_EQ(ma[0]["genotype"], g["genotype"]);
+  EXPECT_TRUE(std::filesystem::exists(a + "/config.ini"));
+
+  const auto rb = run("search " + kSmall + "--search.method " + method + " --run.seed 3 --run.dir " + b);
+  ASSERT_EQ(rb.code, 0) << rb.output;
+  EXPECT_EQ(read_file(a + "/genotype.json"), read_file(b + "/genotype.json"));
+  EXPECT_EQ(ma, timeless_metrics(b));
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, CliSearch, ::testing::Values("drnas", "darts"));
+
+TEST(Cli, EffectiveConfigRunsAgainAsAConfigFile) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  probnas::test::TempDir tmp;
+  const auto r1 = run("search " + kSmall + "--run.seed 5 --run.dir " + tmp.file("one"));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  // The written config.ini names run.dir "one"; the command line moves the copy elsewhere.
+  const auto r2 = run("search --config " + tmp.file("one/config.ini") + " --run.dir " + tmp.file("two"));
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_EQ(read_file(tmp.file("one/genotype.json")), read_file(tmp.file("two/genotype.json")));
+}
+
+TEST(Cli, UnknownKeyAndBadValueFailNamingTheKey) {
+  const auto unknown = run("search --search.bogus 3");
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_NE(unknown.output.find("search.bogus"), std::string::npos) << unknown.output;
+
+  const auto range = run("search --search.epochs 0");
+  EXPECT_NE(range.code, 0);
+  EXPECT_NE(range.output.find("search.epochs"), std::string::npos) << range.output;
+  EXPECT_NE(range.output.find("allowed"), std::string::npos) << range.output;
+
+  const auto choice = run("search --search.method magic");
+  EXPECT_NE(choice.code, 0);
+  EXPECT_NE(choice.output.find("darts, drnas"), std::string::npos) << choice.output;
+
+  probnas::test::TempDir tmp;
+  std::ofstream(tmp.file("bad.ini")) << "[search]\nmethdo = drnas\n";
+  const auto file = run("search --config " + tmp.file("bad.ini"));
+  EXPECT_NE(file.code, 0);
+  EXPECT_NE(file.output.find("search.methdo"), std::string::npos) << file.output;
+  EXPECT_NE(file.output.find("bad.ini"), std::string::npos) << file.output;
+
+  const auto missing = run("search --data.dataset cifar10 --data.path " + tmp.file("nowhere"));
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.output.find("data_batch_1.bin"), std::string::npos) << missing.output;
+}
+
+TEST(Cli, HelpListsEveryOptionWithItsDefaultAndVersionPrints) {
+  const auto help = run("search --help");
+  ASSERT_EQ(help.code, 0);
+  for (const char* key : {"run.dir", "run.seed", "run.device", "search.method", "search.space", "search.epochs",
+                          "search.batch_size", "search.micro_batches", "data.dataset", "data.path", "data.limit",
+                          "data.train_portion", "space.channels", "space.cells_per_stage", "drnas.reg_scale"})
+    EXPECT_NE(help.output.find(std::string("--") + key + " <"), std::string::npos) << key;
+  EXPECT_NE(help.output.find("default: drnas"), std::string::npos);
+  const auto version = run("--version");
+  EXPECT_EQ(version.code, 0);
+  EXPECT_EQ(version.output.rfind("probnas 0.", 0), 0u) << version.output;
+  EXPECT_NE(run("frobnicate").code, 0);
+}
+
+}  // namespace
