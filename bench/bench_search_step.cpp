@@ -1,0 +1,137 @@
+// Times search steps (one architecture step + one weight step) of DrNAS and DARTS on the NB201
+// supernet with synthetic images, after warm-up, and prints one JSON line per case:
+//   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
+//    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
+// images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "probnas/core/device.h"
+#include "probnas/core/timer.h"
+#include "probnas/method/darts.h"
+#include "probnas/method/drnas.h"
+
+namespace po = boost::program_options;
+using namespace probnas;
+
+namespace {
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string device_name, methods;
+  int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10;
+  int threads = 0;
+  po::options_description desc("bench_search_step options");
+  desc.add_options()("help,h", "this help")
+      ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
+      ("methods", po::value(&methods)->default_value("drnas,darts"), "comma-separated methods")
+      ("batch", po::value(&batch)->default_value(64), "global batch size")
+      ("channels", po::value(&channels)->default_value(16), "NB201 C")
+      ("cells", po::value(&cells)->default_value(5), "NB201 N (cells per stage)")
+      ("size", po::value(&size)->default_value(32), "image side (3 x size x size)")
+      ("warmup", po::value(&warmup)->default_value(2), "untimed steps first")
+      ("steps", po::value(&steps)->default_value(10), "timed steps")
+      ("threads", po::value(&threads)->default_value(0), "intra-op threads (0: all cores)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "bench_search_step: " << e.what() << "\n" << desc;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  try {
+    const int used_threads = configure_threads(threads);
+    const c10::Device device = select_device(device_name);
+    SyntheticOptions so;
+    so.count = 2 * batch, so.channels = 3, so.size = size, so.classes = 10;
+    auto data = std::make_shared<const Dataset>(make_synthetic(so));
+    SplitOptions lo;
+    lo.global_batch = batch;
+    const auto stats = ChannelStats::of(*data);
+    const auto all = torch::arange(data->size(), torch::kInt64);
+    const SplitLoader train(data, all.narrow(0, 0, batch), stats, lo, RngKey(0).with("w"), device, 0, 1);
+    const SplitLoader val(data, all.narrow(0, batch, batch), stats, lo, RngKey(0).with("a"), device, 0, 1);
+
+    std::stringstream list(methods);
+    for (std::string method; std::getline(list, method, ',');) {
+      torch::manual_seed(0);
+      SpaceOptions space;
+      space.channels = channels, space.cells_per_stage = cells, space.input_channels = 3, space.classes = 10;
+      auto net = make_supernet(space);
+      net->to(device);
+      GradientMethodOptions go;
+      std::unique_ptr<GradientMethod> m;
+      if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
+      else if (method == "darts") m = std::make_unique<Darts>(net, go, RngKey(0));
+      else {
+        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts)\n";
+        return 2;
+      }
+      m->begin_epoch(0, 1);
+      const auto tb = train.batch(0, 0), vb = val.batch(0, 0);
+      StepMetrics metrics;
+      StepContext ctx;
+      ctx.key = RngKey(0);
+      reset_peak_device_memory(device);
+      std::vector<double> ms;
+      for (int64_t s = 0; s < warmup + steps; ++s) {
+        ctx.global_step = s;
+        synchronize(device);
+        Stopwatch clock;
+        m->step(tb, vb, ctx, metrics);
+        synchronize(device);
+        if (s >= warmup) ms.push_back(clock.seconds() * 1e3);
+      }
+      double total = 0;
+      for (double v : ms) total += v;
+      nlohmann::ordered_json j;
+      j["bench"] = "search_step";
+      j["space"] = "nb201";
+      j["method"] = method;
+      j["device"] = device.str();
+      j["threads"] = used_threads;
+      j["batch"] = batch;
+      j["channels"] = channels;
+      j["cells_per_stage"] = cells;
+      j["image"] = "3x" + std::to_string(size) + "x" + std::to_string(size);
+      j["steps"] = steps;
+      j["images_per_s"] = 2.0 * static_cast<double>(batch) * static_cast<double>(steps) / (total / 1e3);
+      j["step_ms_median"] = percentile(ms, 0.5);
+      j["step_ms_p90"] = percentile(ms, 0.9);
+      j["peak_rss_mb"] = peak_rss_mb();
+      if (device.is_cuda()) j["peak_gpu_mb"] = static_cast<double>(peak_device_memory(device)) / (1024.0 * 1024.0);
+      j["libtorch"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
+      std::cout << j.dump() << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "bench_search_step: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
