@@ -18,26 +18,8 @@ namespace probnas {
 namespace {
 
 using test::TempDir;
+using test::write_file;
 
-// The message of the probnas::Error that `fn` throws; "<no error>" if it throws nothing and
-// "<not a probnas::Error: ...>" if it throws something else, so every check on it fails loudly.
-template <typename Fn>
-std::string probnas_error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<not a probnas::Error: ") + e.what() + ">";
-  }
-  return "<no error>";
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  ASSERT_TRUE(out.good()) << "cannot write " << path;
-}
 
 std::string section_of(const std::string& key) { return key.substr(0, key.find('.')); }
 std::string name_of(const std::string& key) { return key.substr(key.find('.') + 1); }
@@ -118,7 +100,7 @@ TEST(ConfigTable, SearchTableHasWellFormedSpecs) {
     EXPECT_EQ(table.find(spec.key), &spec);
     // The default itself must be accepted by the table's own validation.
     Config config(table);
-    EXPECT_EQ(probnas_error_of([&] { config.set(spec.key, spec.default_value); }), "<no error>");
+    EXPECT_EQ(test::error_of([&] { config.set(spec.key, spec.default_value); }), "<no error>");
     if (spec.kind == OptionKind::integer || spec.kind == OptionKind::real) {
       EXPECT_LE(spec.lo, spec.hi);
       EXPECT_GE(std::stod(spec.default_value), spec.lo);
@@ -151,7 +133,7 @@ TEST(ConfigFile, EveryOptionParsesFromAnIniFile) {
     const std::string path = dir.file("option" + std::to_string(index++) + ".ini");
     write_file(path, ini_for(spec.key, value));
     Config config(table);
-    const std::string error = probnas_error_of([&] { read_config_file(config, path); });
+    const std::string error = test::error_of([&] { read_config_file(config, path); });
     ASSERT_EQ(error, "<no error>") << spec.key << " = " << value;
     expect_value(config, spec, value, "INI file");
     expect_others_default(config, spec.key);
@@ -164,7 +146,7 @@ TEST(ConfigCommandLine, EveryOptionParsesFromTheCommandLine) {
     const std::string value = non_default_value(spec);
     Config config(table);
     CommandLine cl;
-    const std::string error = probnas_error_of([&] { cl = parse_command_line(config, {"--" + spec.key, value}); });
+    const std::string error = test::error_of([&] { cl = parse_command_line(config, {"--" + spec.key, value}); });
     ASSERT_EQ(error, "<no error>") << "--" << spec.key << " " << value;
     EXPECT_FALSE(cl.help);
     EXPECT_EQ(cl.config_file, "");
@@ -214,7 +196,7 @@ TEST(ConfigCommandLine, MissingConfigFileIsAnErrorNamingIt) {
   TempDir dir;
   const std::string path = dir.file("does-not-exist.ini");
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { parse_command_line(config, {"--config", path}); });
+  const std::string error = test::error_of([&] { parse_command_line(config, {"--config", path}); });
   EXPECT_NE(error.find(path), std::string::npos) << error;
   EXPECT_NE(error.find("cannot be opened"), std::string::npos) << error;
 }
@@ -224,7 +206,7 @@ TEST(ConfigFile, UnknownKeyFailsNamingKeyAndFile) {
   const std::string path = dir.file("unknown.ini");
   write_file(path, "[search]\nepochs = 5\nbogus = 1\n");
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { read_config_file(config, path); });
+  const std::string error = test::error_of([&] { read_config_file(config, path); });
   EXPECT_NE(error.find("search.bogus"), std::string::npos) << error;
   EXPECT_NE(error.find(path), std::string::npos) << error;
   EXPECT_NE(error.find("unknown option"), std::string::npos) << error;
@@ -235,14 +217,14 @@ TEST(ConfigFile, UnknownSectionFailsNamingKey) {
   const std::string path = dir.file("section.ini");
   write_file(path, "[nosuchsection]\nepochs = 5\n");
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { read_config_file(config, path); });
+  const std::string error = test::error_of([&] { read_config_file(config, path); });
   EXPECT_NE(error.find("nosuchsection.epochs"), std::string::npos) << error;
   EXPECT_NE(error.find(path), std::string::npos) << error;
 }
 
 TEST(ConfigCommandLine, UnknownKeyFailsNamingKey) {
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { parse_command_line(config, {"--search.bogus", "1"}); });
+  const std::string error = test::error_of([&] { parse_command_line(config, {"--search.bogus", "1"}); });
   EXPECT_NE(error.find("search.bogus"), std::string::npos) << error;
   EXPECT_NE(error.find("command line"), std::string::npos) << error;
   EXPECT_NE(error.find("unknown option"), std::string::npos) << error;
@@ -250,7 +232,7 @@ TEST(ConfigCommandLine, UnknownKeyFailsNamingKey) {
 
 TEST(ConfigCommandLine, PrefixOfAKeyIsNotGuessed) {
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { parse_command_line(config, {"--search.epo", "5"}); });
+  const std::string error = test::error_of([&] { parse_command_line(config, {"--search.epo", "5"}); });
   EXPECT_NE(error.find("search.epo"), std::string::npos) << error;
   EXPECT_EQ(config.integer("search.epochs"), 100);
 }
@@ -284,7 +266,7 @@ TEST(ConfigFile, InvalidValuesFailNamingKeyValueAndAllowed) {
     const OptionSpec* spec = search_option_table().find(bad.key);
     ASSERT_NE(spec, nullptr);
     Config config(search_option_table());
-    const std::string error = probnas_error_of([&] { read_config_file(config, path); });
+    const std::string error = test::error_of([&] { read_config_file(config, path); });
     EXPECT_NE(error.find(bad.key), std::string::npos) << error;
     EXPECT_NE(error.find("'" + bad.value + "'"), std::string::npos) << error;
     EXPECT_NE(error.find("allowed"), std::string::npos) << error;
@@ -300,7 +282,7 @@ TEST(ConfigCommandLine, InvalidValuesFailNamingKeyValueAndAllowed) {
   for (const auto& bad : bad_values()) {
     SCOPED_TRACE(bad.key + " = " + bad.value);
     Config config(search_option_table());
-    const std::string error = probnas_error_of([&] { parse_command_line(config, {"--" + bad.key, bad.value}); });
+    const std::string error = test::error_of([&] { parse_command_line(config, {"--" + bad.key, bad.value}); });
     EXPECT_NE(error.find(bad.key), std::string::npos) << error;
     EXPECT_NE(error.find("'" + bad.value + "'"), std::string::npos) << error;
     EXPECT_NE(error.find("allowed"), std::string::npos) << error;
@@ -324,15 +306,15 @@ TEST(ConfigSet, RangeBoundsAreInclusive) {
 
 TEST(ConfigSet, OriginAppearsInErrors) {
   Config config(search_option_table());
-  const std::string error = probnas_error_of([&] { config.set("search.epochs", "-3", "file inputs/x.ini"); });
+  const std::string error = test::error_of([&] { config.set("search.epochs", "-3", "file inputs/x.ini"); });
   EXPECT_EQ(error.rfind("file inputs/x.ini", 0), 0u) << error;
   EXPECT_NE(error.find("'-3'"), std::string::npos) << error;
 }
 
 TEST(ConfigSet, GetterOfTheWrongTypeIsAnError) {
   Config config(search_option_table());
-  EXPECT_NE(probnas_error_of([&] { config.integer("search.lr"); }).find("search.lr"), std::string::npos);
-  EXPECT_NE(probnas_error_of([&] { config.real("search.bogus"); }).find("search.bogus"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { config.integer("search.lr"); }).find("search.lr"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { config.real("search.bogus"); }).find("search.bogus"), std::string::npos);
 }
 
 TEST(ConfigIni, ToIniRoundTripsDefaults) {
@@ -341,7 +323,7 @@ TEST(ConfigIni, ToIniRoundTripsDefaults) {
   const std::string path = dir.file("defaults.ini");
   write_file(path, original.to_ini());
   Config read_back(search_option_table());
-  ASSERT_EQ(probnas_error_of([&] { read_config_file(read_back, path); }), "<no error>");
+  ASSERT_EQ(test::error_of([&] { read_config_file(read_back, path); }), "<no error>");
   EXPECT_EQ(read_back.hash(), original.hash());
 }
 
@@ -357,7 +339,7 @@ TEST(ConfigIni, ToIniRoundTripsEveryValue) {
   const std::string path = dir.file("effective.ini");
   write_file(path, ini);
   Config read_back(table);
-  ASSERT_EQ(probnas_error_of([&] { read_config_file(read_back, path); }), "<no error>") << ini;
+  ASSERT_EQ(test::error_of([&] { read_config_file(read_back, path); }), "<no error>") << ini;
   EXPECT_EQ(read_back.hash(), original.hash());
   EXPECT_NE(read_back.hash(), Config(table).hash());
   for (const auto& spec : table.specs()) {
@@ -398,7 +380,7 @@ TEST(ConfigHelp, HelpIsReportedAndConfigFileIsNotRead) {
     Config config(search_option_table());
     CommandLine cl;
     const std::string error =
-        probnas_error_of([&] { cl = parse_command_line(config, {"--config", missing, flag}); });
+        test::error_of([&] { cl = parse_command_line(config, {"--config", missing, flag}); });
     EXPECT_EQ(error, "<no error>");  // the missing file was never opened
     EXPECT_TRUE(cl.help);
     EXPECT_EQ(cl.config_file, missing);

@@ -19,19 +19,6 @@ namespace {
 
 using test::TempDir;
 
-// The message of the probnas::Error that `fn` throws; "<no error>" if it throws nothing and
-// "<not a probnas::Error: ...>" if it throws something else, so every check on it fails loudly.
-template <typename Fn>
-std::string probnas_error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<not a probnas::Error: ") + e.what() + ">";
-  }
-  return "<no error>";
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -156,7 +143,7 @@ TEST_P(ReadersIdx, TruncatedDataFailsNamingFile) {
   TempDir dir;
   const std::string path = dir.file(gzip ? "short.gz" : "short");
   write_file(path, file, gzip);
-  const std::string error = probnas_error_of([&] { read_idx(path, 3); });
+  const std::string error = test::error_of([&] { read_idx(path, 3); });
   EXPECT_TRUE(contains(error, path)) << error;
   EXPECT_TRUE(contains(error, "truncated")) << error;
   EXPECT_TRUE(contains(error, "3x4x5")) << error;
@@ -170,7 +157,7 @@ TEST_P(ReadersIdx, TruncatedHeaderFailsNamingFile) {
   TempDir dir;
   const std::string path = dir.file("header");
   write_file(path, file, gzip);
-  const std::string error = probnas_error_of([&] { read_idx(path, 3); });
+  const std::string error = test::error_of([&] { read_idx(path, 3); });
   EXPECT_TRUE(contains(error, path)) << error;
   EXPECT_TRUE(contains(error, "truncated")) << error;
 }
@@ -181,7 +168,7 @@ TEST_P(ReadersIdx, WrongMagicFailsNamingFile) {
   const std::string labels_path = dir.file("labels");
   write_file(labels_path, idx_labels({1, 2, 3}), gzip);
   // A label file (1 dimension) read as an image file (3 dimensions).
-  std::string error = probnas_error_of([&] { read_idx(labels_path, 3); });
+  std::string error = test::error_of([&] { read_idx(labels_path, 3); });
   EXPECT_TRUE(contains(error, labels_path)) << error;
   EXPECT_TRUE(contains(error, "magic")) << error;
   EXPECT_TRUE(contains(error, "0x00000801")) << error;
@@ -192,7 +179,7 @@ TEST_P(ReadersIdx, WrongMagicFailsNamingFile) {
   put_be32(junk, 0);
   const std::string junk_path = dir.file("junk");
   write_file(junk_path, junk, gzip);
-  error = probnas_error_of([&] { read_idx(junk_path, 1); });
+  error = test::error_of([&] { read_idx(junk_path, 1); });
   EXPECT_TRUE(contains(error, junk_path)) << error;
   EXPECT_TRUE(contains(error, "magic")) << error;
 }
@@ -204,7 +191,7 @@ TEST_P(ReadersIdx, FileShorterThanMagicFails) {
     SCOPED_TRACE(std::to_string(content.size()) + " bytes");
     const std::string path = dir.file("tiny" + std::to_string(content.size()));
     write_file(path, content, gzip);
-    const std::string error = probnas_error_of([&] { read_idx(path, 3); });
+    const std::string error = test::error_of([&] { read_idx(path, 3); });
     EXPECT_TRUE(contains(error, path)) << error;
     EXPECT_TRUE(contains(error, "truncated")) << error;
   }
@@ -217,7 +204,7 @@ TEST_P(ReadersIdx, TrailingBytesFail) {
   TempDir dir;
   const std::string path = dir.file("long");
   write_file(path, file, gzip);
-  const std::string error = probnas_error_of([&] { read_idx(path, 1); });
+  const std::string error = test::error_of([&] { read_idx(path, 1); });
   EXPECT_TRUE(contains(error, path)) << error;
   EXPECT_TRUE(contains(error, "1 bytes after")) << error;
 }
@@ -234,7 +221,7 @@ TEST(ReadersIdxFiles, TruncatedGzipStreamFailsNamingFile) {
   ASSERT_GT(compressed.size(), 100u);
   const std::string cut = dir.file("cut.gz");
   write_plain(cut, Bytes(compressed.begin(), compressed.begin() + static_cast<std::ptrdiff_t>(compressed.size() / 2)));
-  const std::string error = probnas_error_of([&] { read_idx(cut, 3); });
+  const std::string error = test::error_of([&] { read_idx(cut, 3); });
   EXPECT_TRUE(contains(error, cut)) << error;
   EXPECT_TRUE(contains(error, "truncated")) << error;
 }
@@ -242,7 +229,7 @@ TEST(ReadersIdxFiles, TruncatedGzipStreamFailsNamingFile) {
 TEST(ReadersIdxFiles, MissingFileFailsNamingIt) {
   TempDir dir;
   const std::string path = dir.file("absent-idx3-ubyte");
-  const std::string error = probnas_error_of([&] { read_idx(path, 3); });
+  const std::string error = test::error_of([&] { read_idx(path, 3); });
   EXPECT_TRUE(contains(error, path)) << error;
   EXPECT_TRUE(contains(error, "does not exist")) << error;
 }
@@ -253,7 +240,7 @@ TEST(ReadersIdxFiles, CountMismatchBetweenImagesAndLabelsFails) {
   write_plain(images_path, idx_images(3, 2, 2, pattern(12, 5)));
   write_plain(labels_path, idx_labels({1, 2}));
   const std::string error =
-      probnas_error_of([&] { read_idx_dataset(images_path, labels_path, "test-set", kTenClasses); });
+      test::error_of([&] { read_idx_dataset(images_path, labels_path, "test-set", kTenClasses); });
   EXPECT_TRUE(contains(error, images_path)) << error;
   EXPECT_TRUE(contains(error, labels_path)) << error;
   EXPECT_TRUE(contains(error, "3 images")) << error;
@@ -266,7 +253,7 @@ TEST(ReadersIdxFiles, LabelOutOfRangeFailsNamingFile) {
   write_plain(images_path, idx_images(2, 2, 2, pattern(8, 6)));
   write_plain(labels_path, idx_labels({1, 10}));
   const std::string error =
-      probnas_error_of([&] { read_idx_dataset(images_path, labels_path, "test-set", kTenClasses); });
+      test::error_of([&] { read_idx_dataset(images_path, labels_path, "test-set", kTenClasses); });
   EXPECT_TRUE(contains(error, labels_path)) << error;
   EXPECT_TRUE(contains(error, "label 10")) << error;
 }
@@ -359,14 +346,14 @@ TEST(ReadersCifar, PartialRecordFailsNamingFile) {
   file.resize(file.size() - 5);
   const std::string path = dir.file("data_batch_1.bin");
   write_plain(path, file);
-  const std::string error = probnas_error_of([&] { read_cifar_binary({path}, 1, 10, "cifar10", kTenClasses); });
+  const std::string error = test::error_of([&] { read_cifar_binary({path}, 1, 10, "cifar10", kTenClasses); });
   EXPECT_TRUE(contains(error, path)) << error;
   EXPECT_TRUE(contains(error, "truncated")) << error;
   EXPECT_TRUE(contains(error, std::to_string(file.size()) + " bytes")) << error;
 
   const std::string empty = dir.file("empty.bin");
   write_plain(empty, {});
-  const std::string error2 = probnas_error_of([&] { read_cifar_binary({empty}, 1, 10, "cifar10", kTenClasses); });
+  const std::string error2 = test::error_of([&] { read_cifar_binary({empty}, 1, 10, "cifar10", kTenClasses); });
   EXPECT_TRUE(contains(error2, empty)) << error2;
   EXPECT_TRUE(contains(error2, "truncated")) << error2;
 }
@@ -377,7 +364,7 @@ TEST(ReadersCifar, LabelOutOfRangeFailsNamingFile) {
   write_plain(good, cifar_records(1, 1, {9}, 60));
   write_plain(bad, cifar_records(2, 1, {3, 10}, 61));
   const std::string error =
-      probnas_error_of([&] { read_cifar_binary({good, bad}, 1, 10, "cifar10", kTenClasses); });
+      test::error_of([&] { read_cifar_binary({good, bad}, 1, 10, "cifar10", kTenClasses); });
   EXPECT_TRUE(contains(error, bad)) << error;
   EXPECT_FALSE(contains(error, good)) << error;
   EXPECT_TRUE(contains(error, "label 10")) << error;
@@ -385,19 +372,19 @@ TEST(ReadersCifar, LabelOutOfRangeFailsNamingFile) {
 
 TEST(ReadersLoad, MissingFashionMnistFilesNameTheFileAndPackage) {
   TempDir dir;
-  const std::string error = probnas_error_of([&] { load_dataset("fashion-mnist", dir.path(), Split::train); });
+  const std::string error = test::error_of([&] { load_dataset("fashion-mnist", dir.path(), Split::train); });
   EXPECT_TRUE(contains(error, "train-images-idx3-ubyte")) << error;
   EXPECT_TRUE(contains(error, "dataset-fashion-mnist")) << error;
   EXPECT_TRUE(contains(error, dir.path())) << error;
 
-  const std::string test_error = probnas_error_of([&] { load_dataset("fashion-mnist", dir.path(), Split::test); });
+  const std::string test_error = test::error_of([&] { load_dataset("fashion-mnist", dir.path(), Split::test); });
   EXPECT_TRUE(contains(test_error, "t10k-images-idx3-ubyte")) << test_error;
 }
 
 TEST(ReadersLoad, MissingLabelsFileIsNamed) {
   TempDir dir;
   write_gzip(dir.file("train-images-idx3-ubyte.gz"), idx_images(2, 2, 2, pattern(8, 7)));
-  const std::string error = probnas_error_of([&] { load_dataset("mnist", dir.path(), Split::train); });
+  const std::string error = test::error_of([&] { load_dataset("mnist", dir.path(), Split::train); });
   EXPECT_TRUE(contains(error, "train-labels-idx1-ubyte")) << error;
   EXPECT_TRUE(contains(error, dir.path())) << error;
 }
@@ -420,14 +407,14 @@ TEST(ReadersLoad, LoadsIdxFilesFromAFolder) {
 
 TEST(ReadersLoad, MissingCifarFileIsNamed) {
   TempDir dir;
-  const std::string error = probnas_error_of([&] { load_dataset("cifar10", dir.path(), Split::test); });
+  const std::string error = test::error_of([&] { load_dataset("cifar10", dir.path(), Split::test); });
   EXPECT_TRUE(contains(error, "test_batch.bin")) << error;
   EXPECT_TRUE(contains(error, dir.path())) << error;
 }
 
 TEST(ReadersLoad, UnknownDatasetFailsNamingIt) {
   TempDir dir;
-  const std::string error = probnas_error_of([&] { load_dataset("imagenet-42", dir.path(), Split::train); });
+  const std::string error = test::error_of([&] { load_dataset("imagenet-42", dir.path(), Split::train); });
   EXPECT_TRUE(contains(error, "imagenet-42")) << error;
   EXPECT_TRUE(contains(error, "allowed")) << error;
 }
@@ -491,9 +478,9 @@ TEST(SyntheticData, ShapeLabelsAndDeterminism) {
 TEST(SyntheticData, RejectsBadOptions) {
   SyntheticOptions o;
   o.classes = 1;
-  EXPECT_TRUE(contains(probnas_error_of([&] { make_synthetic(o); }), "at least 2 classes"));
+  EXPECT_TRUE(contains(test::error_of([&] { make_synthetic(o); }), "at least 2 classes"));
   o.classes = 10, o.count = 0;
-  EXPECT_NE(probnas_error_of([&] { make_synthetic(o); }), "<no error>");
+  EXPECT_NE(test::error_of([&] { make_synthetic(o); }), "<no error>");
 }
 
 }  // namespace

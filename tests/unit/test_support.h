@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+
+#include "probnas/core/error.h"
 
 namespace probnas::test {
 
@@ -28,15 +31,24 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Runs `fn` and returns the message of the probnas::Error it throws ("" if none).
+// The message of the probnas::Error that `fn` throws; "<no error>" if it throws nothing and
+// "<not a probnas::Error: ...>" if it throws something else, so every check on it fails loudly.
 template <typename Fn>
 std::string error_of(Fn&& fn) {
   try {
     fn();
-  } catch (const std::exception& e) {
+  } catch (const Error& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    return std::string("<not a probnas::Error: ") + e.what() + ">";
   }
-  return "";
+  return "<no error>";
+}
+
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 
 }  // namespace probnas::test
