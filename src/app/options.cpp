@@ -12,9 +12,11 @@ const OptionTable& search_option_table() {
                           "outputs/<method>-<space>-<dataset>-seed<seed>)")
         .integer("run.seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed of every random draw of the run")
         .choice("run.device", "cpu", {"cpu", "cuda"}, "compute device (cuda: cuda:<local rank mod visible devices>)")
-        .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: every core this process may use)")
+        .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: the node's cores / ranks on the node)")
         .real("run.progress_interval", 10, 0, 86400, "seconds between progress lines on stderr (0: every step)")
         .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed");
+    t.integer("comm.verify_interval", 100, 0, 1000000000,
+              "steps between checks that every rank holds identical parameters (0: never)");
     t.choice("search.method", "drnas", {"darts", "drnas"}, "search method")
         .choice("search.space", "nb201", {"nb201"}, "search space")
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")

@@ -54,8 +54,9 @@ SplitLoader::SplitLoader(std::shared_ptr<const Dataset> data, torch::Tensor indi
   PROBNAS_CHECK(options_.micro_batches >= 1 && options_.micro_batches <= options_.global_batch,
                 "search.micro_batches = ", options_.micro_batches, " must be in [1, search.batch_size = ",
                 options_.global_batch, "]");
-  PROBNAS_CHECK(options_.micro_batches >= world_size_, "search.micro_batches = ", options_.micro_batches,
-                " is less than the ", world_size_, " ranks: every rank needs at least one micro-batch");
+  PROBNAS_CHECK(options_.micro_batches % world_size_ == 0, "search.micro_batches = ", options_.micro_batches,
+                " is not a multiple of the ", world_size_, " ranks: every rank must take the same number of "
+                "micro-batches (set search.micro_batches to ", world_size_, " or a multiple of it)");
   PROBNAS_CHECK(steps_per_epoch() > 0, "a split of ", examples(), " examples holds no whole batch of ",
                 options_.global_batch, " (raise data.limit or lower search.batch_size)");
 }

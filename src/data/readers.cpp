@@ -187,7 +187,9 @@ Dataset load_dataset(const std::string& name, const std::string& path_in, Split 
       classes.clear();
       for (int i = 0; i < 10; ++i) classes.push_back(std::to_string(i));
     }
-    return read_idx_dataset(images, labels, name, classes);
+    Dataset d = read_idx_dataset(images, labels, name, classes);
+    d.files = {images, labels};
+    return d;
   }
   if (name == "cifar10" || name == "cifar100") {
     PROBNAS_CHECK(!path.empty(), "data.path must name the folder of the ", name,
@@ -214,7 +216,9 @@ Dataset load_dataset(const std::string& name, const std::string& path_in, Split 
       classes.clear();
       for (int i = 0; i < 100; ++i) classes.push_back("class" + std::to_string(i));
     }
-    return read_cifar_binary(files, ten ? 1 : 2, ten ? 10 : 100, name, classes);
+    Dataset d = read_cifar_binary(files, ten ? 1 : 2, ten ? 10 : 100, name, classes);
+    d.files = files;
+    return d;
   }
   PROBNAS_FAIL("data.dataset = '", name, "' has no file reader (allowed: fashion-mnist, mnist, cifar10, cifar100, "
                "synthetic)");

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
@@ -46,6 +47,58 @@ std::shared_ptr<const Dataset> load_training_data(const Config& c) {
   return std::make_shared<const Dataset>(d.head(limit));
 }
 
+// Every rank must run the same config on the same data: compare each rank's fingerprint with rank 0's.
+void check_ranks_agree(const Config& c, const Dataset& data, Communicator& comm) {
+  if (comm.size() == 1) return;
+  std::ostringstream data_print;
+  data_print << data.name << " " << data.size();
+  for (const auto& f : data.files) {
+    std::error_code ec;
+    data_print << " " << std::filesystem::path(f).filename().string() << ":" << std::filesystem::file_size(f, ec);
+  }
+  const std::string mine = std::to_string(c.hash()) + "|" + data_print.str();
+  const auto all = comm.allgather_bytes(mine);
+  auto split = [](const std::string& print) {
+    const auto bar = print.find('|');
+    return std::make_pair(print.substr(0, bar), print.substr(bar + 1));
+  };
+  const auto [config0, data0] = split(all[0]);
+  for (int r = 1; r < comm.size(); ++r) {
+    const auto [config_r, data_r] = split(all[static_cast<size_t>(r)]);
+    PROBNAS_CHECK(config_r == config0, "rank ", r, "'s effective configuration differs from rank 0's (config hash ",
+                  config_r, " vs ", config0, "): start every rank with the same config file and options");
+    PROBNAS_CHECK(data_r == data0, "rank ", r, " sees other training data than rank 0 (", data_r, " vs ", data0,
+                  "): every rank must read the same files");
+  }
+}
+
+// Fails if the ranks' parameters are not bitwise identical (they apply the same reduced update).
+void verify_identical(const std::vector<torch::Tensor>& params, Communicator& comm, int64_t step) {
+  torch::NoGradGuard guard;
+  double sum = 0, sum_sq = 0;
+  for (const auto& p : params) {
+    auto d = p.detach().to(torch::kFloat64);
+    sum += d.sum().item<double>();
+    sum_sq += d.pow(2).sum().item<double>();
+  }
+  const auto all = comm.allgather(torch::tensor({sum, sum_sq}, torch::kFloat64));
+  for (int r = 1; r < comm.size(); ++r)
+    PROBNAS_CHECK(torch::equal(all[r], all[0]), "parameters diverged between ranks at step ", step, ": rank ", r,
+                  "'s checksum (", all[r][0].item<double>(), ", ", all[r][1].item<double>(), ") differs from rank 0's (",
+                  all[0][0].item<double>(), ", ", all[0][1].item<double>(), ")");
+}
+
+// Testing aid: PROBNAS_FAIL_AT=<rank>:<step> makes that rank throw at that step, to exercise the
+// failure path (the whole job must end promptly with a non-zero exit).
+void maybe_inject_failure(int rank, int64_t step) {
+  static const char* spec = std::getenv("PROBNAS_FAIL_AT");
+  if (!spec) return;
+  int r = -1;
+  long long s = -1;
+  if (std::sscanf(spec, "%d:%lld", &r, &s) == 2 && r == rank && s == step)
+    PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
+}
+
 std::string fixed(double v, int digits) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(digits) << v;
@@ -57,13 +110,16 @@ std::string fixed(double v, int digits) {
 SearchSummary run_search(const Config& c, Communicator& comm) {
   Stopwatch wall;
   const bool root = comm.rank() == 0;
-  configure_threads(static_cast<int>(c.integer("run.threads")));
-  const c10::Device device = select_device(c.text("run.device"), comm.rank());
+  const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
+                                                    : default_threads_per_rank(comm);
+  configure_threads(threads);
+  const c10::Device device = select_device(c.text("run.device"), comm.local_rank());
   const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
   const std::string dir = run_directory(c);
 
   // Data: the weight and architecture halves of the training split.
   auto data = load_training_data(c);
+  check_ranks_agree(c, *data, comm);
   const ChannelStats stats = ChannelStats::of(*data);
   const SearchSplit split = make_search_split(data->size(), c.real("data.train_portion"), key);
   SplitOptions so;
@@ -109,8 +165,10 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
             << space.channels << ", N=" << space.cells_per_stage << ", " << params << " weights), "
             << data->name << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
             << arch_loader.examples() << " architecture), " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "")
-            << ", " << device_description(device);
-  PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images -> " << dir;
+            << ", " << device_description(device) << (comm.size() > 1 ? ", " + std::to_string(comm.node_count()) + " node(s)" : "");
+  PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images in "
+                    << so.micro_batches << " micro-batch" << (so.micro_batches > 1 ? "es" : "") << " ("
+                    << so.micro_batches / comm.size() << " per rank; one architecture draw each) -> " << dir;
 
   StepMetrics metrics;
   StepContext ctx;
@@ -118,6 +176,13 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
   Stopwatch since_progress, search_clock;
   const double progress_interval = c.real("run.progress_interval");
+  const int64_t verify_interval = c.integer("comm.verify_interval");
+  // What every rank must hold identically: the weights and the architecture distribution.
+  auto tracked = [&] {
+    std::vector<torch::Tensor> t = net->parameters();
+    for (const auto& p : method->expected_weights()) t.push_back(p);
+    return t;
+  };
   int64_t images = 0;
   SearchSummary summary;
   summary.run_dir = dir;
@@ -131,7 +196,10 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
       ctx.global_step = epoch * steps_per_epoch + s;
       const auto train = weight_loader.batch(epoch, s);
       const auto val = arch_loader.batch_at(ctx.global_step);
+      maybe_inject_failure(comm.rank(), ctx.global_step);
       method->step(train, val, ctx, metrics);
+      if (verify_interval > 0 && comm.size() > 1 && (ctx.global_step + 1) % verify_interval == 0)
+        verify_identical(tracked(), comm, ctx.global_step + 1);
       epoch_images += so.global_batch * (epoch >= c.integer("search.warmup_epochs") ? 2 : 1);
       const int64_t done = ctx.global_step + 1;
       if (since_progress.seconds() >= progress_interval || done == total_steps) {

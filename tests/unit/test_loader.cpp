@@ -54,11 +54,11 @@ SplitLoader loader(const std::shared_ptr<const Dataset>& data, int rank, int siz
 
 TEST(SplitLoader, RanksTakeDisjointSharesOfTheSameGlobalBatch) {
   auto data = tiny_dataset(47);
-  const auto one = loader(data, 0, 1, 4);
+  const auto one = loader(data, 0, 1, 6);
   EXPECT_EQ(one.steps_per_epoch(), 4);  // the incomplete last batch is dropped
   for (int64_t step = 0; step < 4; ++step) {
     const auto whole = one.batch(1, step);
-    ASSERT_EQ(whole.size(), 4u);
+    ASSERT_EQ(whole.size(), 6u);
     int64_t examples = 0;
     for (const auto& b : whole) {
       examples += b.y.size(0);
@@ -67,7 +67,7 @@ TEST(SplitLoader, RanksTakeDisjointSharesOfTheSameGlobalBatch) {
     EXPECT_EQ(examples, 10);
     std::vector<Batch> joined;
     for (int r = 0; r < 3; ++r)
-      for (auto& b : loader(data, r, 3, 4).batch(1, step)) joined.push_back(b);
+      for (auto& b : loader(data, r, 3, 6).batch(1, step)) joined.push_back(b);
     ASSERT_EQ(joined.size(), whole.size());
     for (size_t m = 0; m < whole.size(); ++m) {
       EXPECT_EQ(joined[m].index, whole[m].index);
@@ -97,9 +97,11 @@ TEST(SplitLoader, EpochsAreReshuffledAndEveryExampleIsSeenOncePerEpoch) {
   EXPECT_TRUE(torch::allclose(key(e0), std::get<0>(torch::sort(data->images.to(torch::kFloat32).div(255).flatten(1).sum(1)))));
 }
 
-TEST(SplitLoader, RejectsFewerMicroBatchesThanRanks) {
+TEST(SplitLoader, RejectsMicroBatchesThatAreNotAMultipleOfTheRanks) {
   auto data = tiny_dataset(40);
   EXPECT_THROW(loader(data, 0, 4, 2), std::exception);
+  EXPECT_THROW(loader(data, 1, 2, 3), std::exception);
+  EXPECT_NO_THROW(loader(data, 1, 2, 4));
 }
 
 TEST(Transforms, CropKeepsShapeFlipMirrorsAndNormaliseStandardises) {

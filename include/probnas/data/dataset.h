@@ -13,6 +13,7 @@ struct Dataset {
   torch::Tensor labels;  // int64 [N], CPU
   int64_t num_classes = 0;
   std::vector<std::string> class_names;
+  std::vector<std::string> files;  // the files it was read from (for the ranks' consistency check)
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   int64_t channels() const { return images.size(1); }
