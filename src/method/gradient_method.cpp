@@ -38,51 +38,80 @@ torch::Tensor scaled_loss(const torch::Tensor& logits, const Batch& b) {
          static_cast<double>(b.global);
 }
 
-std::vector<torch::Tensor> defined_grads(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> g;
-  for (const auto& p : params)
-    if (p.grad().defined()) g.push_back(p.grad());
-  return g;
-}
+// Sums the micro-batches' gradients in float64, then over ranks, then sets each parameter's
+// gradient once. Sums of float gradients in double are exact in practice, so the result does not
+// depend on how micro-batches are grouped into ranks: 1 and P ranks apply bitwise the same update
+// (which DrNAS needs: its gamma rejection sampler turns a last-bit difference in eta into a
+// different draw).
+class GradientSum {
+ public:
+  explicit GradientSum(const std::vector<torch::Tensor>& params) : params_(params) {}
+  // Moves the gradients the last backward left in the parameters into the float64 sums.
+  void take() {
+    torch::NoGradGuard guard;
+    if (sums_.empty())
+      for (const auto& p : params_) sums_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64)));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto& g = params_[i].mutable_grad();
+      if (!g.defined()) continue;
+      sums_[i].add_(g);
+      g = torch::Tensor();
+    }
+  }
+  // Reduces over ranks and leaves the total as each parameter's gradient.
+  void finish(Communicator* comm) {
+    if (sums_.empty()) return;
+    if (comm) comm->allreduce(sums_, ReduceOp::sum);
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = sums_[i].to(params_[i].scalar_type());
+  }
+
+ private:
+  const std::vector<torch::Tensor>& params_;
+  std::vector<torch::Tensor> sums_;
+};
 }  // namespace
+
+RngKey GradientMethod::draw_key(const StepContext& ctx, bool architecture_phase, int64_t index) const {
+  return ctx.key.with(name())
+      .with(static_cast<uint64_t>(ctx.global_step))
+      .with(architecture_phase ? "arch" : "weights")
+      .with(static_cast<uint64_t>(index));
+}
 
 void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
                           StepMetrics& metrics) {
   net_->train();
-  const RngKey step_key = ctx.key.with(name()).with(static_cast<uint64_t>(ctx.global_step));
 
   // 1. Architecture step on the validation micro-batches, weights fixed (first-order).
   if (epoch_ >= options_.warmup_epochs) {
     arch_opt_.zero_grad();
+    GradientSum arch_grads(arch_);
     for (const Batch& b : val) {
-      auto logits = net_->forward(b.x, mixing_weights(step_key.with("arch").with(static_cast<uint64_t>(b.index)), true));
+      auto logits = net_->forward(b.x, mixing_weights(draw_key(ctx, true, b.index), true));
       // Gradients only into the architecture parameters: no weight-gradient kernels run here.
       scaled_loss(logits, b).backward({}, false, false, arch_);
+      arch_grads.take();
       metrics.add(true, logits, b.y);
     }
-    if (ctx.comm) {
-      auto grads = defined_grads(arch_);
-      ctx.comm->allreduce_sum(grads);
-    }
+    arch_grads.finish(ctx.comm);
     arch_opt_.step();
   }
 
   // 2. Weight step on the training micro-batches, architecture fixed.
   weight_opt_.zero_grad();
+  GradientSum weight_grads(weights_);
   for (const Batch& b : train) {
     ArchSample arch;
     {
       torch::NoGradGuard no_grad;
-      arch = mixing_weights(step_key.with("weights").with(static_cast<uint64_t>(b.index)), false);
+      arch = mixing_weights(draw_key(ctx, false, b.index), false);
     }
     auto logits = net_->forward(b.x, arch);
     scaled_loss(logits, b).backward();
+    weight_grads.take();
     metrics.add(false, logits, b.y);
   }
-  if (ctx.comm) {
-    auto grads = defined_grads(weights_);
-    ctx.comm->allreduce_sum(grads);
-  }
+  weight_grads.finish(ctx.comm);
   if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
   weight_opt_.step();
 }

@@ -26,6 +26,9 @@ class GradientMethod : public SearchMethod {
   void save(ckpt::State& state) const override;
   void load(const ckpt::State& state) override;
   const std::vector<torch::Tensor>& arch_parameters() const { return arch_; }
+  // The key of the mixing-weight draw for micro-batch `index` of a step's architecture or weight
+  // phase: a function of (seed, method, step, phase, micro-batch) alone, never of the rank.
+  RngKey draw_key(const StepContext& ctx, bool architecture_phase, int64_t index) const;
 
  protected:
   GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key);

@@ -1,0 +1,171 @@
+// Run under mpirun on 1, 2 and 3 ranks (ctest: mpi_tests_np1/2/3). Every rank runs every test;
+// a failure on any rank fails the job.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "probnas/comm/communicator.h"
+#include "probnas/method/darts.h"
+#include "probnas/method/drnas.h"
+
+namespace probnas {
+namespace {
+
+std::unique_ptr<Communicator> g_comm;
+
+TEST(Communicator, RanksAndNodes) {
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  EXPECT_EQ(g_comm->rank(), rank);
+  EXPECT_EQ(g_comm->size(), size);
+  // ctest runs every rank on this one machine.
+  EXPECT_EQ(g_comm->node_count(), 1);
+  EXPECT_EQ(g_comm->local_size(), size);
+  EXPECT_EQ(g_comm->local_rank(), rank);
+  EXPECT_GE(default_threads_per_rank(*g_comm), 1);
+}
+
+TEST(Communicator, AllreduceSumsAndAveragesEveryTensorOfTheBucket) {
+  const int r = g_comm->rank(), p = g_comm->size();
+  std::vector<torch::Tensor> ts{torch::full({2, 3}, static_cast<float>(r + 1)),
+                                torch::arange(5, torch::kFloat64) * (r + 1), torch::tensor(1.5f * static_cast<float>(r))};
+  g_comm->allreduce(ts, ReduceOp::sum);
+  const double s = p * (p + 1) / 2.0;  // sum of (r + 1)
+  EXPECT_TRUE(torch::allclose(ts[0], torch::full({2, 3}, static_cast<float>(s))));
+  EXPECT_TRUE(torch::allclose(ts[1], torch::arange(5, torch::kFloat64) * s));
+  EXPECT_FLOAT_EQ(ts[2].item<float>(), 1.5f * static_cast<float>(p * (p - 1) / 2));
+  std::vector<torch::Tensor> m{torch::full({4}, static_cast<double>(r), torch::kFloat64)};
+  g_comm->allreduce(m, ReduceOp::mean);
+  EXPECT_DOUBLE_EQ(m[0][0].item<double>(), (p - 1) / 2.0);
+}
+
+TEST(Communicator, BroadcastFromEveryRoot) {
+  for (int root = 0; root < g_comm->size(); ++root) {
+    std::vector<torch::Tensor> ts{torch::full({3}, static_cast<float>(g_comm->rank())),
+                                  torch::full({2, 2}, static_cast<int64_t>(10 * g_comm->rank()), torch::kInt64)};
+    g_comm->broadcast(ts, root);
+    EXPECT_TRUE(torch::equal(ts[0], torch::full({3}, static_cast<float>(root))));
+    EXPECT_TRUE(torch::equal(ts[1], torch::full({2, 2}, static_cast<int64_t>(10 * root), torch::kInt64)));
+  }
+}
+
+TEST(Communicator, AllgatherOfTensorsAndBytes) {
+  const int r = g_comm->rank(), p = g_comm->size();
+  auto all = g_comm->allgather(torch::tensor({r, 2 * r}, torch::kInt32));
+  ASSERT_EQ(all.sizes(), torch::IntArrayRef({p, 2}));
+  for (int i = 0; i < p; ++i) {
+    EXPECT_EQ(all[i][0].item<int>(), i);
+    EXPECT_EQ(all[i][1].item<int>(), 2 * i);
+  }
+  const auto bytes = g_comm->allgather_bytes(std::string(static_cast<size_t>(r), 'x') + "rank" + std::to_string(r));
+  ASSERT_EQ(bytes.size(), static_cast<size_t>(p));
+  for (int i = 0; i < p; ++i) EXPECT_EQ(bytes[static_cast<size_t>(i)], std::string(static_cast<size_t>(i), 'x') + "rank" + std::to_string(i));
+  g_comm->barrier();
+  EXPECT_GT(g_comm->collective_seconds(), 0.0);
+}
+
+// ---- world-size invariance --------------------------------------------------------------------
+// Each rank runs the distributed search and, alone, the 1-rank reference of the same config, then
+// compares: same genotype, weights and architecture within 1e-5 relative, same Dirichlet draws.
+
+std::shared_ptr<const Dataset> search_data() {
+  if (std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    return std::make_shared<const Dataset>(load_dataset("fashion-mnist", "", Split::train).head(384));
+  SyntheticOptions so;  // a user's machine without Fashion-MNIST still checks the invariance
+  so.count = 384, so.channels = 1, so.size = 28, so.classes = 10;
+  return std::make_shared<const Dataset>(make_synthetic(so));
+}
+
+struct SearchRun {
+  std::shared_ptr<Supernet> net;
+  std::unique_ptr<GradientMethod> method;
+  std::vector<torch::Tensor> first_draws;  // architecture-phase draw of every micro-batch at step 0
+};
+
+SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t micro_batches, int64_t steps) {
+  auto data = search_data();
+  const RngKey key(5);
+  const auto split = make_search_split(data->size(), 0.5, key);
+  SplitOptions so;
+  so.global_batch = 24;
+  so.micro_batches = micro_batches;
+  const auto stats = ChannelStats::of(*data);
+  const SplitLoader train(data, split.weights, stats, so, key.with("w"), torch::kCPU, comm.rank(), comm.size());
+  const SplitLoader val(data, split.arch, stats, so, key.with("a"), torch::kCPU, comm.rank(), comm.size());
+  torch::manual_seed(key.with("init").value());
+  SpaceOptions space;
+  space.channels = 4, space.cells_per_stage = 1, space.input_channels = 1, space.classes = 10;
+  SearchRun run;
+  run.net = make_supernet(space);
+  GradientMethodOptions o;
+  o.arch.lr = 3e-2;  // large enough that the architecture really moves in a few steps
+  if (name == "darts") run.method = std::make_unique<Darts>(run.net, o, key);
+  else run.method = std::make_unique<Drnas>(run.net, o, key);
+  run.method->begin_epoch(0, 1);
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = key;
+  ctx.comm = comm.size() > 1 ? &comm : nullptr;
+  for (int64_t k = 0; k < micro_batches; ++k)
+    run.first_draws.push_back(run.method->sample(run.method->draw_key(ctx, true, k)).weights[0]);
+  for (int64_t s = 0; s < steps; ++s) {
+    ctx.global_step = s;
+    run.method->step(train.batch_at(s), val.batch_at(s), ctx, metrics);
+  }
+  return run;
+}
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  const double scale = std::max(1e-8, b.abs().max().item<double>());
+  const double diff = (a - b).abs().max().item<double>();
+  EXPECT_LE(diff / scale, 1e-5) << what << ": max |difference| " << diff << " relative to " << scale;
+}
+
+class WorldSizeInvariance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
+  const int64_t micro_batches = 6;  // a multiple of 1, 2 and 3 ranks
+  if (micro_batches % g_comm->size() != 0) GTEST_SKIP() << "micro-batches must divide among the ranks";
+  const int64_t steps = 6;
+  auto distributed = run_search_steps(GetParam(), *g_comm, micro_batches, steps);
+  SerialCommunicator alone;
+  auto reference = run_search_steps(GetParam(), alone, micro_batches, steps);
+
+  EXPECT_EQ(distributed.method->derive().text, reference.method->derive().text);
+  expect_close(distributed.method->arch_parameters()[0], reference.method->arch_parameters()[0], "architecture");
+  auto pd = distributed.net->named_parameters(), pr = reference.net->named_parameters();
+  for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+  // The architecture moved, so the comparison above is not of two untouched initialisations.
+  EXPECT_GT((reference.method->arch_parameters()[0]).abs().max().item<double>(), 1e-2);
+  // Draw k is the same tensor whichever rank computes micro-batch k.
+  for (int64_t k = 0; k < micro_batches; ++k)
+    EXPECT_TRUE(torch::equal(distributed.first_draws[static_cast<size_t>(k)], reference.first_draws[static_cast<size_t>(k)]));
+  // And every rank ends with the same parameters (bitwise).
+  auto sums = g_comm->allgather(torch::tensor({distributed.method->arch_parameters()[0].sum().item<double>()}, torch::kFloat64));
+  for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0]));
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts"));
+
+}  // namespace
+}  // namespace probnas
+
+int main(int argc, char** argv) {
+  probnas::MpiSession mpi(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  torch::set_num_threads(1);
+  probnas::g_comm = probnas::make_world_communicator();
+  // Only rank 0 prints the usual report; the exit code of every rank still counts.
+  if (probnas::g_comm->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  int worst = rc;
+  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  probnas::g_comm.reset();
+  return worst;
+}
