@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,70 @@ TEST(Cli, HelpListsEveryOptionWithItsDefaultAndVersionPrints) {
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.output.rfind("probnas 0.", 0), 0u) << version.output;
   EXPECT_NE(run("frobnicate").code, 0);
+}
+
+}  // namespace
+
+namespace {
+
+std::string mpirun(int np) {
+  return std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_pcompress_base_silence_warning=1 ") +
+         PROBNAS_MPIEXEC + " --oversubscribe --bind-to none -np " + std::to_string(np) + " ";
+}
+
+Result run_shell(const std::string& cmd) {
+  Result r;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+const std::string kRanks = kSmall + "--search.micro_batches 2 --run.threads 1 ";
+
+TEST(CliRanks, TwoRanksFindTheSameGenotypeAsOne) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  probnas::test::TempDir tmp;
+  const auto one = run("search " + kRanks + "--run.dir " + tmp.file("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  const auto two = run_shell(mpirun(2) + PROBNAS_BINARY + " search " + kRanks + "--run.dir " + tmp.file("two"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_EQ(read_file(tmp.file("one/genotype.json")), read_file(tmp.file("two/genotype.json")));
+  const auto m1 = timeless_metrics(tmp.file("one")), m2 = timeless_metrics(tmp.file("two"));
+  ASSERT_EQ(m1.size(), m2.size());
+  for (size_t i = 0; i < m1.size(); ++i)
+    for (const char* key : {"train_loss", "val_loss", "arch_entropy"})
+      EXPECT_NEAR(m1[i][key].get<double>(), m2[i][key].get<double>(), 1e-5 * std::abs(m1[i][key].get<double>())) << key;
+  // Only rank 0 writes and prints: one "results in" line.
+  EXPECT_EQ(two.output.find("results in"), two.output.rfind("results in")) << two.output;
+}
+
+TEST(CliRanks, AConfigMismatchBetweenRanksStopsTheJobNamingTheRank) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  probnas::test::TempDir tmp;
+  const std::string common = std::string(PROBNAS_BINARY) + " search " + kRanks + "--run.dir " + tmp.file("x");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run_shell(mpirun(1) + common + " --run.seed 1 : -np 1 " + common + " --run.seed 2");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1's effective configuration differs from rank 0's"), std::string::npos) << r.output;
+  EXPECT_LT(seconds, 60) << "the job did not end promptly";
+}
+
+TEST(CliRanks, AnExceptionOnOneRankAbortsTheWholeJob) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
+  probnas::test::TempDir tmp;
+  const auto start = std::chrono::steady_clock::now();
+  // Rank 1 throws at step 2 while rank 0 waits in the step's allreduce: MPI_Abort must end both.
+  const auto r = run_shell("PROBNAS_FAIL_AT=1:2 " + mpirun(2) + "-x PROBNAS_FAIL_AT " + PROBNAS_BINARY + " search " +
+                           kRanks + "--run.dir " + tmp.file("y"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("probnas[1] error: injected failure on rank 1 at step 2"), std::string::npos) << r.output;
+  EXPECT_LT(seconds, 60) << "the job did not end promptly";
 }
 
 }  // namespace
