@@ -3,6 +3,9 @@
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
 // images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
+// Under mpirun the ranks share each global batch (--micro-batches, default: one per rank); rank 0
+// prints, adding "ranks" and "comm_share" (time inside collectives / step time, rank 0's view).
+//   mpirun -np 2 bench_search_step --threads 1
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -12,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "probnas/comm/communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
 #include "probnas/method/darts.h"
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
   std::string device_name, methods;
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10;
   int threads = 0;
+  int64_t micro_batches = 0;
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
@@ -52,7 +57,8 @@ int main(int argc, char** argv) {
       ("size", po::value(&size)->default_value(32), "image side (3 x size x size)")
       ("warmup", po::value(&warmup)->default_value(2), "untimed steps first")
       ("steps", po::value(&steps)->default_value(10), "timed steps")
-      ("threads", po::value(&threads)->default_value(0), "intra-op threads (0: all cores)");
+      ("threads", po::value(&threads)->default_value(0), "intra-op threads per rank (0: node cores / ranks on the node)")
+      ("micro-batches", po::value(&micro_batches)->default_value(0), "micro-batches per global batch (0: one per rank)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -65,18 +71,22 @@ int main(int argc, char** argv) {
     std::cout << desc;
     return 0;
   }
+  MpiSession mpi(&argc, &argv);
   try {
-    const int used_threads = configure_threads(threads);
-    const c10::Device device = select_device(device_name);
+    auto comm = make_world_communicator();
+    const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*comm));
+    const c10::Device device = select_device(device_name, comm->local_rank());
+    if (micro_batches == 0) micro_batches = comm->size();
     SyntheticOptions so;
     so.count = 2 * batch, so.channels = 3, so.size = size, so.classes = 10;
     auto data = std::make_shared<const Dataset>(make_synthetic(so));
     SplitOptions lo;
     lo.global_batch = batch;
+    lo.micro_batches = micro_batches;
     const auto stats = ChannelStats::of(*data);
     const auto all = torch::arange(data->size(), torch::kInt64);
-    const SplitLoader train(data, all.narrow(0, 0, batch), stats, lo, RngKey(0).with("w"), device, 0, 1);
-    const SplitLoader val(data, all.narrow(0, batch, batch), stats, lo, RngKey(0).with("a"), device, 0, 1);
+    const SplitLoader train(data, all.narrow(0, 0, batch), stats, lo, RngKey(0).with("w"), device, comm->rank(), comm->size());
+    const SplitLoader val(data, all.narrow(0, batch, batch), stats, lo, RngKey(0).with("a"), device, comm->rank(), comm->size());
 
     std::stringstream list(methods);
     for (std::string method; std::getline(list, method, ',');) {
@@ -98,15 +108,22 @@ int main(int argc, char** argv) {
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
+      ctx.comm = comm->size() > 1 ? comm.get() : nullptr;
       reset_peak_device_memory(device);
       std::vector<double> ms;
+      double comm_seconds = 0;
       for (int64_t s = 0; s < warmup + steps; ++s) {
         ctx.global_step = s;
         synchronize(device);
+        comm->barrier();  // every rank starts the step together
+        const double comm_before = comm->collective_seconds();
         Stopwatch clock;
         m->step(tb, vb, ctx, metrics);
         synchronize(device);
-        if (s >= warmup) ms.push_back(clock.seconds() * 1e3);
+        if (s >= warmup) {
+          ms.push_back(clock.seconds() * 1e3);
+          comm_seconds += comm->collective_seconds() - comm_before;
+        }
       }
       double total = 0;
       for (double v : ms) total += v;
@@ -115,7 +132,9 @@ int main(int argc, char** argv) {
       j["space"] = "nb201";
       j["method"] = method;
       j["device"] = device.str();
+      j["ranks"] = comm->size();
       j["threads"] = used_threads;
+      j["micro_batches"] = micro_batches;
       j["batch"] = batch;
       j["channels"] = channels;
       j["cells_per_stage"] = cells;
@@ -124,13 +143,15 @@ int main(int argc, char** argv) {
       j["images_per_s"] = 2.0 * static_cast<double>(batch) * static_cast<double>(steps) / (total / 1e3);
       j["step_ms_median"] = percentile(ms, 0.5);
       j["step_ms_p90"] = percentile(ms, 0.9);
+      j["comm_share"] = comm_seconds / (total / 1e3);
       j["peak_rss_mb"] = peak_rss_mb();
       if (device.is_cuda()) j["peak_gpu_mb"] = static_cast<double>(peak_device_memory(device)) / (1024.0 * 1024.0);
       j["libtorch"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
-      std::cout << j.dump() << std::endl;
+      if (comm->rank() == 0) std::cout << j.dump() << std::endl;
     }
   } catch (const std::exception& e) {
     std::cerr << "bench_search_step: " << e.what() << "\n";
+    MpiSession::abort_if_parallel(1);
     return 1;
   }
   return 0;
