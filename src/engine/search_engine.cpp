@@ -75,13 +75,13 @@ void check_ranks_agree(const Config& c, const Dataset& data, Communicator& comm)
 // Fails if the ranks' parameters are not bitwise identical (they apply the same reduced update).
 void verify_identical(const std::vector<torch::Tensor>& params, Communicator& comm, int64_t step) {
   torch::NoGradGuard guard;
-  double sum = 0, sum_sq = 0;
+  // Sum and sum of squares of every tensor, reduced on the device: one host transfer.
+  std::vector<torch::Tensor> parts;
   for (const auto& p : params) {
     auto d = p.detach().to(torch::kFloat64);
-    sum += d.sum().item<double>();
-    sum_sq += d.pow(2).sum().item<double>();
+    parts.push_back(torch::stack({d.sum(), d.pow(2).sum()}));
   }
-  const auto all = comm.allgather(torch::tensor({sum, sum_sq}, torch::kFloat64));
+  const auto all = comm.allgather(torch::stack(parts).sum(0).to(torch::kCPU));
   for (int r = 1; r < comm.size(); ++r)
     PROBNAS_CHECK(torch::equal(all[r], all[0]), "parameters diverged between ranks at step ", step, ": rank ", r,
                   "'s checksum (", all[r][0].item<double>(), ", ", all[r][1].item<double>(), ") differs from rank 0's (",

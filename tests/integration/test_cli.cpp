@@ -20,10 +20,10 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(PROBNAS_BINARY) + " " + args + " 2>&1";
+// Runs a shell command line, capturing stdout and stderr together.
+Result run_shell(const std::string& cmd) {
   Result r;
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
   if (!pipe) return r;
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
@@ -31,6 +31,8 @@ Result run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+Result run(const std::string& args) { return run_shell(std::string(PROBNAS_BINARY) + " " + args); }
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -171,18 +173,8 @@ std::string mpirun(int np) {
          PROBNAS_MPIEXEC + " --oversubscribe --bind-to none -np " + std::to_string(np) + " ";
 }
 
-Result run_shell(const std::string& cmd) {
-  Result r;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-const std::string kRanks = kSmall + "--search.micro_batches 2 --run.threads 1 ";
+// Checks every 2 steps that the ranks hold identical parameters (a false alarm would fail the run).
+const std::string kRanks = kSmall + "--search.micro_batches 2 --run.threads 1 --comm.verify_interval 2 ";
 
 TEST(CliRanks, TwoRanksFindTheSameGenotypeAsOne) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
