@@ -4,10 +4,13 @@
 
 #include <iostream>
 
+#include "probnas/app/inspect.h"
 #include "probnas/app/options.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/files.h"
 #include "probnas/core/log.h"
+#include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
 #include "probnas/engine/search_engine.h"
 
@@ -18,13 +21,17 @@ const char* kUsage =
     "usage: probnas <command> [--config FILE] [--section.key VALUE ...]\n"
     "\n"
     "commands:\n"
-    "  search     search an architecture (DrNAS, DARTS) and write a run folder\n"
+    "  search     search an architecture (DrNAS, DARTS) and write a run folder; resumes from its checkpoints\n"
+    "  inspect    probnas inspect <ckpt.h5> [--config]: a checkpoint's meta data, genotype, sizes, validity\n"
     "\n"
     "  probnas <command> --help   lists every option of a command with its default\n"
     "  probnas --version          prints the version\n"
     "\n"
     "Options are the same dotted names in INI files ([search] method = drnas) and on the command line\n"
-    "(--search.method drnas); the command line wins. Run under mpirun/srun for several ranks.\n";
+    "(--search.method drnas); the command line wins. Run under mpirun/srun for several ranks.\n"
+    "\n"
+    "exit codes: 0 done; 1 error (message on stderr); 2 bad usage; 75 checkpointed on SIGUSR1, SIGUSR2 or\n"
+    "SIGTERM before the end (run the same command again to resume).\n";
 
 int search_command(const std::vector<std::string>& args) {
   Config config(search_option_table());
@@ -39,13 +46,56 @@ int search_command(const std::vector<std::string>& args) {
   log::set_level(log::parse_level(config.text("run.log_level")));
   auto comm = make_world_communicator();
   const SearchSummary s = run_search(config, *comm);
+  if (s.interrupted) {
+    if (comm->rank() == 0)
+      std::cout << "search interrupted by " << s.signal << " after step " << s.steps << "; checkpoint " << s.checkpoint
+                << "\nrun the same command again to resume (exit code " << kExitCheckpointed << ")\n";
+    return kExitCheckpointed;
+  }
   if (comm->rank() == 0) {
     std::cout << "search finished in " << format_duration(s.wall_seconds) << " (" << s.steps
               << " steps); search validation accuracy " << s.final_val_acc * 100 << "%\n"
               << "genotype: " << s.genotype.text << "\n"
-              << "results in " << s.run_dir << "/ (genotype.json, metrics.jsonl, config.ini)\n";
+              << "results in " << s.run_dir << "/ (genotype.json, metrics.jsonl, config.ini, checkpoints/)\n";
   }
   return 0;
+}
+
+int inspect_command(const std::vector<std::string>& args) {
+  std::string path;
+  bool show_config = false;
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: probnas inspect <ckpt.h5> [--config]\n\n"
+                   "Prints a checkpoint's meta data (schema, versions, method, space, step, epoch, wall time,\n"
+                   "config hash), the genotype with every edge's operation probabilities, the number of\n"
+                   "datasets and bytes of each group, and whether the file is valid (complete, readable schema,\n"
+                   "checksums verified). --config also prints the effective configuration it was made with.\n"
+                   "Exit code 0 for a valid checkpoint, 1 otherwise.\n";
+      return 0;
+    }
+    if (a == "--config") {
+      show_config = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::cerr << "probnas inspect: unknown option '" << a << "' (allowed: --config, --help)\n";
+      return 2;
+    } else {
+      if (!path.empty()) {
+        std::cerr << "probnas inspect: one checkpoint at a time ('" << path << "' and '" << a << "')\n";
+        return 2;
+      }
+      path = a;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "usage: probnas inspect <ckpt.h5> [--config]\n";
+    return 2;
+  }
+  if (!file_exists(path)) {
+    std::cerr << "probnas inspect: '" << path << "' does not exist\n";
+    return 1;
+  }
+  return inspect_checkpoint(path, show_config, std::cout);
 }
 
 }  // namespace
@@ -62,8 +112,16 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
   }
   const std::string command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "inspect") {
+    try {
+      return inspect_command(rest);
+    } catch (const std::exception& e) {
+      PROBNAS_LOG(error) << e.what();
+      return 1;
+    }
+  }
   if (command != "search") {
-    std::cerr << "probnas: unknown command '" << command << "' (allowed: search; see probnas --help)\n";
+    std::cerr << "probnas: unknown command '" << command << "' (allowed: search, inspect; see probnas --help)\n";
     return 2;
   }
   try {

@@ -14,7 +14,16 @@ const OptionTable& search_option_table() {
         .choice("run.device", "cpu", {"cpu", "cuda"}, "compute device (cuda: cuda:<local rank mod visible devices>)")
         .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: the node's cores / ranks on the node)")
         .real("run.progress_interval", 10, 0, 86400, "seconds between progress lines on stderr (0: every step)")
-        .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed");
+        .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed")
+        .text("run.resume", "auto", "auto: carry on from the run folder's newest good checkpoint if there is one; "
+                                    "never: refuse a folder that holds checkpoints; or a checkpoint file to start from");
+    t.integer("ckpt.interval_steps", 0, 0, 1000000000, "checkpoint every N steps (0: no step trigger)")
+        .real("ckpt.interval_minutes", 15, 0, 1e7, "checkpoint when this many minutes passed since the last one "
+                                                   "(0: no time trigger)")
+        .boolean("ckpt.epoch_end", true, "checkpoint at the end of every epoch")
+        .integer("ckpt.keep", 3, 1, 1000000, "newest checkpoint files kept in <run.dir>/checkpoints")
+        .boolean("ckpt.file_locking", true, "HDF5 file locking (turn off on file systems that refuse POSIX locks)")
+        .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
     t.choice("search.method", "drnas", {"darts", "drnas"}, "search method")

@@ -28,6 +28,28 @@ torch::Tensor State::get(const std::string& name) const {
   return it->second;
 }
 
+void State::put_text(const std::string& name, std::string text) {
+  texts_[name] = Text{{std::move(text)}, true};
+}
+
+void State::put_lines(const std::string& name, std::vector<std::string> lines) {
+  texts_[name] = Text{std::move(lines), false};
+}
+
+std::string State::text(const std::string& name) const {
+  auto it = texts_.find(name);
+  PROBNAS_CHECK(it != texts_.end(), "checkpoint state: text '", path_, "/", name, "' is missing");
+  std::string out;
+  for (size_t i = 0; i < it->second.lines.size(); ++i) out += (i ? "\n" : "") + it->second.lines[i];
+  return out;
+}
+
+std::vector<std::string> State::lines(const std::string& name) const {
+  auto it = texts_.find(name);
+  PROBNAS_CHECK(it != texts_.end(), "checkpoint state: text '", path_, "/", name, "' is missing");
+  return it->second.lines;
+}
+
 namespace {
 template <typename T>
 const T& attr_as(const std::map<std::string, Attribute>& attrs, const std::string& path, const std::string& name,

@@ -1,5 +1,6 @@
 #include "probnas/comm/communicator.h"
 
+#include <algorithm>
 #include <mpi.h>
 #include <sched.h>
 #include <torch/torch.h>
@@ -176,6 +177,19 @@ class MpiCommunicator final : public Communicator {
                                static_cast<size_t>(lengths[static_cast<size_t>(r)])));
     collective_seconds_ += t.seconds();
     return out;
+  }
+
+  void broadcast_bytes(std::string& bytes, int root) override {
+    Stopwatch t;
+    uint64_t size = bytes.size();
+    check_mpi(MPI_Bcast(&size, 1, MPI_UINT64_T, root, world_.get()), "Bcast");
+    bytes.resize(size);
+    constexpr uint64_t kChunk = uint64_t{1} << 30;  // MPI counts are ints
+    for (uint64_t done = 0; done < size; done += kChunk) {
+      const int n = static_cast<int>(std::min(kChunk, size - done));
+      check_mpi(MPI_Bcast(bytes.data() + done, n, MPI_BYTE, root, world_.get()), "Bcast");
+    }
+    collective_seconds_ += t.seconds();
   }
 
  private:

@@ -259,6 +259,30 @@ uint64_t Config::hash() const {
   return h;
 }
 
+std::map<std::string, std::string> parse_ini_values(const std::string& text) {
+  auto trim = [](std::string s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string::npos) return std::string();
+    return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+  };
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = trim(line.substr(0, eq));
+    out[section.empty() ? key : section + "." + key] = trim(line.substr(eq + 1));
+  }
+  return out;
+}
+
 void read_config_file(Config& config, const std::string& path) {
   std::ifstream in(path);
   PROBNAS_CHECK(in.good(), "config file '", path, "' cannot be opened (does it exist?)");

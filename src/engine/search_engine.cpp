@@ -3,19 +3,24 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <sstream>
 
+#include "probnas/ckpt/checkpoint.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
+#include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
 #include "probnas/engine/nb201_table.h"
+#include "probnas/engine/run_state.h"
 #include "probnas/method/method.h"
 #include "probnas/optim/optimizers.h"
 
@@ -88,15 +93,26 @@ void verify_identical(const std::vector<torch::Tensor>& params, Communicator& co
                   all[0][0].item<double>(), ", ", all[0][1].item<double>(), ")");
 }
 
-// Testing aid: PROBNAS_FAIL_AT=<rank>:<step> makes that rank throw at that step, to exercise the
-// failure path (the whole job must end promptly with a non-zero exit).
+// Testing aid: PROBNAS_FAIL_AT=<rank>:<step>[:<signal>] makes that rank throw at the start of that
+// step, to exercise the failure path (the whole job must end promptly with a non-zero exit), or
+// send itself KILL, TERM, USR1 or USR2 there (a real kill; the checkpoint-and-exit path).
 void maybe_inject_failure(int rank, int64_t step) {
   static const char* spec = std::getenv("PROBNAS_FAIL_AT");
   if (!spec) return;
   int r = -1;
   long long s = -1;
-  if (std::sscanf(spec, "%d:%lld", &r, &s) == 2 && r == rank && s == step)
-    PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
+  char sig[16] = {0};
+  const int n = std::sscanf(spec, "%d:%lld:%15s", &r, &s, sig);
+  if (n < 2 || r != rank || s != step) return;
+  if (n == 3) {
+    const std::string name = sig;
+    const int number = name == "KILL" ? SIGKILL : name == "TERM" ? SIGTERM : name == "USR1" ? SIGUSR1
+                     : name == "USR2" ? SIGUSR2 : 0;
+    PROBNAS_CHECK(number != 0, "PROBNAS_FAIL_AT=", spec, ": unknown signal '", name, "' (KILL, TERM, USR1, USR2)");
+    std::raise(number);
+    return;
+  }
+  PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
 }
 
 std::string fixed(double v, int digits) {
@@ -107,15 +123,71 @@ std::string fixed(double v, int digits) {
 
 }  // namespace
 
+namespace {
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Picks the checkpoint to resume from as run.resume says (rank 0 reads; every rank gets the bytes,
+// so a thousand ranks do not all open the file). Returns an empty name for a fresh start.
+std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Config& c, const ckpt::Directory& dir,
+                                                                     Communicator& comm) {
+  std::string name, bytes;
+  std::optional<ckpt::State> state;
+  if (comm.rank() == 0) {
+    const std::string mode = c.text("run.resume");
+    if (mode == "never") {
+      const auto files = dir.list();
+      PROBNAS_CHECK(files.empty(), "run.resume = never, but '", dir.path(), "' already holds ", files.size(),
+                    " checkpoint", files.size() > 1 ? "s" : "", " (newest ", files.front(),
+                    "): resume it (run.resume = auto), or choose another run.dir");
+    } else if (mode == "auto") {
+      if (auto found = dir.newest_good()) {
+        name = found->path;
+        bytes = std::move(found->bytes);
+        state = std::move(found->state);
+      }
+    } else {
+      PROBNAS_CHECK(file_exists(mode), "run.resume = ", mode, ": no such checkpoint file (or use auto or never)");
+      bytes = read_file_bytes(mode);
+      state = ckpt::read_image(bytes, mode);
+      name = mode;
+    }
+    if (state) ckpt::check_compatible(*state, name, c);
+  }
+  if (comm.size() > 1) {
+    comm.broadcast_bytes(name);
+    comm.broadcast_bytes(bytes);
+    if (comm.rank() != 0 && !name.empty()) state = ckpt::read_image(bytes, name);
+  }
+  return {name, std::move(state)};
+}
+
+}  // namespace
+
 SearchSummary run_search(const Config& c, Communicator& comm) {
   Stopwatch wall;
   const bool root = comm.rank() == 0;
+  const SignalWatch signals;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
   const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
                                                     : default_threads_per_rank(comm);
   configure_threads(threads);
   const c10::Device device = select_device(c.text("run.device"), comm.local_rank());
   const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
   const std::string dir = run_directory(c);
+
+  // Checkpoints: where they go and the one to resume from, decided before the data is read.
+  ckpt::SaveOptions save_options;
+  save_options.compression = static_cast<int>(c.integer("ckpt.compress"));
+  save_options.file_locking = c.boolean("ckpt.file_locking");
+  ckpt::Directory checkpoints(dir + "/checkpoints", save_options, c.integer("ckpt.keep"));
+  auto [resume_name, resume] = find_resume_state(c, checkpoints, comm);
 
   // Data: the weight and architecture halves of the training split.
   auto data = load_training_data(c);
@@ -155,11 +227,49 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   int64_t params = 0;
   for (const auto& p : net->parameters()) params += p.numel();
 
+  // Progress of the whole search (carried over on resume).
+  int64_t start_step = 0, images = 0;
+  double wall_before = 0;  // seconds spent by earlier runs of this search
+  std::vector<std::string> history;
+  StepMetrics metrics;
+  if (resume) {
+    const auto& loader = resume->group("loader");
+    PROBNAS_CHECK(loader.attr_int("steps_per_epoch") == steps_per_epoch &&
+                      loader.attr_int("weight_examples") == weight_loader.examples() &&
+                      loader.attr_int("arch_examples") == arch_loader.examples(),
+                  "checkpoint '", resume_name, "' was made with ", loader.attr_int("weight_examples"), " + ",
+                  loader.attr_int("arch_examples"), " images in ", loader.attr_int("steps_per_epoch"),
+                  " steps per epoch; this run has ", weight_loader.examples(), " + ", arch_loader.examples(),
+                  " images in ", steps_per_epoch, " steps: the training data changed");
+    start_step = loader.attr_int("global_step");
+    method->begin_epoch(std::min(start_step / steps_per_epoch, epochs - 1), epochs);
+    load_module(resume->group("model"), *net);
+    method->load(resume->group("method"), resume->group("optim"));
+    restore_generator_states(resume->group("rng"), comm.rank());
+    const auto& h = resume->group("history");
+    history = h.lines("metrics");
+    images = h.attr_int("images");
+    const auto sums = h.get("epoch_sums");  // [ranks at save, 6]
+    const int64_t saved_ranks = sums.size(0);
+    if (saved_ranks == comm.size())
+      metrics.set_sums(sums[comm.rank()], device);
+    else  // another world size: rank 0 carries the totals, so the sums over ranks are unchanged
+      metrics.set_sums(root ? sums.sum(0) : torch::zeros({6}, torch::kFloat64), device);
+    wall_before = resume->group("meta").attr_real("wall_seconds");
+    PROBNAS_LOG(info) << "resuming from " << resume_name << " (step " << start_step << " of " << total_steps
+                      << ", saved by " << resume->group("meta").attr_int("world_size") << " rank"
+                      << (resume->group("meta").attr_int("world_size") > 1 ? "s" : "") << " at "
+                      << resume->group("meta").attr_text("saved_at") << ")";
+  }
+
   const std::string metrics_path = dir + "/metrics.jsonl";
   if (root) {
     make_directories(dir);
     write_file_atomic(dir + "/config.ini", c.to_ini());
-    std::filesystem::remove(metrics_path);
+    // The metric history is the checkpoint's: lines a killed run wrote after it are dropped.
+    std::string lines;
+    for (const auto& l : history) lines += l + "\n";
+    write_file_atomic(metrics_path, lines);
   }
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << method->name() << " on " << space.space << " (C="
             << space.channels << ", N=" << space.cells_per_stage << ", " << params << " weights), "
@@ -170,94 +280,208 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
                     << so.micro_batches << " micro-batch" << (so.micro_batches > 1 ? "es" : "") << " ("
                     << so.micro_batches / comm.size() << " per rank; one architecture draw each) -> " << dir;
 
-  StepMetrics metrics;
+  // Checkpoint writing: every rank takes part (generator states and metric sums are gathered);
+  // rank 0 writes; nobody returns before the file is complete.
+  const auto& arch_shape = net->arch_shape();
+  auto save_checkpoint = [&](int64_t done) {
+    Stopwatch t;
+    const auto rng_states = comm.allgather_bytes(generator_states());
+    const auto sums = comm.allgather(metrics.sums());  // [ranks, 6]
+    std::string path;
+    if (root) {
+      ckpt::State state;
+      auto& meta = state.group("meta");
+      meta.set_attr("schema_version", ckpt::kSchemaVersion);
+      meta.set_attr("probnas_version", std::string(PROBNAS_VERSION));
+      meta.set_attr("torch_version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
+                                         "." + std::to_string(TORCH_VERSION_PATCH));
+      meta.set_attr("method", c.text("search.method"));
+      meta.set_attr("space", c.text("search.space"));
+      meta.set_attr("dataset", data->name);
+      meta.set_attr("world_size", int64_t{comm.size()});
+      meta.set_attr("step", done);
+      meta.set_attr("epoch", done / steps_per_epoch);
+      meta.set_attr("step_in_epoch", done % steps_per_epoch);
+      meta.set_attr("total_steps", total_steps);
+      meta.set_attr("wall_seconds", wall_before + wall.seconds());
+      meta.set_attr("saved_at", utc_now());
+      meta.set_attr("config_hash", ckpt::resume_hash(c));
+      meta.put_text("config", c.to_ini());
+
+      save_module(state.group("model"), *net);
+      auto& method_group = state.group("method");
+      method->save(method_group, state.group("optim"));
+      // What inspect and scripts read without rebuilding the method: the genotype and the
+      // probabilities it is derived from, with the names of edges and operations.
+      method_group.set_attr("name", method->name());
+      method_group.set_attr("genotype", method->derive().text);
+      const auto probs = method->expected_weights();
+      for (size_t g = 0; g < arch_shape.size(); ++g) {
+        method_group.group("probabilities").put(arch_shape[g].name, probs[g]);
+        auto& names = method_group.group("space").group(arch_shape[g].name);
+        names.put_lines("edges", arch_shape[g].edge_names);
+        names.put_lines("ops", arch_shape[g].ops);
+      }
+
+      auto& loader = state.group("loader");
+      loader.set_attr("epoch", done / steps_per_epoch);
+      loader.set_attr("step_in_epoch", done % steps_per_epoch);
+      loader.set_attr("global_step", done);
+      loader.set_attr("steps_per_epoch", steps_per_epoch);
+      loader.set_attr("weight_examples", weight_loader.examples());
+      loader.set_attr("arch_examples", arch_loader.examples());
+      loader.set_attr("global_batch", so.global_batch);
+      loader.set_attr("micro_batches", so.micro_batches);
+
+      auto& rng = state.group("rng");
+      rng.set_attr("seed", c.integer("run.seed"));
+      rng.set_attr("scheme", std::string("every draw keyed by (seed, purpose, step, index); generators below "
+                                         "hold LibTorch's default generators per rank"));
+      put_generator_states(rng, rng_states);
+
+      auto& h = state.group("history");
+      h.put_lines("metrics", history);
+      h.put("epoch_sums", sums);
+      h.set_attr("images", images);
+      h.set_attr("columns", std::string("epoch_sums: train loss, train correct, train count, val loss, val "
+                                         "correct, val count (per rank)"));
+      path = checkpoints.save(state, done);
+    }
+    comm.barrier();
+    PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
+    return path;
+  };
+
   StepContext ctx;
   ctx.key = key;
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
-  Stopwatch since_progress, search_clock;
+  Stopwatch since_progress, search_clock, since_checkpoint, epoch_clock;
   const double progress_interval = c.real("run.progress_interval");
   const int64_t verify_interval = c.integer("comm.verify_interval");
+  const int64_t ckpt_steps = c.integer("ckpt.interval_steps");
+  const double ckpt_seconds = c.real("ckpt.interval_minutes") * 60;
+  const bool ckpt_epoch_end = c.boolean("ckpt.epoch_end");
   // What every rank must hold identically: the weights and the architecture distribution.
   auto tracked = [&] {
     std::vector<torch::Tensor> t = net->parameters();
     for (const auto& p : method->expected_weights()) t.push_back(p);
     return t;
   };
-  int64_t images = 0;
   SearchSummary summary;
   summary.run_dir = dir;
-  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    Stopwatch epoch_clock;
-    method->begin_epoch(epoch, epochs);
-    metrics.reset();
-    int64_t epoch_images = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      ctx.epoch = epoch;
-      ctx.global_step = epoch * steps_per_epoch + s;
-      const auto train = weight_loader.batch(epoch, s);
-      const auto val = arch_loader.batch_at(ctx.global_step);
-      maybe_inject_failure(comm.rank(), ctx.global_step);
-      method->step(train, val, ctx, metrics);
-      if (verify_interval > 0 && comm.size() > 1 && (ctx.global_step + 1) % verify_interval == 0)
-        verify_identical(tracked(), comm, ctx.global_step + 1);
-      epoch_images += so.global_batch * (epoch >= c.integer("search.warmup_epochs") ? 2 : 1);
-      const int64_t done = ctx.global_step + 1;
-      if (since_progress.seconds() >= progress_interval || done == total_steps) {
-        since_progress.reset();
-        const auto v = metrics.read(ctx.comm);
-        const double elapsed = search_clock.seconds();
-        PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " step " << s + 1 << "/" << steps_per_epoch
-                  << " | train loss " << fixed(v.train_loss, 3) << " acc " << fixed(100 * v.train_acc, 1)
-                  << "% | val loss " << fixed(v.val_loss, 3) << " acc " << fixed(100 * v.val_acc, 1) << "% | "
-                  << fixed(static_cast<double>(images + epoch_images) / elapsed, 1) << " img/s | ETA "
-                  << format_duration(elapsed / static_cast<double>(done) * static_cast<double>(total_steps - done));
-      }
+  summary.resumed_from_step = start_step;
+  int64_t epoch_images = 0;
+  for (int64_t g = start_step; g < total_steps; ++g) {
+    const int64_t epoch = g / steps_per_epoch, s = g % steps_per_epoch;
+    if (s == 0) {
+      method->begin_epoch(epoch, epochs);
+      metrics.reset();
+      epoch_images = 0;
+      epoch_clock.reset();
     }
-    images += epoch_images;
+    ctx.epoch = epoch;
+    ctx.global_step = g;
+    const auto train = weight_loader.batch(epoch, s);
+    const auto val = arch_loader.batch_at(g);
+    maybe_inject_failure(comm.rank(), g);
+    method->step(train, val, ctx, metrics);
+    const int64_t done = g + 1;
+    if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(tracked(), comm, done);
+    const int64_t step_images = so.global_batch * (epoch >= c.integer("search.warmup_epochs") ? 2 : 1);
+    epoch_images += step_images;
+    images += step_images;
+    if (since_progress.seconds() >= progress_interval || done == total_steps) {
+      since_progress.reset();
+      const auto v = metrics.read(ctx.comm);
+      const double elapsed = search_clock.seconds();
+      const double per_step = elapsed / static_cast<double>(done - start_step);
+      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " step " << s + 1 << "/" << steps_per_epoch
+                << " | train loss " << fixed(v.train_loss, 3) << " acc " << fixed(100 * v.train_acc, 1)
+                << "% | val loss " << fixed(v.val_loss, 3) << " acc " << fixed(100 * v.val_acc, 1) << "% | "
+                << fixed(static_cast<double>(step_images) / per_step, 1) << " img/s | ETA "
+                << format_duration(per_step * static_cast<double>(total_steps - done));
+    }
 
-    // End of epoch: metrics line and the current genotype (rank 0 writes; all ranks agree).
-    const auto v = metrics.read(ctx.comm);
-    const Genotype genotype = method->derive();
-    nlohmann::ordered_json line;
-    line["epoch"] = epoch + 1;
-    line["step"] = (epoch + 1) * steps_per_epoch;
-    line["lr"] = cosine_lr(c.real("search.lr"), c.real("search.lr_min"), epoch, epochs);
-    line["train_loss"] = v.train_loss;
-    line["train_acc"] = v.train_acc;
-    line["val_loss"] = v.val_loss;
-    line["val_acc"] = v.val_acc;
-    for (const auto& [name, value] : method->scalars()) line[name] = value;
-    line["genotype"] = genotype.text;
-    line["images"] = images;
-    line["wall_s"] = wall.seconds();
-    line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
+    const bool epoch_end = done % steps_per_epoch == 0;
+    if (epoch_end) {
+      // End of epoch: metrics line and the current genotype (rank 0 writes; all ranks agree).
+      const auto v = metrics.read(ctx.comm);
+      const Genotype genotype = method->derive();
+      nlohmann::ordered_json line;
+      line["epoch"] = epoch + 1;
+      line["step"] = done;
+      line["lr"] = cosine_lr(c.real("search.lr"), c.real("search.lr_min"), epoch, epochs);
+      line["train_loss"] = v.train_loss;
+      line["train_acc"] = v.train_acc;
+      line["val_loss"] = v.val_loss;
+      line["val_acc"] = v.val_acc;
+      for (const auto& [name, value] : method->scalars()) line[name] = value;
+      line["genotype"] = genotype.text;
+      line["images"] = images;
+      line["wall_s"] = wall_before + wall.seconds();
+      line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
 
-    nlohmann::ordered_json extra;
-    extra["method"] = method->name();
-    extra["dataset"] = data->name;
-    extra["seed"] = c.integer("run.seed");
-    extra["epochs_done"] = epoch + 1;
-    extra["search_val_acc"] = v.val_acc;
-    if (table) {
-      if (auto score = table->find(genotype.text)) {
-        extra["nb201"] = {{"index", score->index},
-                          {"cifar10_test", score->cifar10_test},
-                          {"cifar100_test", score->cifar100_test},
-                          {"imagenet16_test", score->imagenet16_test}};
-        line["nb201_cifar10_test"] = score->cifar10_test;
+      nlohmann::ordered_json extra;
+      extra["method"] = method->name();
+      extra["dataset"] = data->name;
+      extra["seed"] = c.integer("run.seed");
+      extra["epochs_done"] = epoch + 1;
+      extra["search_val_acc"] = v.val_acc;
+      if (table) {
+        if (auto score = table->find(genotype.text)) {
+          extra["nb201"] = {{"index", score->index},
+                            {"cifar10_test", score->cifar10_test},
+                            {"cifar100_test", score->cifar100_test},
+                            {"imagenet16_test", score->imagenet16_test}};
+          line["nb201_cifar10_test"] = score->cifar10_test;
+        }
       }
+      history.push_back(line.dump());
+      if (root) {
+        append_line(metrics_path, history.back());
+        write_file_atomic(dir + "/genotype.json", genotype.to_json(extra.dump()) + "\n");
+      }
+      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: val acc " << fixed(100 * v.val_acc, 2)
+                << "%, genotype " << genotype.text;
     }
-    if (root) {
-      append_line(metrics_path, line.dump());
-      write_file_atomic(dir + "/genotype.json", genotype.to_json(extra.dump()) + "\n");
+
+    // Checkpoint triggers. A signal or the clock may fire on one rank only: the ranks agree
+    // through one small allreduce per step (signal seen, time due).
+    double flags[2] = {SignalWatch::received() != 0 ? 1.0 : 0.0,
+                       root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds ? 1.0 : 0.0};
+    if (comm.size() > 1) {
+      std::vector<torch::Tensor> t{torch::tensor({flags[0], flags[1]}, torch::kFloat64)};
+      comm.allreduce(t, ReduceOp::sum);
+      flags[0] = t[0][0].item<double>();
+      flags[1] = t[0][1].item<double>();
     }
-    PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: val acc " << fixed(100 * v.val_acc, 2)
-              << "%, genotype " << genotype.text;
-    summary.genotype = genotype;
-    summary.final_val_acc = v.val_acc;
+    const bool signalled = flags[0] > 0;
+    const bool due = signalled || flags[1] > 0 || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
+                     (epoch_end && ckpt_epoch_end) || done == total_steps;
+    if (due) {
+      summary.checkpoint = save_checkpoint(done);
+      since_checkpoint.reset();
+    }
+    if (signalled && done < total_steps) {
+      const int sig = SignalWatch::received();
+      summary.interrupted = true;
+      summary.signal = sig ? signal_name(sig) : "a signal on another rank";
+      summary.steps = done;
+      summary.wall_seconds = wall_before + wall.seconds();
+      PROBNAS_LOG(warn) << "received " << summary.signal << ": checkpointed at step " << done << " of " << total_steps
+                        << "; exiting with code " << kExitCheckpointed << " (run the same command to resume)";
+      return summary;
+    }
   }
-  summary.steps = total_steps;
-  summary.wall_seconds = wall.seconds();
+
+  if (start_step >= total_steps) {
+    PROBNAS_LOG(info) << "the search was already complete at step " << start_step << " of " << total_steps
+                      << " (" << resume_name << "); nothing to do";
+  }
+  summary.genotype = method->derive();
+  if (!history.empty()) summary.final_val_acc = nlohmann::json::parse(history.back()).value("val_acc", 0.0);
+  summary.steps = std::max(total_steps, start_step);
+  summary.wall_seconds = wall_before + wall.seconds();
   return summary;
 }
 

@@ -23,6 +23,12 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
     arch_.push_back(p.set_requires_grad(true));
   }
   arch_opt_ = Adam(arch_, options_.arch);
+  std::vector<std::string> names;
+  for (const auto& kv : net_->named_parameters()) names.push_back(kv.key());
+  weight_opt_.set_names(std::move(names));
+  std::vector<std::string> groups;
+  for (const auto& group : net_->arch_shape()) groups.push_back(group.name);
+  arch_opt_.set_names(std::move(groups));
 }
 
 void GradientMethod::begin_epoch(int64_t epoch, int64_t epochs) {
@@ -116,17 +122,17 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
   weight_opt_.step();
 }
 
-void GradientMethod::save(ckpt::State& state) const {
-  auto& arch = state.group("arch");
+void GradientMethod::save(ckpt::State& method, ckpt::State& optim) const {
+  auto& arch = method.group(arch_parameter_name());
   const auto& shape = net_->arch_shape();
   for (size_t g = 0; g < arch_.size(); ++g) arch.put(shape[g].name, arch_[g]);
-  weight_opt_.save(state.group("weight_optimizer"));
-  arch_opt_.save(state.group("arch_optimizer"));
-  state.set_attr("epoch", epoch_);
+  method.set_attr("epoch", epoch_);
+  weight_opt_.save(optim.group("weights"));
+  arch_opt_.save(optim.group(arch_parameter_name()));
 }
 
-void GradientMethod::load(const ckpt::State& state) {
-  const auto& arch = state.group("arch");
+void GradientMethod::load(const ckpt::State& method, const ckpt::State& optim) {
+  const auto& arch = method.group(arch_parameter_name());
   const auto& shape = net_->arch_shape();
   torch::NoGradGuard no_grad;
   for (size_t g = 0; g < arch_.size(); ++g) {
@@ -135,9 +141,9 @@ void GradientMethod::load(const ckpt::State& state) {
                   t.sizes(), ", this search space needs ", arch_[g].sizes());
     arch_[g].copy_(t);
   }
-  weight_opt_.load(state.group("weight_optimizer"));
-  arch_opt_.load(state.group("arch_optimizer"));
-  epoch_ = state.attr_int("epoch");
+  weight_opt_.load(optim.group("weights"));
+  arch_opt_.load(optim.group(arch_parameter_name()));
+  epoch_ = method.attr_int("epoch");
 }
 
 }  // namespace probnas

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "probnas/comm/communicator.h"
+#include "probnas/core/error.h"
 
 namespace probnas {
 
@@ -20,6 +21,16 @@ void StepMetrics::add(bool validation, const torch::Tensor& logits, const torch:
 
 void StepMetrics::reset() {
   if (sums_.defined()) sums_.zero_();
+}
+
+torch::Tensor StepMetrics::sums() const {
+  return sums_.defined() ? sums_.detach().to(torch::kCPU).clone() : torch::zeros({6}, torch::kFloat64);
+}
+
+void StepMetrics::set_sums(const torch::Tensor& sums, const c10::Device& device) {
+  PROBNAS_CHECK(sums.numel() == 6 && sums.scalar_type() == torch::kFloat64, "metric sums must be 6 float64 values, got ",
+                sums.sizes(), " ", sums.scalar_type());
+  sums_ = sums.to(device).clone();
 }
 
 StepMetrics::Values StepMetrics::read(Communicator* comm) const {

@@ -39,18 +39,45 @@ void Sgd::step() {
 
 void Sgd::zero_grad() { zero_grads(params_); }
 
+namespace {
+std::vector<std::string> checked_names(std::vector<std::string> names, size_t count) {
+  PROBNAS_CHECK(names.size() == count, "optimiser: ", names.size(), " names for ", count, " parameters");
+  return names;
+}
+
+std::vector<std::string> index_names(size_t count) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < count; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
+// A saved tensor that must match the parameter it belongs to.
+torch::Tensor restored(const ckpt::State& group, const std::string& name, const torch::Tensor& like) {
+  auto t = group.get(name);
+  PROBNAS_CHECK(t.sizes() == like.sizes() && t.scalar_type() == like.scalar_type(), "checkpoint: ", group.path(),
+                "/", name, " is ", t.sizes(), " ", t.scalar_type(), ", the parameter is ", like.sizes(), " ",
+                like.scalar_type());
+  return t.to(like.device());
+}
+}  // namespace
+
+void Sgd::set_names(std::vector<std::string> names) { names_ = checked_names(std::move(names), params_.size()); }
+
 void Sgd::save(ckpt::State& state) const {
   state.set_attr("lr", options_.lr);
+  state.set_attr("momentum_factor", options_.momentum);
+  const auto names = names_.empty() ? index_names(params_.size()) : names_;
+  auto& buffers = state.group("momentum");
   for (size_t i = 0; i < params_.size(); ++i)
-    if (momentum_[i].defined()) state.put("momentum_" + std::to_string(i), momentum_[i]);
+    if (momentum_[i].defined()) buffers.put(names[i], momentum_[i]);
 }
 
 void Sgd::load(const ckpt::State& state) {
   options_.lr = state.attr_real("lr");
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const std::string name = "momentum_" + std::to_string(i);
-    momentum_[i] = state.has(name) ? state.get(name).to(params_[i].device()) : torch::Tensor();
-  }
+  const auto names = names_.empty() ? index_names(params_.size()) : names_;
+  const auto& buffers = state.group("momentum");
+  for (size_t i = 0; i < params_.size(); ++i)
+    momentum_[i] = buffers.has(names[i]) ? restored(buffers, names[i], params_[i]) : torch::Tensor();
 }
 
 Adam::Adam(std::vector<torch::Tensor> params, AdamOptions options)
@@ -80,19 +107,28 @@ void Adam::step() {
 
 void Adam::zero_grad() { zero_grads(params_); }
 
+void Adam::set_names(std::vector<std::string> names) { names_ = checked_names(std::move(names), params_.size()); }
+
 void Adam::save(ckpt::State& state) const {
   state.set_attr("step", step_);
+  state.set_attr("lr", options_.lr);
+  const auto names = names_.empty() ? index_names(params_.size()) : names_;
+  auto& m = state.group("exp_avg");
+  auto& v = state.group("exp_avg_sq");
   for (size_t i = 0; i < params_.size(); ++i) {
-    state.put("exp_avg_" + std::to_string(i), exp_avg_[i]);
-    state.put("exp_avg_sq_" + std::to_string(i), exp_avg_sq_[i]);
+    m.put(names[i], exp_avg_[i]);
+    v.put(names[i], exp_avg_sq_[i]);
   }
 }
 
 void Adam::load(const ckpt::State& state) {
   step_ = state.attr_int("step");
+  const auto names = names_.empty() ? index_names(params_.size()) : names_;
+  const auto& m = state.group("exp_avg");
+  const auto& v = state.group("exp_avg_sq");
   for (size_t i = 0; i < params_.size(); ++i) {
-    exp_avg_[i] = state.get("exp_avg_" + std::to_string(i)).to(params_[i].device());
-    exp_avg_sq_[i] = state.get("exp_avg_sq_" + std::to_string(i)).to(params_[i].device());
+    exp_avg_[i] = restored(m, names[i], params_[i]);
+    exp_avg_sq_[i] = restored(v, names[i], params_[i]);
   }
 }
 

@@ -102,7 +102,7 @@ TEST_P(GradientMethods, SaveAndLoadRestoreEverythingTheNextStepUses) {
   StepMetrics metrics;
   run_steps(*a, p, 0, 5, metrics);
   ckpt::State state;
-  a->save(state);
+  a->save(state.group("method"), state.group("optim"));
 
   auto net_b = tiny_net(99);  // other weights and architecture: everything must come from the state
   {
@@ -113,7 +113,7 @@ TEST_P(GradientMethods, SaveAndLoadRestoreEverythingTheNextStepUses) {
     for (const auto& kv : bsrc) bdst[kv.key()].copy_(kv.value());
   }
   auto b = make(GetParam(), net_b, RngKey(77));
-  b->load(state);
+  b->load(state.group("method"), state.group("optim"));
   b->begin_epoch(0, 2);
   for (size_t g = 0; g < a->expected_weights().size(); ++g)
     EXPECT_TRUE(torch::equal(a->expected_weights()[g], b->expected_weights()[g]));

@@ -38,6 +38,8 @@ class Communicator {
   virtual torch::Tensor allgather(const torch::Tensor& tensor) = 0;
   // Every rank's bytes, indexed by rank (lengths may differ).
   virtual std::vector<std::string> allgather_bytes(const std::string& bytes) = 0;
+  // Root's bytes to every rank (any size; other ranks' `bytes` are replaced).
+  virtual void broadcast_bytes(std::string& bytes, int root = 0) = 0;
   virtual void barrier() = 0;
   // Seconds spent inside collectives since construction (the communication share of a step).
   double collective_seconds() const { return collective_seconds_; }
@@ -58,6 +60,7 @@ class SerialCommunicator final : public Communicator {
   void broadcast(std::vector<torch::Tensor>&, int) override {}
   torch::Tensor allgather(const torch::Tensor& t) override { return t.unsqueeze(0).clone(); }
   std::vector<std::string> allgather_bytes(const std::string& b) override { return {b}; }
+  void broadcast_bytes(std::string&, int) override {}
   void barrier() override {}
 };
 

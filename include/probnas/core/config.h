@@ -59,6 +59,8 @@ class Config {
   // FNV-1a over the canonical key=value lines: identifies the config a checkpoint was made with.
   uint64_t hash() const;
   const OptionTable& table() const { return *table_; }
+  // Every key's canonical value text.
+  const std::map<std::string, std::string>& values() const { return values_; }
 
  private:
   const OptionSpec& spec(const std::string& key, OptionKind expected) const;
@@ -75,6 +77,9 @@ struct CommandLine {
 // Reads `--config FILE` (if any) into `config`, then the command-line options over it.
 // `args` excludes the program and subcommand names.
 CommandLine parse_command_line(Config& config, const std::vector<std::string>& args);
+// The `section.key -> value` pairs of INI text (comments and blank lines skipped), without
+// validating them: how a checkpoint's stored configuration is compared with the current one.
+std::map<std::string, std::string> parse_ini_values(const std::string& text);
 // Reads an INI file's `[section] key = value` pairs into `config`.
 void read_config_file(Config& config, const std::string& path);
 

@@ -4,7 +4,12 @@
 
 namespace probnas {
 
+// Writes name.tmp, fsyncs it, renames it over `path` and fsyncs the folder: after a crash the file
+// holds either its old or its new content, never a mix.
 void write_file_atomic(const std::string& path, const std::string& content);
+void fsync_file(const std::string& path);       // names the path on failure
+void fsync_directory(const std::string& path);  // makes renames in it durable
+std::string read_file_bytes(const std::string& path);  // the whole file; names the path on failure
 void append_line(const std::string& path, const std::string& line);  // appends line + '\n', flushed
 void make_directories(const std::string& path);                      // names the path on failure
 bool file_exists(const std::string& path);

@@ -1,6 +1,7 @@
 #pragma once
 // The search loop: epochs of global steps over the weight split, the architecture split
-// cycled alongside, metrics per epoch, the genotype after each epoch, progress lines with ETA.
+// cycled alongside, metrics per epoch, the genotype after each epoch, progress lines with ETA,
+// checkpoints (interval, epoch end, signals) and resuming from them.
 #include <memory>
 #include <string>
 
@@ -15,8 +16,12 @@ struct SearchSummary {
   std::string run_dir;
   Genotype genotype;
   double wall_seconds = 0;
-  int64_t steps = 0;
+  int64_t steps = 0;             // steps of the whole search done so far
+  int64_t resumed_from_step = 0;  // 0 for a fresh start
   double final_val_acc = 0;
+  bool interrupted = false;        // a signal asked for checkpoint-and-exit before the end
+  std::string signal;              // its name
+  std::string checkpoint;          // the newest checkpoint written (empty: none)
 };
 
 // Runs the search the config describes on `comm`'s ranks and writes the run folder (rank 0).

@@ -15,6 +15,7 @@ class Darts : public GradientMethod {
 
  protected:
   ArchSample mixing_weights(const RngKey& key, bool differentiable) override;
+  std::string arch_parameter_name() const override { return "alpha"; }
 };
 
 }  // namespace probnas

@@ -18,6 +18,7 @@ class Drnas : public GradientMethod {
 
  protected:
   ArchSample mixing_weights(const RngKey& key, bool differentiable) override;
+  std::string arch_parameter_name() const override { return "eta"; }
 };
 
 }  // namespace probnas

@@ -23,8 +23,8 @@ class GradientMethod : public SearchMethod {
   void step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
             StepMetrics& metrics) override;
   Genotype derive() const override { return net_->derive(expected_weights()); }
-  void save(ckpt::State& state) const override;
-  void load(const ckpt::State& state) override;
+  void save(ckpt::State& method, ckpt::State& optim) const override;
+  void load(const ckpt::State& method, const ckpt::State& optim) override;
   const std::vector<torch::Tensor>& arch_parameters() const { return arch_; }
   // The key of the mixing-weight draw for micro-batch `index` of a step's architecture or weight
   // phase: a function of (seed, method, step, phase, micro-batch) alone, never of the rank.
@@ -34,6 +34,8 @@ class GradientMethod : public SearchMethod {
   GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key);
   // Mixing weights for one forward pass; differentiable w.r.t. the architecture parameters when asked.
   virtual ArchSample mixing_weights(const RngKey& key, bool differentiable) = 0;
+  // The paper's name of the architecture parameters (checkpoint group /method/<name>).
+  virtual std::string arch_parameter_name() const = 0;
 
   std::shared_ptr<Supernet> net_;
   GradientMethodOptions options_;

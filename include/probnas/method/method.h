@@ -29,6 +29,9 @@ class StepMetrics {
   };
   // Sums over ranks when `comm` is given (one host sync).
   Values read(Communicator* comm = nullptr) const;
+  // This rank's running sums ([6] float64; zeros before the first add), for checkpoints.
+  torch::Tensor sums() const;
+  void set_sums(const torch::Tensor& sums, const c10::Device& device);
 
  private:
   torch::Tensor sums_;  // [train_loss, train_correct, train_n, val_loss, val_correct, val_n]
@@ -54,8 +57,10 @@ class SearchMethod {
   // Expected mixing weights per group ([edges, ops] each): what the genotype is derived from.
   virtual std::vector<torch::Tensor> expected_weights() const = 0;
   virtual Genotype derive() const = 0;
-  virtual void save(ckpt::State& state) const = 0;
-  virtual void load(const ckpt::State& state) = 0;
+  // The method's own state (architecture distribution, counters) into `method`, its optimisers'
+  // state into `optim` (the checkpoint's /method and /optim groups).
+  virtual void save(ckpt::State& method, ckpt::State& optim) const = 0;
+  virtual void load(const ckpt::State& method, const ckpt::State& optim) = 0;
   // Named scalars for metrics (entropy, concentration, ...). Reads from the device: log time only.
   virtual std::vector<std::pair<std::string, double>> scalars() const = 0;
 };

@@ -4,6 +4,7 @@
 // LibTorch 1.13 and 2.x. Updates run on the parameters' device without host synchronisation.
 #include <torch/types.h>
 
+#include <string>
 #include <vector>
 
 #include "probnas/ckpt/state.h"
@@ -22,12 +23,15 @@ class Sgd {
   void zero_grad();
   void set_lr(double lr) { options_.lr = lr; }
   double lr() const { return options_.lr; }
+  // Names of the parameters in checkpoints (momentum/<name>); default: their index.
+  void set_names(std::vector<std::string> names);
   void save(ckpt::State& state) const;
   void load(const ckpt::State& state);
 
  private:
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> momentum_;  // undefined until the first step, as in PyTorch
+  std::vector<std::string> names_;
   SgdOptions options_;
 };
 
@@ -41,12 +45,15 @@ class Adam {
   void step();
   void zero_grad();
   int64_t steps() const { return step_; }
+  // Names of the parameters in checkpoints (exp_avg/<name>, exp_avg_sq/<name>); default: their index.
+  void set_names(std::vector<std::string> names);
   void save(ckpt::State& state) const;
   void load(const ckpt::State& state);
 
  private:
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
+  std::vector<std::string> names_;
   AdamOptions options_;
   int64_t step_ = 0;
 };

@@ -1,0 +1,26 @@
+#pragma once
+// Checkpoint-and-exit signals. Slurm's --signal, preemption and scancel send SIGUSR1, SIGUSR2 or
+// SIGTERM (and some GPU communication libraries take SIGUSR1 for themselves), so all three mean
+// the same: finish the current step, checkpoint, exit with kExitCheckpointed. The handler only
+// records the signal; the step loop acts on it at the next step boundary.
+#include <string>
+
+namespace probnas {
+
+// EX_TEMPFAIL: "checkpointed, resume me" (sysexits.h).
+constexpr int kExitCheckpointed = 75;
+
+class SignalWatch {
+ public:
+  SignalWatch();   // installs the handlers for SIGUSR1, SIGUSR2, SIGTERM
+  ~SignalWatch();  // puts the previous handlers back
+  SignalWatch(const SignalWatch&) = delete;
+  SignalWatch& operator=(const SignalWatch&) = delete;
+  // The first signal received since installation, or 0.
+  static int received();
+  static void clear();
+};
+
+std::string signal_name(int signal);  // "SIGUSR1", ...
+
+}  // namespace probnas

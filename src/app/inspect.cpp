@@ -1,0 +1,136 @@
+#include "probnas/app/inspect.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iomanip>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+#include "probnas/ckpt/checkpoint.h"
+#include "probnas/core/error.h"
+#include "probnas/core/timer.h"
+
+namespace probnas {
+
+namespace {
+
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(u == 0 ? 0 : 1) << v << " " << units[u];
+  return o.str();
+}
+
+struct Usage {
+  int64_t datasets = 0, bytes = 0;
+};
+
+Usage usage_of(const h5::Group& group) {
+  Usage u;
+  for (const auto& name : group.children()) {
+    if (group.is_group(name)) {
+      const Usage c = usage_of(group.open_group(name));
+      u.datasets += c.datasets;
+      u.bytes += c.bytes;
+    } else {
+      ++u.datasets;
+      u.bytes += group.open_dataset(name).storage_bytes();
+    }
+  }
+  return u;
+}
+
+std::string attr_text(const h5::Group& g, const std::string& name) {
+  std::ostringstream o;
+  switch (g.attr_kind(name)) {
+    case h5::Object::AttrKind::integer: o << g.attr_int(name); break;
+    case h5::Object::AttrKind::real: o << std::setprecision(10) << g.attr_real(name); break;
+    case h5::Object::AttrKind::text: o << g.attr_text(name); break;
+    default: o << "(other type)"; break;
+  }
+  return o.str();
+}
+
+void print_genotype(const ckpt::State& method, std::ostream& out) {
+  if (method.has_attr("genotype")) out << "genotype: " << method.attr_text("genotype") << "\n";
+  if (!method.has_group("probabilities")) return;
+  const auto& probs = method.group("probabilities");
+  for (const auto& [group, p] : probs.tensors()) {
+    const auto& names = method.group("space").group(group);
+    const auto edges = names.lines("edges"), ops = names.lines("ops");
+    out << "probabilities of group '" << group << "' (" << edges.size() << " edges x " << ops.size()
+        << " operations; the chosen operation first):\n";
+    const auto pr = p.to(torch::kFloat64).contiguous();
+    const auto a = pr.accessor<double, 2>();
+    for (int64_t e = 0; e < pr.size(0); ++e) {
+      std::vector<int64_t> order(static_cast<size_t>(pr.size(1)));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return a[e][x] > a[e][y]; });
+      out << "  " << std::left << std::setw(8) << (static_cast<size_t>(e) < edges.size() ? edges[e] : "?") << std::right;
+      for (size_t k = 0; k < order.size(); ++k) {
+        const auto o = static_cast<size_t>(order[k]);
+        out << (k ? "  " : "") << (o < ops.size() ? ops[o] : "?") << " " << std::fixed << std::setprecision(4)
+            << a[e][order[k]];
+      }
+      out << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+int inspect_checkpoint(const std::string& path, bool show_config, std::ostream& out) {
+  std::optional<ckpt::State> state;
+  std::string problem;
+  try {
+    state = ckpt::read_file(path);
+  } catch (const Error& e) {
+    problem = e.what();
+  }
+  out << "checkpoint " << path << "\n";
+  out << "valid: " << (state ? "yes (complete, schema version readable, every dataset's checksum verified)"
+                             : "NO: " + problem)
+      << "\n";
+
+  // What the file says about itself, read directly (also for files that failed validation).
+  std::optional<h5::File> file;
+  try {
+    if (h5::File::is_hdf5(path)) file.emplace(h5::File::open(path));
+  } catch (const Error&) {
+  }
+  if (file) {
+    const h5::Group root = file->root();
+    if (root.has("meta")) {
+      const h5::Group meta = root.open_group("meta");
+      out << "meta:\n";
+      for (const auto& name : meta.attr_names()) out << "  " << std::left << std::setw(16) << name << std::right
+                                                     << attr_text(meta, name) << "\n";
+      if (meta.has_attr("wall_seconds"))
+        out << "  (wall time so far " << format_duration(meta.attr_real("wall_seconds")) << ")\n";
+    }
+    if (state) print_genotype(state->group("method"), out);
+    out << "groups:\n";
+    Usage total;
+    for (const auto& name : root.children()) {
+      if (!root.is_group(name)) continue;
+      const Usage u = usage_of(root.open_group(name));
+      total.datasets += u.datasets;
+      total.bytes += u.bytes;
+      out << "  /" << std::left << std::setw(9) << name << std::right << std::setw(6) << u.datasets << " datasets "
+          << std::setw(12) << human_bytes(u.bytes) << "\n";
+    }
+    out << "  total     " << std::setw(6) << total.datasets << " datasets " << std::setw(12) << human_bytes(total.bytes)
+        << " of data in a " << human_bytes(static_cast<int64_t>(std::filesystem::file_size(path))) << " file\n";
+  }
+  if (show_config && state) out << "config:\n" << state->group("meta").text("config") << "\n";
+  return state ? 0 : 1;
+}
+
+}  // namespace probnas

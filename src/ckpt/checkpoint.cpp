@@ -1,0 +1,289 @@
+#include "probnas/ckpt/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include "probnas/core/files.h"
+#include "probnas/core/log.h"
+
+namespace probnas::ckpt {
+
+namespace fs = std::filesystem;
+
+#define PROBNAS_INCOMPATIBLE(...) throw Incompatible(::probnas::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
+
+const std::vector<std::string>& top_level_groups() {
+  static const std::vector<std::string> names = {"meta", "model", "optim", "method", "loader", "rng", "history"};
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State <-> HDF5
+
+void write_state(h5::Group& group, const State& state, const h5::DatasetOptions& options) {
+  for (const auto& [name, value] : state.attrs()) std::visit([&](const auto& v) { group.set_attr(name, v); }, value);
+  for (const auto& [name, tensor] : state.tensors()) group.write_tensor(name, tensor, options);
+  for (const auto& [name, text] : state.texts()) {
+    if (text.scalar)
+      group.write_text(name, text.lines.empty() ? std::string() : text.lines.front());
+    else
+      group.write_strings(name, text.lines);
+  }
+  for (const auto& [name, child] : state.groups()) {
+    h5::Group g = group.create_group(name);
+    write_state(g, child, options);
+  }
+}
+
+namespace {
+void read_into(const h5::Group& group, State& state) {
+  for (const auto& name : group.attr_names()) {
+    switch (group.attr_kind(name)) {
+      case h5::Object::AttrKind::integer: state.set_attr(name, group.attr_int(name)); break;
+      case h5::Object::AttrKind::real: state.set_attr(name, group.attr_real(name)); break;
+      case h5::Object::AttrKind::text: state.set_attr(name, group.attr_text(name)); break;
+      default: break;  // attributes other tools added: not ours
+    }
+  }
+  for (const auto& name : group.children()) {
+    if (group.is_group(name)) {
+      read_into(group.open_group(name), state.group(name));
+      continue;
+    }
+    const h5::Dataset d = group.open_dataset(name);
+    if (d.is_text()) {
+      if (d.shape().empty())
+        state.put_text(name, d.read_strings().front());
+      else
+        state.put_lines(name, d.read_strings());
+    } else {
+      state.put(name, d.read_tensor());
+    }
+  }
+}
+}  // namespace
+
+State read_state(const h5::Group& group) {
+  State s;
+  read_into(group, s);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+void write_file(const std::string& path, const State& state, const SaveOptions& options) {
+  PROBNAS_CHECK(state.has_group("meta"), "checkpoint state for '", path, "' has no meta group");
+  const std::string tmp = path + ".tmp";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  {
+    h5::FileOptions fo;
+    fo.file_locking = options.file_locking;
+    h5::File file = h5::File::create(tmp, fo);
+    h5::Group root = file.root();
+    h5::DatasetOptions dopt;
+    dopt.compression = options.compression;
+    // The top-level groups first, in the schema's order, so h5dump lists them as documented.
+    for (const auto& name : top_level_groups()) {
+      h5::Group g = root.create_group(name);
+      if (state.has_group(name)) write_state(g, state.group(name), dopt);
+    }
+    for (const auto& [name, child] : state.groups()) {
+      if (std::find(top_level_groups().begin(), top_level_groups().end(), name) != top_level_groups().end())
+        continue;
+      h5::Group g = root.create_group(name);
+      write_state(g, child, dopt);
+    }
+    // Last: the mark that the file is whole. A reader ignores files without it.
+    root.open_group("meta").set_attr("complete", int64_t{1});
+    file.close();
+  }
+  fsync_file(tmp);
+  PROBNAS_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path,
+                "': ", std::strerror(errno));
+  const auto parent = fs::path(path).parent_path().string();
+  fsync_directory(parent.empty() ? "." : parent);
+}
+
+State read_image(const std::string& bytes, const std::string& name) {
+  static const std::string signature("\x89HDF\r\n\x1a\n", 8);
+  PROBNAS_CHECK(bytes.size() >= 8 && bytes.compare(0, 8, signature) == 0, "checkpoint '", name,
+                "' is not an HDF5 file (", bytes.size(), " bytes, no HDF5 signature)");
+  std::optional<h5::File> file;
+  try {
+    file.emplace(h5::File::open_image(bytes, name));
+  } catch (const Error& e) {
+    PROBNAS_FAIL("checkpoint '", name, "' is damaged or truncated (", bytes.size(), " bytes): ", e.what());
+  }
+  const h5::Group root = file->root();
+  PROBNAS_CHECK(root.has("meta"), "checkpoint '", name, "' has no /meta group: not a probnas checkpoint");
+  const h5::Group meta = root.open_group("meta");
+  PROBNAS_CHECK(meta.has_attr("complete") && meta.attr_int("complete") == 1, "checkpoint '", name,
+                "' is incomplete (no /meta@complete: its writing was interrupted)");
+  PROBNAS_CHECK(meta.has_attr("schema_version"), "checkpoint '", name, "' has no /meta@schema_version");
+  const int64_t version = meta.attr_int("schema_version");
+  if (version > kSchemaVersion)
+    PROBNAS_INCOMPATIBLE("checkpoint '", name, "' has schema version ", version, ", written by probnas ",
+                         meta.has_attr("probnas_version") ? meta.attr_text("probnas_version") : "?",
+                         "; this probnas (", PROBNAS_VERSION, ") reads schema version ", kSchemaVersion,
+                         ": resume with a newer probnas");
+  PROBNAS_CHECK(version >= 1, "checkpoint '", name, "' has an invalid schema version ", version);
+  for (const auto& g : top_level_groups())
+    PROBNAS_CHECK(root.has(g), "checkpoint '", name, "' lacks the /", g, " group");
+  try {
+    return read_state(root);  // reads every dataset: Fletcher-32 checksums are verified here
+  } catch (const Error& e) {
+    PROBNAS_FAIL("checkpoint '", name, "' is damaged: ", e.what());
+  }
+}
+
+State read_file(const std::string& path) {
+  PROBNAS_CHECK(file_exists(path), "checkpoint '", path, "' does not exist");
+  return read_image(read_file_bytes(path), path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compatibility
+
+bool may_change_on_resume(const std::string& key) {
+  static const std::set<std::string> keys = {"run.dir",     "run.threads",          "run.device",
+                                             "run.resume",  "run.progress_interval", "run.log_level",
+                                             "data.path",   "comm.verify_interval",  "search.epochs"};
+  return keys.count(key) != 0 || key.rfind("ckpt.", 0) == 0 || key.rfind("report.", 0) == 0;
+}
+
+std::string resume_hash(const Config& config) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& [k, v] : config.values()) {
+    if (may_change_on_resume(k)) continue;
+    for (char c : k + "=" + v + "\n") {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+  }
+  std::ostringstream out;
+  out << std::hex << std::setw(16) << std::setfill('0') << h;
+  return out.str();
+}
+
+void check_compatible(const State& state, const std::string& file, const Config& config) {
+  const State& meta = state.group("meta");
+  const std::string method = meta.attr_text("method"), space = meta.attr_text("space");
+  if (method != config.text("search.method") || space != config.text("search.space"))
+    PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from a ", method, " search of the ", space,
+                         " space; this run is ", config.text("search.method"), " on ", config.text("search.space"),
+                         ": use the same search.method and search.space, or another run.dir");
+  if (meta.has_attr("config_hash") && meta.attr_text("config_hash") == resume_hash(config)) return;
+  const auto stored = parse_ini_values(meta.text("config"));
+  const auto& current = config.values();
+  std::vector<std::string> differ;
+  std::string first;
+  for (const auto& [key, value] : current) {
+    if (may_change_on_resume(key)) continue;
+    auto it = stored.find(key);
+    if (it == stored.end()) {
+      if (config.is_default(key)) continue;  // an option newer than the checkpoint, left at its default
+      if (differ.empty()) first = key + " absent (its default), this run has " + key + " = " + value;
+      differ.push_back(key);
+    } else if (it->second != value) {
+      if (differ.empty()) first = key + " = " + it->second + ", this run has " + key + " = " + value;
+      differ.push_back(key);
+    }
+  }
+  if (differ.empty()) return;
+  std::string more;
+  if (differ.size() > 1) {
+    more = " (also differing:";
+    for (size_t i = 1; i < differ.size(); ++i) more += " " + differ[i];
+    more += ")";
+  }
+  PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more,
+                       "; only run.*, data.path, comm.*, search.epochs, ckpt.* and report.* may change on "
+                       "resume: use the checkpoint's values or another run.dir");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checkpoints/ folder
+
+int64_t step_of(const std::string& file_name) {
+  long long step = -1;
+  char tail = 0;
+  if (file_name.rfind("ckpt-", 0) != 0 || file_name.size() < 9 || file_name.substr(file_name.size() - 3) != ".h5")
+    return -1;
+  const std::string digits = file_name.substr(5, file_name.size() - 8);
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return -1;
+  if (std::sscanf(digits.c_str(), "%lld%c", &step, &tail) != 1) return -1;
+  return step;
+}
+
+Directory::Directory(std::string dir, SaveOptions options, int64_t keep)
+    : dir_(std::move(dir)), options_(options), keep_(std::max<int64_t>(1, keep)) {}
+
+std::vector<std::string> Directory::list() const {
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const int64_t step = step_of(name);
+    if (step >= 0 && entry.is_regular_file()) found.emplace_back(step, entry.path().string());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+std::string Directory::save(const State& state, int64_t step) {
+  make_directories(dir_);
+  const std::string name = "ckpt-" + std::to_string(step) + ".h5";
+  const std::string path = (fs::path(dir_) / name).string();
+  write_file(path, state, options_);
+  write_file_atomic((fs::path(dir_) / "LATEST").string(), name + "\n");
+  // Keep the newest `keep` files; drop leftovers of interrupted writes.
+  const auto files = list();
+  for (size_t i = static_cast<size_t>(keep_); i < files.size(); ++i) {
+    if (files[i] == path) continue;
+    std::error_code ec;
+    fs::remove(files[i], ec);
+    if (ec) {
+      PROBNAS_LOG(warn) << "cannot remove old checkpoint '" << files[i] << "': " << ec.message();
+    }
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string n = entry.path().filename().string();
+    if (n.size() > 4 && n.substr(n.size() - 4) == ".tmp" && step_of(n.substr(0, n.size() - 4)) >= 0)
+      fs::remove(entry.path(), ec);
+  }
+  return path;
+}
+
+std::optional<Directory::Found> Directory::newest_good() const {
+  const auto files = list();
+  if (files.empty()) return std::nullopt;
+  std::string reasons;
+  for (const auto& path : files) {
+    try {
+      Found f;
+      f.bytes = read_file_bytes(path);
+      f.state = read_image(f.bytes, path);
+      f.path = path;
+      return f;
+    } catch (const Incompatible&) {
+      throw;
+    } catch (const Error& e) {
+      PROBNAS_LOG(warn) << "skipping checkpoint: " << e.what();
+      reasons += std::string("\n  ") + e.what();
+    }
+  }
+  PROBNAS_FAIL("no usable checkpoint in '", dir_, "' (", files.size(), " file", files.size() > 1 ? "s" : "",
+               ", none valid):", reasons, "\nmove them away to start afresh, or pass --run.resume <file>");
+}
+
+}  // namespace probnas::ckpt

@@ -1,0 +1,46 @@
+#include "probnas/core/signals.h"
+
+#include <csignal>
+
+namespace probnas {
+
+namespace {
+volatile std::sig_atomic_t g_received = 0;
+constexpr int kSignals[] = {SIGUSR1, SIGUSR2, SIGTERM};
+struct sigaction g_previous[3];
+
+extern "C" void record_signal(int signal) {
+  if (g_received == 0) g_received = signal;  // async-signal-safe: one store, nothing else
+}
+}  // namespace
+
+SignalWatch::SignalWatch() {
+  g_received = 0;
+  for (int i = 0; i < 3; ++i) {
+    struct sigaction action {};
+    action.sa_handler = record_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;  // blocking reads and MPI calls carry on; the loop looks at the flag
+    sigaction(kSignals[i], &action, &g_previous[i]);
+  }
+}
+
+SignalWatch::~SignalWatch() {
+  for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_previous[i], nullptr);
+}
+
+int SignalWatch::received() { return g_received; }
+void SignalWatch::clear() { g_received = 0; }
+
+std::string signal_name(int signal) {
+  switch (signal) {
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGKILL: return "SIGKILL";
+    default: return "signal " + std::to_string(signal);
+  }
+}
+
+}  // namespace probnas
