@@ -12,53 +12,17 @@
 #include <sstream>
 
 #include "../unit/test_support.h"
+#include "cli_support.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs a shell command line, capturing stdout and stderr together.
-Result run_shell(const std::string& cmd) {
-  Result r;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) r.output.append(buf, n);
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-Result run(const std::string& args) { return run_shell(std::string(PROBNAS_BINARY) + " " + args); }
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using namespace probnas::test;
 
 bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"); }
 
 const std::string kSmall =
     "--data.limit 384 --search.epochs 1 --search.batch_size 32 --space.channels 4 --space.cells_per_stage 1 "
     "--run.progress_interval 0 ";
-
-// metrics.jsonl lines without the fields that measure time.
-std::vector<nlohmann::json> timeless_metrics(const std::string& dir) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(dir + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    j.erase("wall_s");
-    j.erase("images_per_s");
-    lines.push_back(j);
-  }
-  return lines;
-}
 
 class CliSearch : public ::testing::TestWithParam<std::string> {};
 
@@ -167,11 +131,6 @@ TEST(Cli, HelpListsEveryOptionWithItsDefaultAndVersionPrints) {
 }  // namespace
 
 namespace {
-
-std::string mpirun(int np) {
-  return std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_pcompress_base_silence_warning=1 ") +
-         PROBNAS_MPIEXEC + " --oversubscribe --bind-to none -np " + std::to_string(np) + " ";
-}
 
 // Checks every 2 steps that the ranks hold identical parameters (a false alarm would fail the run).
 const std::string kRanks = kSmall + "--search.micro_batches 2 --run.threads 1 --comm.verify_interval 2 ";

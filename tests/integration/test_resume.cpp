@@ -1,0 +1,317 @@
+// Restartable runs end to end: a search killed (SIGKILL) or signalled (SIGUSR1, SIGUSR2,
+// SIGTERM) and started again with the same command ends exactly where the uninterrupted search
+// ends; damaged, incomplete and foreign checkpoints give the promised messages.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "../unit/test_support.h"
+#include "cli_support.h"
+#include "probnas/ckpt/checkpoint.h"
+
+namespace {
+
+using namespace probnas::test;
+namespace fs = std::filesystem;
+namespace ckpt = probnas::ckpt;
+
+// 3 epochs x 8 steps on tiny synthetic images, 2 micro-batches, no time or epoch-end checkpoints
+// (the tests choose the step interval); the final checkpoint is ckpt-24.h5.
+const std::string kTiny =
+    "--data.dataset synthetic --data.synthetic_count 256 --data.synthetic_size 8 --space.channels 4 "
+    "--space.cells_per_stage 1 --search.batch_size 16 --search.micro_batches 2 --run.threads 1 "
+    "--run.progress_interval 1000 --ckpt.epoch_end false --ckpt.interval_minutes 0 ";
+const std::string kThreeEpochs = kTiny + "--search.epochs 3 ";
+constexpr int64_t kSteps = 24;
+
+std::string final_checkpoint(const std::string& dir, int64_t steps = kSteps) {
+  return dir + "/checkpoints/ckpt-" + std::to_string(steps) + ".h5";
+}
+
+// The uninterrupted search of `args`, run once per test binary.
+const std::string& reference(const std::string& args) {
+  static TempDir dir;
+  static std::map<std::string, std::string> done;
+  auto it = done.find(args);
+  if (it != done.end()) return it->second;
+  const std::string run_dir = dir.file("ref" + std::to_string(done.size()));
+  const auto r = run("search " + args + "--run.dir " + run_dir);
+  EXPECT_EQ(r.code, 0) << r.output;
+  return done.emplace(args, run_dir).first->second;
+}
+
+// Every tensor in a and b (recursively): bitwise equal (tolerance 0) or within `tolerance`.
+void expect_same_tensors(const ckpt::State& a, const ckpt::State& b, double tolerance) {
+  ASSERT_EQ(a.tensors().size(), b.tensors().size()) << a.path();
+  for (const auto& [name, ta] : a.tensors()) {
+    ASSERT_TRUE(b.has(name)) << a.path() << "/" << name;
+    const auto tb = b.get(name);
+    if (tolerance == 0)
+      EXPECT_TRUE(torch::equal(ta, tb)) << a.path() << "/" << name << " differs";
+    else
+      EXPECT_TRUE(torch::allclose(ta.to(torch::kFloat64), tb.to(torch::kFloat64), 0, tolerance))
+          << a.path() << "/" << name << " differs by "
+          << (ta.to(torch::kFloat64) - tb.to(torch::kFloat64)).abs().max().item<double>();
+  }
+  ASSERT_EQ(a.groups().size(), b.groups().size()) << a.path();
+  for (const auto& [name, ga] : a.groups()) {
+    ASSERT_TRUE(b.has_group(name)) << a.path() << "/" << name;
+    expect_same_tensors(ga, b.group(name), tolerance);
+  }
+}
+
+// The resumed run in `dir` ended where the uninterrupted `ref` did: genotype, weights, architecture
+// parameters, optimiser state and metric history.
+void expect_same_search(const std::string& ref, const std::string& dir, double tolerance = 0, int64_t steps = kSteps) {
+  const auto a = ckpt::read_file(final_checkpoint(ref, steps)), b = ckpt::read_file(final_checkpoint(dir, steps));
+  EXPECT_EQ(a.group("method").attr_text("genotype"), b.group("method").attr_text("genotype"));
+  if (tolerance == 0) {
+    for (const char* group : {"model", "method", "optim"}) expect_same_tensors(a.group(group), b.group(group), 0);
+  } else {
+    // Across world sizes: BatchNorm running statistics are per rank (each rank's micro-batches;
+    // rank 0's are saved, and the search never uses them), so only parameters and state compare.
+    expect_same_tensors(a.group("model").group("parameters"), b.group("model").group("parameters"), tolerance);
+    for (const char* group : {"method", "optim"}) expect_same_tensors(a.group(group), b.group(group), tolerance);
+  }
+  if (tolerance == 0) {
+    EXPECT_EQ(timeless_metrics(ref), timeless_metrics(dir));
+    EXPECT_EQ(nlohmann::json::parse(read_file(ref + "/genotype.json")),
+              nlohmann::json::parse(read_file(dir + "/genotype.json")));
+  }
+}
+
+TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + kThreeEpochs + "--ckpt.interval_steps 6 --run.dir " + dir;
+  // A real SIGKILL at the start of step 9: the checkpoint at step 6 is the newest, and the epoch-1
+  // metrics line written after it must be replaced by the resumed run's.
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:8:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  ASSERT_TRUE(fs::exists(dir + "/checkpoints/ckpt-6.h5")) << killed.output;
+  ASSERT_FALSE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-6.h5\n");
+
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-6.h5 (step 6 of 24"), std::string::npos)
+      << resumed.output;
+  expect_same_search(ref, dir);
+  // Only the newest ckpt.keep = 3 files stay.
+  EXPECT_FALSE(fs::exists(dir + "/checkpoints/ckpt-6.h5"));
+  EXPECT_TRUE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
+}
+
+// --- signals, sent from outside to a running search -------------------------------------------
+
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// Starts probnas with `args`, output to `log`; returns its pid.
+pid_t spawn(const std::string& args, const std::string& log) {
+  std::vector<std::string> words = split_words(args);
+  std::vector<char*> argv{const_cast<char*>(PROBNAS_BINARY)};
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(PROBNAS_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Exit code, or -signal number when it was killed.
+int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+class ResumeSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(ResumeSignal, CheckpointsExits75AndResumesIdentical) {
+  // 20 epochs (160 steps): long enough that the signal arrives mid-run.
+  const std::string args = kTiny + "--search.epochs 20 ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 2 --run.dir " + dir;
+  const pid_t pid = spawn(cmd, tmp.file("log"));
+  ASSERT_GT(pid, 0);
+  // The first checkpoint shows the search is in its step loop (handlers installed long before).
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(dir + "/checkpoints/LATEST")) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "probnas ended before its first checkpoint:\n"
+                                                    << read_file(tmp.file("log"));
+    ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120)) << read_file(tmp.file("log"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(::kill(pid, GetParam()), 0);
+  const int code = wait_for(pid);
+  const std::string log = read_file(tmp.file("log"));
+  ASSERT_EQ(code, 75) << "(the search may have finished before the signal came)\n" << log;
+  const std::string name = GetParam() == SIGUSR1 ? "SIGUSR1" : GetParam() == SIGUSR2 ? "SIGUSR2" : "SIGTERM";
+  EXPECT_NE(log.find("received " + name + ": checkpointed at step"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(final_checkpoint(dir, 160)));
+
+  // Debris a crash could leave: an interrupted write and a file without /meta@complete, both
+  // "newer" than the signal's checkpoint. Resuming must ignore them.
+  write_file(dir + "/checkpoints/ckpt-900.h5.tmp", "half a file");
+  {
+    auto f = probnas::h5::File::create(dir + "/checkpoints/ckpt-800.h5");
+    f.root().create_group("meta").set_attr("schema_version", int64_t{1});
+  }
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("ckpt-800.h5' is incomplete"), std::string::npos) << resumed.output;
+  EXPECT_EQ(resumed.output.find("ckpt-900"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir, 0, 160);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, ResumeSignal, ::testing::Values(SIGUSR1, SIGUSR2, SIGTERM),
+                         [](const auto& info) {
+                           return std::string(info.param == SIGUSR1 ? "USR1" : info.param == SIGUSR2 ? "USR2" : "TERM");
+                         });
+
+TEST(ResumeCli, SignalOnOneRankStopsBothAndTwoRanksResumeAOneRankRun) {
+  if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  // 2 ranks; rank 1 alone gets SIGUSR2 at step 5: both checkpoint and exit 75.
+  const std::string two = tmp.file("two");
+  const auto stopped = run_shell("PROBNAS_FAIL_AT=1:5:USR2 " + mpirun(2) + "-x PROBNAS_FAIL_AT " + PROBNAS_BINARY +
+                                 " search " + kThreeEpochs + "--run.dir " + two);
+  EXPECT_EQ(stopped.code, 75) << stopped.output;
+  EXPECT_TRUE(fs::exists(two + "/checkpoints/ckpt-6.h5")) << stopped.output;
+  EXPECT_EQ(ckpt::read_file(two + "/checkpoints/ckpt-6.h5").group("meta").attr_int("world_size"), 2);
+
+  // 1 rank stopped by SIGUSR1 at step 10, resumed on 2 ranks.
+  const std::string one = tmp.file("one");
+  const std::string cmd = "search " + kThreeEpochs + "--run.dir " + one;
+  const auto first = run_shell("PROBNAS_FAIL_AT=0:10:USR1 " + std::string(PROBNAS_BINARY) + " " + cmd);
+  ASSERT_EQ(first.code, 75) << first.output;
+  const auto second = run_shell(mpirun(2) + PROBNAS_BINARY + " " + cmd);
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("saved by 1 rank"), std::string::npos) << second.output;
+  expect_same_search(ref, one, 1e-5);
+  EXPECT_EQ(ckpt::read_file(final_checkpoint(one)).group("meta").attr_int("world_size"), 2);
+}
+
+TEST(ResumeCli, TruncatedNewestCheckpointFallsBackToThePreviousAndCompletes) {
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + kThreeEpochs + "--ckpt.interval_steps 4 --run.dir " + dir;
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:10:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  const std::string newest = dir + "/checkpoints/ckpt-8.h5";
+  ASSERT_TRUE(fs::exists(newest)) << killed.output;
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("skipping checkpoint: checkpoint '" + newest + "' is damaged or truncated"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-4.h5"), std::string::npos)
+      << resumed.output;
+  expect_same_search(ref, dir);
+}
+
+// --- checkpoints that must not be used --------------------------------------------------------
+
+class ResumeRefusal : public ::testing::Test {
+ protected:
+  // A finished 1-epoch search with its checkpoints.
+  void SetUp() override {
+    const auto r = run("search " + kTiny + "--search.epochs 1 --run.dir " + dir);
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string ckpt8 = dir + "/checkpoints/ckpt-8.h5";
+};
+
+TEST_F(ResumeRefusal, AnotherMethodIsNamed) {
+  const auto r = run("search " + kTiny + "--search.epochs 2 --search.method darts --run.dir " + dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("checkpoint '" + ckpt8 + "' is from a drnas search of the nb201 space; this run is darts "
+                          "on nb201"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(ResumeRefusal, AChangedKeyIsNamedWithBothValues) {
+  const auto r = run("search " + kTiny + "--search.epochs 2 --search.lr 0.05 --run.dir " + dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("was made with search.lr = 0.025, this run has search.lr = 0.05"), std::string::npos)
+      << r.output;
+  // Keys that may change on resume do not stop it: more epochs carry on from step 8.
+  const auto more = run("search " + kTiny + "--search.epochs 2 --ckpt.keep 5 --run.dir " + dir);
+  EXPECT_EQ(more.code, 0) << more.output;
+  EXPECT_NE(more.output.find("(step 8 of 16"), std::string::npos) << more.output;
+}
+
+TEST_F(ResumeRefusal, AFutureSchemaVersionIsRefused) {
+  {
+    auto f = probnas::h5::File::open(ckpt8, true);
+    f.root().open_group("meta").set_attr("schema_version", ckpt::kSchemaVersion + 1);
+  }
+  const auto r = run("search " + kTiny + "--search.epochs 2 --run.dir " + dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("has schema version " + std::to_string(ckpt::kSchemaVersion + 1)), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("resume with a newer probnas"), std::string::npos) << r.output;
+}
+
+TEST_F(ResumeRefusal, ANonHdf5FileIsNamed) {
+  write_file(tmp.file("notes.h5"), "these are my notes, not a checkpoint\n");
+  const auto r = run("search " + kTiny + "--search.epochs 2 --run.dir " + tmp.file("other") + " --run.resume " +
+                     tmp.file("notes.h5"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("checkpoint '" + tmp.file("notes.h5") + "' is not an HDF5 file"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(ResumeRefusal, NeverRefusesAFolderWithCheckpointsAndAFileStartsAnotherFolder) {
+  const auto never = run("search " + kTiny + "--search.epochs 2 --run.resume never --run.dir " + dir);
+  EXPECT_EQ(never.code, 1);
+  EXPECT_NE(never.output.find("run.resume = never, but '" + dir + "/checkpoints' already holds"), std::string::npos)
+      << never.output;
+  const auto from_file = run("search " + kTiny + "--search.epochs 2 --run.dir " + tmp.file("other") +
+                             " --run.resume " + ckpt8);
+  EXPECT_EQ(from_file.code, 0) << from_file.output;
+  EXPECT_NE(from_file.output.find("resuming from " + ckpt8 + " (step 8 of 16"), std::string::npos)
+      << from_file.output;
+}
+
+TEST_F(ResumeRefusal, InspectShowsMetaGenotypeSizesAndValidity) {
+  const auto ok = run("inspect " + ckpt8);
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  for (const char* expected : {"valid: yes", "schema_version  1", "method          drnas", "step            8",
+                               "world_size      1", "genotype: |", "probabilities of group 'cell' (6 edges x 5 operations",
+                               "/model", "/optim", "/method", "/loader", "/rng", "/history", "/meta"})
+    EXPECT_NE(ok.output.find(expected), std::string::npos) << expected << "\n" << ok.output;
+  fs::resize_file(ckpt8, fs::file_size(ckpt8) - 1000);
+  const auto bad = run("inspect " + ckpt8);
+  EXPECT_EQ(bad.code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("valid: NO: checkpoint '" + ckpt8 + "' is damaged or truncated"), std::string::npos)
+      << bad.output;
+}
+
+}  // namespace
