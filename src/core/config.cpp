@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -16,10 +17,18 @@ namespace po = boost::program_options;
 namespace probnas {
 namespace {
 
+// The shortest text that reads back as exactly v: "0.025", "1e-05". The canonical form of real
+// options, so "0.0250" and "0.025" are the same value in config hashes and resume checks.
 std::string format_real(double v) {
-  std::ostringstream out;
-  out << std::setprecision(10) << v;
-  return out.str();
+  char buf[40];
+  // At least the integer digits (up to 17), so 10 prints as "10", not "1e+01".
+  int first = 1;
+  for (double a = std::fabs(v); a >= 10 && first < 17; a /= 10) ++first;
+  for (int precision = first; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
 }
 
 bool parse_int(const std::string& s, int64_t& out) {
@@ -185,6 +194,7 @@ void Config::set(const std::string& key, const std::string& raw, const std::stri
       double v = 0;
       if (!parse_real(value, v)) bad("is not a number");
       if (v < s->lo || v > s->hi) bad("is out of range");
+      canonical = format_real(v);
       break;
     }
     case OptionKind::boolean: {

@@ -124,6 +124,20 @@ TEST(ConfigDefaults, FreshConfigHoldsTheDefaults) {
   for (const auto& spec : search_option_table().specs()) EXPECT_TRUE(config.is_default(spec.key)) << spec.key;
 }
 
+TEST(ConfigValues, RealsAreStoredInTheirShortestExactForm) {
+  // One value, however it is typed, is one canonical text: hashes and resume checks compare text.
+  Config a(search_option_table()), b(search_option_table()), c(search_option_table());
+  a.set("search.lr", "0.0250");
+  b.set("search.lr", "2.5e-2");
+  EXPECT_EQ(a.values().at("search.lr"), "0.025");
+  EXPECT_EQ(b.values().at("search.lr"), "0.025");
+  EXPECT_EQ(a.hash(), c.hash());  // 0.025 is the default
+  a.set("search.arch_lr", "0.00030000000000000003");  // not 3e-4: the next double up
+  EXPECT_NE(a.values().at("search.arch_lr"), "0.0003");
+  EXPECT_EQ(std::stod(a.values().at("search.arch_lr")), 0.00030000000000000003);
+  EXPECT_EQ(parse_ini_values(c.to_ini()), c.values());  // the INI text reads back to the same values
+}
+
 TEST(ConfigFile, EveryOptionParsesFromAnIniFile) {
   const OptionTable& table = search_option_table();
   TempDir dir;
