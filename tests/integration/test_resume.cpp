@@ -24,10 +24,11 @@ namespace ckpt = probnas::ckpt;
 
 // 3 epochs x 8 steps on tiny synthetic images, 2 micro-batches, no time or epoch-end checkpoints
 // (the tests choose the step interval); the final checkpoint is ckpt-24.h5.
-const std::string kTiny =
+const std::string kTinyData =
     "--data.dataset synthetic --data.synthetic_count 256 --data.synthetic_size 8 --space.channels 4 "
     "--space.cells_per_stage 1 --search.batch_size 16 --search.micro_batches 2 --run.threads 1 "
-    "--run.progress_interval 1000 --ckpt.epoch_end false --ckpt.interval_minutes 0 ";
+    "--run.progress_interval 1000 ";
+const std::string kTiny = kTinyData + "--ckpt.epoch_end false --ckpt.interval_minutes 0 ";
 const std::string kThreeEpochs = kTiny + "--search.epochs 3 ";
 constexpr int64_t kSteps = 24;
 
@@ -231,6 +232,30 @@ TEST(ResumeCli, TruncatedNewestCheckpointFallsBackToThePreviousAndCompletes) {
   EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-4.h5"), std::string::npos)
       << resumed.output;
   expect_same_search(ref, dir);
+}
+
+TEST(ResumeCli, TriggersWriteWhereAskedAndAFinishedRunHasNothingToDo) {
+  TempDir tmp;
+  // Epoch ends only (the default trigger besides the clock): steps 8 and 16.
+  const std::string epochs = tmp.file("epochs");
+  const auto r = run("search " + kTinyData + "--search.epochs 2 --ckpt.interval_minutes 0 --run.dir " + epochs);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(ckpt::Directory(epochs + "/checkpoints", {}, 3).list(),
+            (std::vector<std::string>{epochs + "/checkpoints/ckpt-16.h5", epochs + "/checkpoints/ckpt-8.h5"}));
+  // Started again, the finished search resumes at its end and changes nothing.
+  const auto before = read_file(epochs + "/genotype.json");
+  const auto again = run("search " + kTinyData + "--search.epochs 2 --ckpt.interval_minutes 0 --run.dir " + epochs);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("already complete at step 16 of 16"), std::string::npos) << again.output;
+  EXPECT_EQ(read_file(epochs + "/genotype.json"), before);
+  EXPECT_EQ(timeless_metrics(epochs).size(), 2u);
+
+  // The clock: a 6 ms interval checkpoints many steps; every rank of the run agrees (1 rank here).
+  const std::string clock = tmp.file("clock");
+  const auto c = run("search " + kTinyData + "--search.epochs 2 --ckpt.epoch_end false --ckpt.interval_minutes 0.0001 "
+                     "--ckpt.keep 100 --run.dir " + clock);
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_GT(ckpt::Directory(clock + "/checkpoints", {}, 100).list().size(), 4u) << c.output;
 }
 
 // --- checkpoints that must not be used --------------------------------------------------------
