@@ -27,7 +27,7 @@ const OptionTable& search_option_table() {
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
     t.choice("search.method", "drnas", {"darts", "drnas"}, "search method")
-        .choice("search.space", "nb201", {"nb201"}, "search space")
+        .choice("search.space", "nb201", {"nb201", "darts"}, "search space: NAS-Bench-201 cells, or DARTS's normal and reduction cells")
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
         .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
         .integer("search.micro_batches", 1, 1, 1 << 20,
@@ -60,7 +60,9 @@ const OptionTable& search_option_table() {
         .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")
         .integer("data.synthetic_classes", 10, 2, 100000, "synthetic: classes");
     t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
-        .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)");
+        .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)")
+        .integer("space.cells", 8, 3, 1000, "DARTS space: cells (8: the search proxy; 20: evaluation size); "
+                                            "reduction cells at 1/3 and 2/3");
     t.text("report.nb201_table", "", "NAS-Bench-201 accuracy table (nats_bench.csv) to score the derived NB201 "
                                      "cell with; empty: no scoring");
     return t;

@@ -211,6 +211,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   space.space = c.text("search.space");
   space.channels = c.integer("space.channels");
   space.cells_per_stage = c.integer("space.cells_per_stage");
+  space.cells = c.integer("space.cells");
   space.input_channels = data->channels();
   space.classes = data->num_classes;
   torch::manual_seed(key.with("weights-init").value());
@@ -272,7 +273,9 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
     write_file_atomic(metrics_path, lines);
   }
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << method->name() << " on " << space.space << " (C="
-            << space.channels << ", N=" << space.cells_per_stage << ", " << params << " weights), "
+            << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells)
+                                         : ", N=" + std::to_string(space.cells_per_stage))
+            << ", " << params << " weights), "
             << data->name << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
             << arch_loader.examples() << " architecture), " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "")
             << ", " << device_description(device) << (comm.size() > 1 ? ", " + std::to_string(comm.node_count()) + " node(s)" : "");

@@ -1,6 +1,7 @@
 #include "probnas/space/nb201.h"
 
 #include "probnas/core/error.h"
+#include "probnas/space/darts_space.h"
 
 namespace probnas {
 
@@ -101,7 +102,8 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
 
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
   if (o.space == "nb201") return std::make_shared<Nb201Supernet>(o);
-  PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201)");
+  if (o.space == "darts") return std::make_shared<DartsSupernet>(o);
+  PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts)");
 }
 
 }  // namespace probnas

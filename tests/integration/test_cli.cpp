@@ -77,6 +77,20 @@ TEST_P(CliSearch, WritesValidRunFolderAndRepeatsExactlyWithOneSeed) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, CliSearch, ::testing::Values("drnas", "darts"));
 
+TEST(Cli, DartsSpaceSearchWritesADartsGenotype) {
+  TempDir tmp;
+  const std::string dir = tmp.file("darts");
+  const auto r = run("search --search.space darts --space.cells 3 --space.channels 2 --data.dataset synthetic "
+                     "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 1 "
+                     "--run.threads 1 --run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("drnas on darts (C=2, cells=3"), std::string::npos) << r.output;
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["space"], "darts");
+  EXPECT_EQ(g["genotype"].get<std::string>().rfind("Genotype(normal=[('", 0), 0u) << g["genotype"];
+  EXPECT_EQ(g["edges"].size(), 28u);
+}
+
 TEST(Cli, EffectiveConfigRunsAgainAsAConfigFile) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
   probnas::test::TempDir tmp;

@@ -30,7 +30,8 @@ class Supernet : public torch::nn::Module {
 struct SpaceOptions {
   std::string space = "nb201";
   int64_t channels = 16;        // C
-  int64_t cells_per_stage = 5;  // N
+  int64_t cells_per_stage = 5;  // N (NB201)
+  int64_t cells = 8;            // cells of the DARTS space (8: the search proxy; 20: evaluation size)
   int64_t input_channels = 3;
   int64_t classes = 10;
 };
