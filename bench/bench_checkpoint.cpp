@@ -1,4 +1,4 @@
-// Checkpoint cost: writes and reads the full checkpoint of a DrNAS search on the NB201 supernet
+// Checkpoint cost: writes and reads the full checkpoint of a DrNAS search on the NB201 (or DARTS-space) supernet
 // (weights, BatchNorm buffers, SGD momentum, eta with its Adam moments, generator states) through
 // the real protocol (.tmp, complete mark, fsync, rename, LATEST), times a search step of the same
 // supernet, and prints one JSON line:
@@ -32,14 +32,16 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name, dir;
-  int64_t channels = 16, cells = 5, batch = 64, size = 32, steps = 5, repeats = 5, steps_per_epoch = 391;
+  std::string device_name, dir, space_name;
+  int64_t space_cells = 8, channels = 16, cells = 5, batch = 64, size = 32, steps = 5, repeats = 5, steps_per_epoch = 391;
   int threads = 0, compress = 0;
   double interval_minutes = 15;
   po::options_description desc("bench_checkpoint options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
-      ("channels", po::value(&channels)->default_value(16), "NB201 C")
+      ("space", po::value(&space_name)->default_value("nb201"), "nb201 or darts")
+      ("space-cells", po::value(&space_cells)->default_value(8), "DARTS space: cells")
+      ("channels", po::value(&channels)->default_value(16), "initial channels C")
       ("cells", po::value(&cells)->default_value(5), "NB201 N (cells per stage)")
       ("batch", po::value(&batch)->default_value(64), "batch size of the timed search steps")
       ("size", po::value(&size)->default_value(32), "image side (3 x size x size)")
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
 
     torch::manual_seed(0);
     SpaceOptions space;
+    space.space = space_name, space.cells = space_cells;
     space.channels = channels, space.cells_per_stage = cells, space.input_channels = 3, space.classes = 10;
     auto net = make_supernet(space);
     net->to(device);
@@ -131,10 +134,11 @@ int main(int argc, char** argv) {
     const double write_s = median(write_ms) / 1e3, step_s = median(step_ms) / 1e3;
     nlohmann::ordered_json j;
     j["bench"] = "checkpoint";
-    j["space"] = "nb201";
+    j["space"] = space_name;
     j["method"] = "drnas";
     j["channels"] = channels;
-    j["cells_per_stage"] = cells;
+    if (space_name == "darts") j["cells"] = space_cells;
+    else j["cells_per_stage"] = cells;
     j["params"] = params;
     j["device"] = device.str();
     j["threads"] = used_threads;
