@@ -105,10 +105,7 @@ void write_file(const std::string& path, const State& state, const SaveOptions& 
     file.close();
   }
   fsync_file(tmp);
-  PROBNAS_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path,
-                "': ", std::strerror(errno));
-  const auto parent = fs::path(path).parent_path().string();
-  fsync_directory(parent.empty() ? "." : parent);
+  rename_durably(tmp, path);
 }
 
 State read_image(const std::string& bytes, const std::string& name) {
@@ -159,16 +156,9 @@ bool may_change_on_resume(const std::string& key) {
 }
 
 std::string resume_hash(const Config& config) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const auto& [k, v] : config.values()) {
-    if (may_change_on_resume(k)) continue;
-    for (char c : k + "=" + v + "\n") {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ULL;
-    }
-  }
   std::ostringstream out;
-  out << std::hex << std::setw(16) << std::setfill('0') << h;
+  out << std::hex << std::setw(16) << std::setfill('0')
+      << config.hash([](const std::string& key) { return !may_change_on_resume(key); });
   return out.str();
 }
 

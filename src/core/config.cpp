@@ -259,8 +259,13 @@ std::string Config::to_ini() const {
 }
 
 uint64_t Config::hash() const {
+  return hash([](const std::string&) { return true; });
+}
+
+uint64_t Config::hash(const std::function<bool(const std::string&)>& include) const {
   uint64_t h = 1469598103934665603ULL;
   for (const auto& [k, v] : values_) {
+    if (!include(k)) continue;
     for (char c : k + "=" + v + "\n") {
       h ^= static_cast<unsigned char>(c);
       h *= 1099511628211ULL;

@@ -35,6 +35,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   write_all(fd, content, tmp);
   ::fsync(fd);
   ::close(fd);
+  rename_durably(tmp, path);
+}
+
+void rename_durably(const std::string& tmp, const std::string& path) {
   PROBNAS_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path,
                 "': ", std::strerror(errno));
   const auto parent = std::filesystem::path(path).parent_path().string();

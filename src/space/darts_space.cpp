@@ -109,22 +109,10 @@ torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s
   for (int node = 0; node < kSteps; ++node) {
     torch::Tensor sum;
     const int first_edge = e;
-    for (int from = 0; from < node + 2; ++from, ++e) {
-      const auto& ops = edges_[static_cast<size_t>(e)];
-      const auto& in = states[static_cast<size_t>(from)];
-      if (choice) {
-        const auto& op = ops[static_cast<size_t>((*choice)[static_cast<size_t>(e)])];
-        if (op->is_zero()) continue;  // edges the genotype drops cost nothing
-        auto out = op->forward(in);
-        sum = sum.defined() ? sum + out : out;
-        continue;
-      }
-      for (size_t k = 0; k < ops.size(); ++k) {
-        if (ops[k]->is_zero()) continue;  // w * 0 adds nothing to the output or any gradient
-        auto out = ops[k]->forward(in) * weights[e][static_cast<int64_t>(k)];
-        sum = sum.defined() ? sum + out : out;
-      }
-    }
+    for (int from = 0; from < node + 2; ++from, ++e)
+      sum = add_defined(sum, mixed_edge(edges_[static_cast<size_t>(e)], states[static_cast<size_t>(from)],
+                                        choice ? torch::Tensor() : weights[e],
+                                        choice ? &(*choice)[static_cast<size_t>(e)] : nullptr));
     if (!sum.defined()) {
       // Every incoming edge chose `none`: the node is zero, at the reduced size in reduction cells.
       sum = edges_[static_cast<size_t>(first_edge + 1)][0]->forward(states[1]);  // `none` from input 1

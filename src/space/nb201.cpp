@@ -31,21 +31,9 @@ torch::Tensor Nb201Cell::forward(const torch::Tensor& x, const torch::Tensor& we
     torch::Tensor sum;
     for (int from = 0; from < to; ++from) {
       const int e = edge_index(to, from);
-      const auto& ops = edges_[static_cast<size_t>(e)];
-      const auto& in = nodes[static_cast<size_t>(from)];
-      if (choice) {
-        const auto& op = ops[static_cast<size_t>((*choice)[static_cast<size_t>(e)])];
-        if (op->is_zero()) continue;  // only the chosen path is computed
-        auto out = op->forward(in);
-        sum = sum.defined() ? sum + out : out;
-        continue;
-      }
-      for (size_t k = 0; k < ops.size(); ++k) {
-        // `none` contributes w * 0: nothing to the output and nothing to any gradient.
-        if (ops[k]->is_zero()) continue;
-        auto out = ops[k]->forward(in) * weights[e][static_cast<int64_t>(k)];
-        sum = sum.defined() ? sum + out : out;
-      }
+      sum = add_defined(sum, mixed_edge(edges_[static_cast<size_t>(e)], nodes[static_cast<size_t>(from)],
+                                        choice ? torch::Tensor() : weights[e],
+                                        choice ? &(*choice)[static_cast<size_t>(e)] : nullptr));
     }
     nodes.push_back(sum.defined() ? sum : torch::zeros_like(x));
   }

@@ -26,6 +26,23 @@ ReLUConvBN::ReLUConvBN(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stri
 
 torch::Tensor ReLUConvBN::forward(const torch::Tensor& x) { return bn_->forward(conv_->forward(torch::relu(x))); }
 
+torch::Tensor add_defined(const torch::Tensor& sum, const torch::Tensor& term) {
+  if (!term.defined()) return sum;
+  return sum.defined() ? sum + term : term;
+}
+
+torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
+                         const int64_t* choice) {
+  if (choice) {
+    const auto& op = ops[static_cast<size_t>(*choice)];
+    return op->is_zero() ? torch::Tensor() : op->forward(x);
+  }
+  torch::Tensor sum;
+  for (size_t k = 0; k < ops.size(); ++k)
+    if (!ops[k]->is_zero()) sum = add_defined(sum, ops[k]->forward(x) * weights[static_cast<int64_t>(k)]);
+  return sum;
+}
+
 torch::Tensor Zero::forward(const torch::Tensor& x) {
   if (c_in_ == c_out_) {
     if (stride_ == 1) return x.mul(0.0);

@@ -3,6 +3,7 @@
 // under the same dotted names: `[search] method = drnas` in a file is `--search.method drnas`
 // on the command line, which wins. Unknown keys and invalid values are errors, never ignored.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,6 +59,8 @@ class Config {
   std::string to_ini() const;
   // FNV-1a over the canonical key=value lines: identifies the config a checkpoint was made with.
   uint64_t hash() const;
+  // The same over the keys `include` accepts (a checkpoint's hash leaves out resumable keys).
+  uint64_t hash(const std::function<bool(const std::string&)>& include) const;
   const OptionTable& table() const { return *table_; }
   // Every key's canonical value text.
   const std::map<std::string, std::string>& values() const { return values_; }

@@ -7,6 +7,8 @@ namespace probnas {
 // Writes name.tmp, fsyncs it, renames it over `path` and fsyncs the folder: after a crash the file
 // holds either its old or its new content, never a mix.
 void write_file_atomic(const std::string& path, const std::string& content);
+// Renames `tmp` over `path` and fsyncs the folder, so the rename survives a crash.
+void rename_durably(const std::string& tmp, const std::string& path);
 void fsync_file(const std::string& path);       // names the path on failure
 void fsync_directory(const std::string& path);  // makes renames in it durable
 std::string read_file_bytes(const std::string& path);  // the whole file; names the path on failure

@@ -87,6 +87,14 @@ class ResNetBasicBlock : public Op {
   std::shared_ptr<ReLUConvBN> project_;
 };
 
+// One mixed edge's output: the chosen operation alone when `choice` is given (`none` computes
+// nothing), else sum_k weights[k] * op_k(x) over the operations other than `none` (w * 0 adds
+// nothing to the output or any gradient). Undefined when nothing contributes.
+torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
+                         const int64_t* choice);
+// `sum + term`, where either may be undefined (no contribution).
+torch::Tensor add_defined(const torch::Tensor& sum, const torch::Tensor& term);
+
 // The NB201 candidate operations by name: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3.
 OpPtr make_nb201_op(const std::string& name, int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn);
 extern const std::vector<std::string> kNb201Ops;
