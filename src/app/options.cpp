@@ -62,7 +62,19 @@ const OptionTable& search_option_table() {
     t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
         .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)")
         .integer("space.cells", 8, 3, 1000, "DARTS space: cells (8: the search proxy; 20: evaluation size); "
-                                            "reduction cells at 1/3 and 2/3");
+                                            "reduction cells at 1/3 and 2/3")
+        .text("space.ops", "", "DARTS space: candidate operations, comma-separated (empty: all 8 of DARTS: none, "
+                               "max_pool_3x3, avg_pool_3x3, skip_connect, sep_conv_3x3, sep_conv_5x5, dil_conv_3x3, "
+                               "dil_conv_5x5; DrNAS searches the 7 without none)")
+        .integer("space.partial_channels", 1, 1, 4096, "DARTS space: PC-DARTS partial channels K: 1/K of each edge's "
+                                                       "channels go through the operations, the rest bypass, then "
+                                                       "channels are shuffled (1: all channels; K must divide "
+                                                       "space.channels)");
+    t.text("progressive.k", "", "DrNAS progressive learning (DARTS space): partial-channel K per stage, e.g. 6,3 "
+                                "(empty: no stages); operations widen to C/K at each stage's start")
+        .text("progressive.epochs", "", "epochs per progressive stage, e.g. 25,25 (must add up to search.epochs)")
+        .text("progressive.keep", "", "operations kept per edge in each progressive stage, by learned concentration, "
+                                      "e.g. 7,4 (empty: all in the first stage, then the stronger half per stage)");
     t.text("report.nb201_table", "", "NAS-Bench-201 accuracy table (nats_bench.csv) to score the derived NB201 "
                                      "cell with; empty: no scoring");
     return t;

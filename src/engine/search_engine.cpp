@@ -22,6 +22,7 @@
 #include "probnas/engine/nb201_table.h"
 #include "probnas/engine/run_state.h"
 #include "probnas/method/method.h"
+#include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
 
 namespace probnas {
@@ -212,6 +213,8 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   space.channels = c.integer("space.channels");
   space.cells_per_stage = c.integer("space.cells_per_stage");
   space.cells = c.integer("space.cells");
+  space.partial_channels = initial_partial_channels(c);
+  for (const auto& op : split_list(c.text("space.ops"))) space.ops.push_back(op);
   space.input_channels = data->channels();
   space.classes = data->num_classes;
   torch::manual_seed(key.with("weights-init").value());
@@ -227,6 +230,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   const int64_t total_steps = epochs * steps_per_epoch;
   int64_t params = 0;
   for (const auto& p : net->parameters()) params += p.numel();
+  const std::string partial = space.partial_channels > 1 ? ", K=" + std::to_string(space.partial_channels) : "";
 
   // Progress of the whole search (carried over on resume).
   int64_t start_step = 0, images = 0;
@@ -243,9 +247,12 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
                   " steps per epoch; this run has ", weight_loader.examples(), " + ", arch_loader.examples(),
                   " images in ", steps_per_epoch, " steps: the training data changed");
     start_step = loader.attr_int("global_step");
-    method->begin_epoch(std::min(start_step / steps_per_epoch, epochs - 1), epochs);
+    // The supernet takes the checkpoint's shape (progressive stage), then its tensors, then the
+    // method its state; begin_epoch then finds the stage in place.
+    method->restore_structure(resume->group("method"));
     load_module(resume->group("model"), *net);
     method->load(resume->group("method"), resume->group("optim"));
+    method->begin_epoch(std::min(start_step / steps_per_epoch, epochs - 1), epochs);
     restore_generator_states(resume->group("rng"), comm.rank());
     const auto& h = resume->group("history");
     history = h.lines("metrics");
@@ -273,7 +280,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
     write_file_atomic(metrics_path, lines);
   }
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << method->name() << " on " << space.space << " (C="
-            << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells)
+            << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
                                          : ", N=" + std::to_string(space.cells_per_stage))
             << ", " << params << " weights), "
             << data->name << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
@@ -390,7 +397,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
     method->step(train, val, ctx, metrics);
     const int64_t done = g + 1;
     if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(tracked(), comm, done);
-    const int64_t step_images = so.global_batch * (epoch >= c.integer("search.warmup_epochs") ? 2 : 1);
+    const int64_t step_images = so.global_batch * (method->updates_architecture() ? 2 : 1);
     epoch_images += step_images;
     images += step_images;
     if (since_progress.seconds() >= progress_interval || done == total_steps) {

@@ -9,7 +9,8 @@ Darts::Darts(std::shared_ptr<Supernet> net, GradientMethodOptions options, const
 
 ArchSample Darts::mixing_weights(const RngKey&, bool differentiable) {
   std::vector<torch::Tensor> w;
-  for (const auto& a : arch_) w.push_back(torch::softmax(differentiable ? a : a.detach(), -1));
+  for (size_t g = 0; g < arch_.size(); ++g)
+    w.push_back(masked(g, torch::softmax(differentiable ? arch_[g] : arch_[g].detach(), -1)));
   return ArchSample::dense(std::move(w));
 }
 
@@ -20,7 +21,7 @@ ArchSample Darts::sample(const RngKey& key) {
 
 std::vector<torch::Tensor> Darts::expected_weights() const {
   std::vector<torch::Tensor> w;
-  for (const auto& a : arch_) w.push_back(torch::softmax(a.detach(), -1));
+  for (size_t g = 0; g < arch_.size(); ++g) w.push_back(masked(g, torch::softmax(arch_[g].detach(), -1)));
   return w;
 }
 

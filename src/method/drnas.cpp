@@ -12,9 +12,9 @@ Drnas::Drnas(std::shared_ptr<Supernet> net, GradientMethodOptions options, const
 ArchSample Drnas::mixing_weights(const RngKey& key, bool differentiable) {
   auto gen = make_generator(key, arch_.front().device());
   std::vector<torch::Tensor> w;
-  for (const auto& eta : arch_) {
-    auto beta = torch::elu(differentiable ? eta : eta.detach()) + 1.0;
-    w.push_back(differentiable ? dirichlet_rsample(beta, gen) : at::_sample_dirichlet(beta, gen));
+  for (size_t g = 0; g < arch_.size(); ++g) {
+    auto beta = torch::elu(differentiable ? arch_[g] : arch_[g].detach()) + 1.0;
+    w.push_back(masked(g, differentiable ? dirichlet_rsample(beta, gen) : at::_sample_dirichlet(beta, gen)));
   }
   return ArchSample::dense(std::move(w));
 }
@@ -25,8 +25,12 @@ ArchSample Drnas::sample(const RngKey& key) {
 }
 
 std::vector<torch::Tensor> Drnas::concentration() const {
+  // Pruned operations have no concentration (0), as if the Dirichlet were over the kept ones.
   std::vector<torch::Tensor> b;
-  for (const auto& eta : arch_) b.push_back(torch::elu(eta.detach()) + 1.0);
+  for (size_t g = 0; g < arch_.size(); ++g) {
+    auto beta = torch::elu(arch_[g].detach()) + 1.0;
+    b.push_back(masks_.empty() ? beta : beta * masks_[g].to(beta.scalar_type()));
+  }
   return b;
 }
 

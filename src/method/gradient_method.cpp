@@ -4,6 +4,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/log.h"
 
 namespace probnas {
 
@@ -15,7 +16,8 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
       arch_(),
       weights_(net_->weights()),
       weight_opt_(weights_, options.weights),
-      arch_opt_({}, options.arch) {
+      arch_opt_({}, options.arch),
+      key_(key) {
   auto gen = make_generator(key.with("arch-init"));
   const auto device = weights_.front().device();
   for (const auto& group : net_->arch_shape()) {
@@ -31,9 +33,88 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
   arch_opt_.set_names(std::move(groups));
 }
 
+int64_t GradientMethod::stage_start(int64_t stage) const {
+  int64_t start = 0;
+  for (int64_t s = 0; s < stage; ++s) start += options_.stages[static_cast<size_t>(s)].epochs;
+  return start;
+}
+
 void GradientMethod::begin_epoch(int64_t epoch, int64_t epochs) {
   epoch_ = epoch;
+  while (stage_ + 1 < static_cast<int64_t>(options_.stages.size()) && epoch >= stage_start(stage_ + 1))
+    advance_stage(stage_ + 1);
+  // The weight-only warm-up opens every stage (DrNAS: architecture steps from epoch 10 of each stage).
+  arch_active_ = epoch - stage_start(stage_) >= options_.warmup_epochs;
   weight_opt_.set_lr(cosine_lr(options_.weights.lr, options_.lr_min, epoch, epochs));
+}
+
+torch::Tensor GradientMethod::masked(size_t g, torch::Tensor weights) const {
+  if (masks_.empty()) return weights;
+  weights = weights * masks_[g].to(weights.scalar_type());
+  return weights / weights.sum(-1, true);
+}
+
+void GradientMethod::rebind_weights(const Widener* widener) {
+  weights_ = net_->weights();
+  std::vector<std::string> names;
+  for (const auto& kv : net_->named_parameters()) names.push_back(kv.key());
+  weight_opt_.rebind(weights_, std::move(names), [&](const torch::Tensor& p, const torch::Tensor& m) {
+    return widener ? widener->apply(p, m) : m;
+  });
+}
+
+void GradientMethod::advance_stage(int64_t stage) {
+  PROBNAS_CHECK(stage == stage_ + 1 && stage < static_cast<int64_t>(options_.stages.size()),
+                "progressive learning: cannot go from stage ", stage_ + 1, " to stage ", stage + 1);
+  const auto& next = options_.stages[static_cast<size_t>(stage)];
+  torch::NoGradGuard no_grad;
+  // Prune: per edge, the `keep` operations with the largest expected weight among those still kept.
+  const auto probs = expected_weights();
+  std::vector<torch::Tensor> masks;
+  for (size_t g = 0; g < probs.size(); ++g) {
+    auto p = probs[g].to(torch::kCPU, torch::kFloat64);
+    if (!masks_.empty()) p = p.masked_fill(masks_[g].to(torch::kCPU).logical_not(), -1.0);
+    // Stable sort: equal weights keep the earlier operation, the same on every rank and device.
+    const auto order = std::get<1>(p.sort(/*stable=*/true, /*dim=*/-1, /*descending=*/true));
+    const auto top = order.narrow(1, 0, next.keep);
+    masks.push_back(torch::zeros(p.sizes(), torch::kBool).scatter(1, top, true).to(arch_[g].device()));
+  }
+  for (auto& w : weights_) w.mutable_grad() = torch::Tensor();
+  net_->prune_operations(masks);
+  masks_ = std::move(masks);
+  Widener widener(key_.with("widen").with(static_cast<uint64_t>(stage)));
+  net_->set_partial_channels(next.k, widener);
+  rebind_weights(&widener);
+  stage_ = stage;
+  int64_t count = 0;
+  for (const auto& w : weights_) count += w.numel();
+  PROBNAS_LOG(info) << "progressive learning: stage " << stage + 1 << " of " << options_.stages.size() << " from epoch "
+                    << epoch_ + 1 << ": kept the " << next.keep << " strongest operations per edge, partial channels K = "
+                    << next.k << " (" << count << " weights)";
+}
+
+void GradientMethod::restore_structure(const ckpt::State& method) {
+  const int64_t stage = method.has_attr("stage") ? method.attr_int("stage") : 0;
+  PROBNAS_CHECK(stage < std::max<int64_t>(1, static_cast<int64_t>(options_.stages.size())), "checkpoint: ",
+                method.path(), " is at progressive stage ", stage + 1, ", but this run has ", options_.stages.size(),
+                " stages (progressive.k)");
+  if (stage == 0) return;
+  const auto& group = method.group("mask");
+  std::vector<torch::Tensor> masks;
+  for (size_t g = 0; g < arch_.size(); ++g) {
+    const auto& name = net_->arch_shape()[g].name;
+    auto m = group.get(name);
+    PROBNAS_CHECK(m.sizes() == arch_[g].sizes(), "checkpoint: ", group.path(), "/", name, " has shape ", m.sizes(),
+                  ", this search space needs ", arch_[g].sizes());
+    masks.push_back(m.to(torch::kBool).to(arch_[g].device()));
+  }
+  net_->prune_operations(masks);
+  masks_ = std::move(masks);
+  // The shapes of the checkpoint's stage; the values come from the checkpoint right after.
+  Widener widener(key_.with("widen").with(static_cast<uint64_t>(stage)));
+  net_->set_partial_channels(options_.stages[static_cast<size_t>(stage)].k, widener);
+  rebind_weights(nullptr);
+  stage_ = stage;
 }
 
 namespace {
@@ -89,7 +170,7 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
   net_->train();
 
   // 1. Architecture step on the validation micro-batches, weights fixed (first-order).
-  if (epoch_ >= options_.warmup_epochs) {
+  if (arch_active_) {
     arch_opt_.zero_grad();
     GradientSum arch_grads(arch_);
     for (const Batch& b : val) {
@@ -127,6 +208,8 @@ void GradientMethod::save(ckpt::State& method, ckpt::State& optim) const {
   const auto& shape = net_->arch_shape();
   for (size_t g = 0; g < arch_.size(); ++g) arch.put(shape[g].name, arch_[g]);
   method.set_attr("epoch", epoch_);
+  method.set_attr("stage", stage_);
+  for (size_t g = 0; g < masks_.size(); ++g) method.group("mask").put(shape[g].name, masks_[g]);
   weight_opt_.save(optim.group("weights"));
   arch_opt_.save(optim.group(arch_parameter_name()));
 }

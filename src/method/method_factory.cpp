@@ -4,6 +4,7 @@
 #include "probnas/core/error.h"
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
+#include "probnas/method/progressive.h"
 
 namespace probnas {
 
@@ -19,6 +20,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
   o.arch.beta2 = c.real("search.arch_beta2");
   o.init_std = c.real("search.arch_init_std");
   o.warmup_epochs = c.integer("search.warmup_epochs");
+  o.stages = progressive_stages(c, net->arch_shape().front().num_ops());
   PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
   const std::string& method = c.text("search.method");
   if (method == "darts") {

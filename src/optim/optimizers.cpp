@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "probnas/core/error.h"
 
@@ -78,6 +79,20 @@ void Sgd::load(const ckpt::State& state) {
   const auto& buffers = state.group("momentum");
   for (size_t i = 0; i < params_.size(); ++i)
     momentum_[i] = buffers.has(names[i]) ? restored(buffers, names[i], params_[i]) : torch::Tensor();
+}
+
+void Sgd::rebind(std::vector<torch::Tensor> params, std::vector<std::string> names,
+                 const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& remap) {
+  std::unordered_map<const void*, size_t> before;
+  for (size_t j = 0; j < params_.size(); ++j) before[params_[j].unsafeGetTensorImpl()] = j;
+  std::vector<torch::Tensor> momentum(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto it = before.find(params[i].unsafeGetTensorImpl());
+    if (it != before.end() && momentum_[it->second].defined()) momentum[i] = remap(params[i], momentum_[it->second]);
+  }
+  params_ = std::move(params);
+  momentum_ = std::move(momentum);
+  names_ = checked_names(std::move(names), params_.size());
 }
 
 Adam::Adam(std::vector<torch::Tensor> params, AdamOptions options)

@@ -33,6 +33,27 @@ SepConv::SepConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, in
 
 torch::Tensor SepConv::forward(const torch::Tensor& x) { return body_->forward(x); }
 
+namespace {
+nn::Conv2dImpl& conv_at(nn::Sequential& body, size_t i) { return *body->ptr(i)->as<nn::Conv2dImpl>(); }
+nn::BatchNorm2dImpl& bn_at(nn::Sequential& body, size_t i) { return *body->ptr(i)->as<nn::BatchNorm2dImpl>(); }
+}  // namespace
+
+void SepConv::widen(int64_t channels, Widener& w) {
+  // (ReLU, depthwise 1, pointwise 2, BN 3) x 2: each layer's input channels follow the map of the
+  // layer before it, so a new channel stays the copy of its source through the block.
+  const auto a = w.mapping(conv_at(body_, 1).weight.size(0), channels);
+  widen_depthwise(conv_at(body_, 1), a, w);
+  widen_conv_in(conv_at(body_, 2), a, w);
+  const auto b = w.mapping(conv_at(body_, 2).weight.size(0), channels);
+  widen_conv_out(conv_at(body_, 2), b, w);
+  widen_bn(bn_at(body_, 3), b, w);
+  widen_depthwise(conv_at(body_, 5), b, w);
+  widen_conv_in(conv_at(body_, 6), b, w);
+  const auto c = w.mapping(conv_at(body_, 6).weight.size(0), channels);
+  widen_conv_out(conv_at(body_, 6), c, w);
+  widen_bn(bn_at(body_, 7), c, w);
+}
+
 DilConv::DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                  const BnOptions& bn) {
   body_ = register_module("body", nn::Sequential(nn::ReLU(), conv(c_in, c_in, kernel, stride, padding, dilation, c_in),
@@ -40,6 +61,15 @@ DilConv::DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, in
 }
 
 torch::Tensor DilConv::forward(const torch::Tensor& x) { return body_->forward(x); }
+
+void DilConv::widen(int64_t channels, Widener& w) {
+  const auto a = w.mapping(conv_at(body_, 1).weight.size(0), channels);
+  widen_depthwise(conv_at(body_, 1), a, w);
+  widen_conv_in(conv_at(body_, 2), a, w);
+  const auto b = w.mapping(conv_at(body_, 2).weight.size(0), channels);
+  widen_conv_out(conv_at(body_, 2), b, w);
+  widen_bn(bn_at(body_, 3), b, w);
+}
 
 DartsPool::DartsPool(int64_t channels, int64_t stride, bool average, const BnOptions& bn)
     : stride_(stride), average_(average) {
@@ -51,6 +81,11 @@ torch::Tensor DartsPool::forward(const torch::Tensor& x) {
       average_ ? torch::avg_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1}, /*ceil_mode=*/false, /*count_include_pad=*/false)
                : torch::max_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1});
   return bn_->forward(pooled);
+}
+
+void DartsPool::widen(int64_t channels, Widener& w) {
+  // Pooling is per channel: new channel j pools input channel j; its BN statistics start as g(j)'s.
+  widen_bn(*bn_, w.mapping(bn_->options.num_features(), channels), w);
 }
 
 OpPtr make_darts_op(const std::string& name, int64_t c, int64_t stride, const BnOptions& bn) {
@@ -68,22 +103,47 @@ OpPtr make_darts_op(const std::string& name, int64_t c, int64_t stride, const Bn
   PROBNAS_FAIL("unknown DARTS operation '", name, "'");
 }
 
-ArchShape darts_arch_shape() {
+ArchShape darts_arch_shape(const std::vector<std::string>& ops) {
   ArchShape shape;
   for (const char* name : {"normal", "reduce"}) {
     ArchGroup g;
     g.name = name;
     for (int node = 2; node < 2 + DartsCell::kSteps; ++node)
       for (int from = 0; from < node; ++from) g.edge_names.push_back(std::to_string(node) + "<-" + std::to_string(from));
-    g.ops = kDartsOps;
+    g.ops = ops;
     shape.push_back(g);
   }
   return shape;
 }
 
+std::vector<std::string> darts_op_subset(const std::vector<std::string>& names, const std::string& key) {
+  if (names.empty()) return kDartsOps;
+  for (size_t i = 0; i < names.size(); ++i) {
+    PROBNAS_CHECK(std::find(kDartsOps.begin(), kDartsOps.end(), names[i]) != kDartsOps.end(), key, ": unknown DARTS operation '",
+                  names[i], "' (allowed: none, max_pool_3x3, avg_pool_3x3, skip_connect, sep_conv_3x3, sep_conv_5x5, "
+                  "dil_conv_3x3, dil_conv_5x5)");
+    PROBNAS_CHECK(std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) ==
+                      names.begin() + static_cast<std::ptrdiff_t>(i),
+                  key, ": operation '", names[i], "' is listed twice");
+  }
+  std::vector<std::string> subset;
+  for (const auto& op : kDartsOps)
+    if (std::find(names.begin(), names.end(), op) != names.end()) subset.push_back(op);
+  PROBNAS_CHECK(subset.size() >= 2 || (subset.size() == 1 && subset[0] != "none"), key,
+                " must leave at least one operation other than none");
+  return subset;
+}
+
+torch::Tensor shuffle_channels(const torch::Tensor& x, int64_t groups) {
+  const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.view({b, groups, c / groups, h, w}).transpose(1, 2).contiguous().view({b, c, h, w});
+}
+
 DartsCell::DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t c, bool reduction, bool reduction_prev,
-                     const BnOptions& bn)
-    : reduction_(reduction) {
+                     const BnOptions& bn, const std::vector<std::string>& ops, int64_t k)
+    : reduction_(reduction), channels_(c), k_(k), ops_(ops) {
+  PROBNAS_CHECK(k >= 1 && c % k == 0, "partial channels K = ", k, " must divide the cell's ", c,
+                " channels (choose K dividing space.channels)");
   // The previous-previous output is halved in size when the previous cell reduced.
   if (reduction_prev)
     pre0_ = register_module("preprocess0", std::make_shared<FactorizedReduce>(c_prev_prev, c, 2, bn));
@@ -94,12 +154,29 @@ DartsCell::DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t c, bool reduct
   for (int node = 0; node < kSteps; ++node) {
     for (int from = 0; from < node + 2; ++from, ++e) {
       const int64_t stride = reduction && from < 2 ? 2 : 1;
-      std::vector<OpPtr> ops;
-      for (const auto& name : kDartsOps)
-        ops.push_back(register_module("edge" + std::to_string(e) + "_" + name, make_darts_op(name, c, stride, bn)));
-      edges_.push_back(std::move(ops));
+      strides_.push_back(stride);
+      std::vector<OpPtr> edge;
+      for (const auto& name : ops_)
+        edge.push_back(register_module("edge" + std::to_string(e) + "_" + name, make_darts_op(name, c / k, stride, bn)));
+      edges_.push_back(std::move(edge));
     }
   }
+}
+
+torch::Tensor DartsCell::edge_output(int64_t e, const torch::Tensor& x, const torch::Tensor& weights,
+                                      const std::vector<int64_t>* choice) {
+  const auto& ops = edges_[static_cast<size_t>(e)];
+  const int64_t* chosen = choice ? &(*choice)[static_cast<size_t>(e)] : nullptr;
+  const auto w = choice ? torch::Tensor() : weights[e];
+  if (k_ == 1) return mixed_edge(ops, x, w, chosen);
+  // PC-DARTS: the first C/K channels through the operations, the rest passed by; then shuffled.
+  const int64_t part = x.size(1) / k_;
+  const auto through = x.narrow(1, 0, part);
+  auto by = x.narrow(1, part, x.size(1) - part);
+  auto out = mixed_edge(ops, through, w, chosen);
+  if (strides_[static_cast<size_t>(e)] == 2) by = torch::max_pool2d(by, {2, 2}, {2, 2}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
+  if (!out.defined()) out = torch::zeros({x.size(0), part, by.size(2), by.size(3)}, x.options());
+  return shuffle_channels(torch::cat({out, by}, 1), k_);
 }
 
 torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
@@ -108,21 +185,49 @@ torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s
   int e = 0;
   for (int node = 0; node < kSteps; ++node) {
     torch::Tensor sum;
-    const int first_edge = e;
     for (int from = 0; from < node + 2; ++from, ++e)
-      sum = add_defined(sum, mixed_edge(edges_[static_cast<size_t>(e)], states[static_cast<size_t>(from)],
-                                        choice ? torch::Tensor() : weights[e],
-                                        choice ? &(*choice)[static_cast<size_t>(e)] : nullptr));
+      sum = add_defined(sum, edge_output(e, states[static_cast<size_t>(from)], weights, choice));
     if (!sum.defined()) {
       // Every incoming edge chose `none`: the node is zero, at the reduced size in reduction cells.
-      sum = edges_[static_cast<size_t>(first_edge + 1)][0]->forward(states[1]);  // `none` from input 1
+      const auto& ref = states[1];
+      const int64_t h = reduction_ ? (ref.size(2) + 1) / 2 : ref.size(2), w = reduction_ ? (ref.size(3) + 1) / 2 : ref.size(3);
+      sum = torch::zeros({ref.size(0), channels_, h, w}, ref.options());
     }
     states.push_back(sum);
   }
   return torch::cat({states[2], states[3], states[4], states[5]}, 1);
 }
 
-DartsSupernet::DartsSupernet(const SpaceOptions& o) : shape_(darts_arch_shape()) {
+void DartsCell::prune(const torch::Tensor& keep) {
+  PROBNAS_CHECK(keep.dim() == 2 && keep.size(0) == kEdges && keep.size(1) == static_cast<int64_t>(ops_.size()),
+                "pruning mask must be [14, ", ops_.size(), "], got ", keep.sizes());
+  const auto k = keep.to(torch::kCPU, torch::kBool).contiguous();
+  const auto a = k.accessor<bool, 2>();
+  for (int64_t e = 0; e < kEdges; ++e)
+    for (size_t o = 0; o < ops_.size(); ++o) {
+      auto& op = edges_[static_cast<size_t>(e)][o];
+      if (a[e][static_cast<int64_t>(o)] || !op) continue;
+      unregister_module("edge" + std::to_string(e) + "_" + ops_[o]);
+      op.reset();
+    }
+}
+
+void DartsCell::set_partial_channels(int64_t k, Widener& widener) {
+  PROBNAS_CHECK(k >= 1 && channels_ % k == 0, "partial channels K = ", k, " must divide the cell's ", channels_,
+                " channels (choose K dividing space.channels)");
+  PROBNAS_CHECK(k <= k_, "partial channels can only grow the operations: K ", k_, " -> ", k, " would narrow them");
+  if (k == k_) return;
+  for (auto& edge : edges_)
+    for (auto& op : edge)
+      if (op) op->widen(channels_ / k, widener);
+  k_ = k;
+}
+
+DartsSupernet::DartsSupernet(const SpaceOptions& o)
+    : k_(o.partial_channels), shape_(darts_arch_shape(darts_op_subset(o.ops, "space.ops"))) {
+  PROBNAS_CHECK(o.partial_channels >= 1 && o.channels % o.partial_channels == 0, "space.partial_channels = ",
+                o.partial_channels, " must divide space.channels = ", o.channels,
+                " (channel shuffle splits every cell's channels into K groups)");
   PROBNAS_CHECK(o.channels >= 1, "space.channels = ", o.channels, " must be at least 1");
   PROBNAS_CHECK(o.cells >= 3, "space.cells = ", o.cells, " must be at least 3 (two of them reduce)");
   constexpr int64_t kStemMultiplier = 3, kMultiplier = DartsCell::kSteps;
@@ -137,7 +242,8 @@ DartsSupernet::DartsSupernet(const SpaceOptions& o) : shape_(darts_arch_shape())
     const bool reduction = i == o.cells / 3 || i == 2 * o.cells / 3;
     if (reduction) c *= 2;
     cells_.push_back(register_module("cell" + std::to_string(i),
-                                     std::make_shared<DartsCell>(c_pp, c_p, c, reduction, reduction_prev, cell_bn)));
+                                     std::make_shared<DartsCell>(c_pp, c_p, c, reduction, reduction_prev, cell_bn,
+                                                                 shape_[0].ops, o.partial_channels)));
     reduction_prev = reduction;
     c_pp = c_p;
     c_p = kMultiplier * c;
@@ -155,8 +261,9 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
                     arch.choices[g].size());
     else
       PROBNAS_CHECK(arch.weights[g].dim() == 2 && arch.weights[g].size(0) == DartsCell::kEdges &&
-                        arch.weights[g].size(1) == static_cast<int64_t>(kDartsOps.size()),
-                    "DARTS space: ", shape_[g].name, " mixing weights must be [14, 8], got ", arch.weights[g].sizes());
+                        arch.weights[g].size(1) == shape_[g].num_ops(),
+                    "DARTS space: ", shape_[g].name, " mixing weights must be [14, ", shape_[g].num_ops(), "], got ",
+                    arch.weights[g].sizes());
   }
   auto s0 = stem_->forward(x);
   auto s1 = s0;
@@ -169,13 +276,15 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   return classifier_->forward(torch::adaptive_avg_pool2d(s1, {1, 1}).flatten(1));
 }
 
-std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& weights) {
+std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& weights,
+                                                         const std::vector<std::string>& names) {
   PROBNAS_CHECK(weights.dim() == 2 && weights.size(0) == DartsCell::kEdges &&
-                    weights.size(1) == static_cast<int64_t>(kDartsOps.size()),
-                "DARTS genotype: weights must be [14, 8], got ", weights.sizes());
+                    weights.size(1) == static_cast<int64_t>(names.size()),
+                "DARTS genotype: weights must be [14, ", names.size(), "], got ", weights.sizes());
   const auto w = weights.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   const auto a = w.accessor<double, 2>();
-  const int64_t none = 0, ops = w.size(1);
+  const auto none_at = std::find(names.begin(), names.end(), "none");
+  const int64_t none = none_at == names.end() ? -1 : none_at - names.begin(), ops = w.size(1);
   // The strongest non-`none` operation of an edge (first maximum wins, as DARTS's loop).
   auto best_op = [&](int64_t e) {
     int64_t best = -1;
@@ -195,7 +304,7 @@ std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& we
     });
     for (size_t t = 0; t < 2; ++t) {
       const int64_t j = inputs[t];
-      gene.emplace_back(kDartsOps[static_cast<size_t>(best_op(start + j))], j);
+      gene.emplace_back(names[static_cast<size_t>(best_op(start + j))], j);
     }
     start += n;
   }
@@ -221,7 +330,7 @@ Genotype DartsSupernet::derive(const std::vector<torch::Tensor>& probs) const {
   Genotype g = argmax_genotype("darts", shape_, probs);
   std::vector<std::pair<std::string, int64_t>> genes[2];
   for (size_t gi = 0; gi < 2; ++gi) {
-    genes[gi] = darts_parse(probs[gi]);
+    genes[gi] = darts_parse(probs[gi], shape_[gi].ops);
     for (auto& edge : g.edges) {
       if (edge.group != shape_[gi].name) continue;
       edge.op = "none";
@@ -233,6 +342,16 @@ Genotype DartsSupernet::derive(const std::vector<torch::Tensor>& probs) const {
   }
   g.text = darts_genotype_string(genes[0], genes[1]);
   return g;
+}
+
+void DartsSupernet::prune_operations(const std::vector<torch::Tensor>& keep) {
+  PROBNAS_CHECK(keep.size() == 2, "DARTS space: pruning takes two masks (normal, reduce), got ", keep.size());
+  for (auto& cell : cells_) cell->prune(keep[cell->reduction() ? 1 : 0]);
+}
+
+void DartsSupernet::set_partial_channels(int64_t k, Widener& widener) {
+  for (auto& cell : cells_) cell->set_partial_channels(k, widener);
+  k_ = k;
 }
 
 }  // namespace probnas

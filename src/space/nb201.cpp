@@ -88,8 +88,21 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
   return classifier_->forward(h);
 }
 
+void Supernet::prune_operations(const std::vector<torch::Tensor>&) {
+  PROBNAS_FAIL("the ", space_name(), " space cannot prune operations (progressive learning needs search.space = darts)");
+}
+
+void Supernet::set_partial_channels(int64_t, Widener&) {
+  PROBNAS_FAIL("the ", space_name(), " space has no partial channels (progressive learning needs search.space = darts)");
+}
+
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
-  if (o.space == "nb201") return std::make_shared<Nb201Supernet>(o);
+  if (o.space == "nb201") {
+    PROBNAS_CHECK(o.ops.empty(), "space.ops applies to the DARTS space; the NB201 space has its 5 fixed operations");
+    PROBNAS_CHECK(o.partial_channels == 1, "space.partial_channels = ", o.partial_channels,
+                  ": partial channels are built for the DARTS space only (search.space = darts)");
+    return std::make_shared<Nb201Supernet>(o);
+  }
   if (o.space == "darts") return std::make_shared<DartsSupernet>(o);
   PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts)");
 }

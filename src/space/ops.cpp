@@ -35,12 +35,86 @@ torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, 
                          const int64_t* choice) {
   if (choice) {
     const auto& op = ops[static_cast<size_t>(*choice)];
+    PROBNAS_CHECK(op, "an architecture chose operation ", *choice, " of an edge where it was pruned");
     return op->is_zero() ? torch::Tensor() : op->forward(x);
   }
   torch::Tensor sum;
   for (size_t k = 0; k < ops.size(); ++k)
-    if (!ops[k]->is_zero()) sum = add_defined(sum, ops[k]->forward(x) * weights[static_cast<int64_t>(k)]);
+    if (ops[k] && !ops[k]->is_zero()) sum = add_defined(sum, ops[k]->forward(x) * weights[static_cast<int64_t>(k)]);
   return sum;
+}
+
+Widener::Widener(const RngKey& key) : gen_(make_generator(key)) {}
+
+torch::Tensor Widener::mapping(int64_t c_old, int64_t c_new) {
+  PROBNAS_CHECK(c_old >= 1 && c_new >= c_old, "widening from ", c_old, " to ", c_new, " channels");
+  auto extra = torch::randint(c_old, {c_new - c_old}, gen_, torch::kInt64);
+  return torch::cat({torch::arange(c_old, torch::kInt64), extra});
+}
+
+void Widener::expand(torch::Tensor& t, int64_t dim, const torch::Tensor& map) {
+  torch::NoGradGuard no_grad;
+  t.set_data(t.detach().index_select(dim, map.to(t.device())).clone());
+  log_[t.unsafeGetTensorImpl()].emplace_back(dim, map);
+}
+
+torch::Tensor Widener::apply(const torch::Tensor& tensor, torch::Tensor state) const {
+  const auto it = log_.find(tensor.unsafeGetTensorImpl());
+  if (it == log_.end() || !state.defined()) return state;
+  for (const auto& [dim, map] : it->second) state = state.index_select(dim, map.to(state.device()));
+  return state;
+}
+
+void Op::widen(int64_t, Widener&) {
+  PROBNAS_FAIL("operation ", name(), " cannot be widened (progressive learning widens the DARTS-space operations)");
+}
+
+void widen_conv_out(nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener) {
+  widener.expand(conv.weight, 0, map);
+  conv.options.out_channels(map.size(0));
+}
+
+void widen_conv_in(nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener) {
+  widener.expand(conv.weight, 1, map);
+  conv.options.in_channels(map.size(0));
+}
+
+void widen_depthwise(nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener) {
+  // [c, 1, k, k]: channel j filters input channel j, with the kernel of channel g(j).
+  widener.expand(conv.weight, 0, map);
+  conv.options.in_channels(map.size(0)).out_channels(map.size(0)).groups(map.size(0));
+}
+
+void widen_bn(nn::BatchNorm2dImpl& bn, const torch::Tensor& map, Widener& widener) {
+  if (bn.options.affine()) {
+    widener.expand(bn.weight, 0, map);
+    widener.expand(bn.bias, 0, map);
+  }
+  if (bn.options.track_running_stats()) {
+    widener.expand(bn.running_mean, 0, map);
+    widener.expand(bn.running_var, 0, map);
+  }
+  bn.options.num_features(map.size(0));
+}
+
+void FactorizedReduce::widen(int64_t channels, Widener& widener) {
+  const int64_t c_in = conv_a_->weight.size(1);
+  const auto in = widener.mapping(c_in, channels);
+  if (stride_ == 1) {
+    widen_conv_in(*conv_a_, in, widener);
+    const auto out = widener.mapping(conv_a_->weight.size(0), channels);
+    widen_conv_out(*conv_a_, out, widener);
+    widen_bn(*bn_, out, widener);
+    return;
+  }
+  // Two half-width paths concatenated before one BN: BN channel a_j follows conv_a's map, b_j conv_b's.
+  const int64_t a_old = conv_a_->weight.size(0), b_old = conv_b_->weight.size(0);
+  const auto a = widener.mapping(a_old, channels / 2), b = widener.mapping(b_old, channels - channels / 2);
+  widen_conv_in(*conv_a_, in, widener);
+  widen_conv_in(*conv_b_, in, widener);
+  widen_conv_out(*conv_a_, a, widener);
+  widen_conv_out(*conv_b_, b, widener);
+  widen_bn(*bn_, torch::cat({a, b + a_old}), widener);
 }
 
 torch::Tensor Zero::forward(const torch::Tensor& x) {

@@ -215,6 +215,44 @@ TEST(ResumeCli, SignalOnOneRankStopsBothAndTwoRanksResumeAOneRankRun) {
   EXPECT_EQ(ckpt::read_file(final_checkpoint(one)).group("meta").attr_int("world_size"), 2);
 }
 
+// DrNAS progressive learning on the DARTS space: 2 epochs at K = 2 over all 8 operations, then 1
+// epoch at K = 1 over the stronger 4 (pruned and widened at step 16). Killed just after the
+// boundary checkpoint (the stage change happens after resuming) and killed inside the second
+// stage (the checkpoint holds the pruned, widened network), both runs end bitwise where the
+// uninterrupted one does.
+const std::string kProgressive = kTiny + "--search.space darts --space.cells 3 --search.epochs 3 "
+                                         "--progressive.k 2,1 --progressive.epochs 2,1 ";
+
+class ResumeProgressive : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(ResumeProgressive, ResumesAcrossTheStageBoundary) {
+  const auto [interval, kill_at] = GetParam();
+  const std::string& ref = reference(kProgressive);
+  const auto final_state = ckpt::read_file(final_checkpoint(ref));
+  EXPECT_EQ(final_state.group("method").attr_int("stage"), 1);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + kProgressive + "--ckpt.interval_steps " + std::to_string(interval) + " --run.dir " + dir;
+  const auto killed =
+      run_shell("PROBNAS_FAIL_AT=0:" + std::to_string(kill_at) + ":KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  EXPECT_NE(killed.output.find("progressive learning: stage 2 of 2 from epoch 3: kept the 4 strongest operations per "
+                               "edge, partial channels K = 1"),
+            std::string::npos)
+      << killed.output;
+  const int64_t newest = kill_at / interval * interval;
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-" + std::to_string(newest) + ".h5\n") << killed.output;
+  EXPECT_EQ(ckpt::read_file(dir + "/checkpoints/ckpt-" + std::to_string(newest) + ".h5").group("method").attr_int("stage"),
+            newest > 16 ? 1 : 0);
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  expect_same_search(ref, dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Boundary, ResumeProgressive,
+                         ::testing::Values(std::make_pair(int64_t{8}, int64_t{17}), std::make_pair(int64_t{4}, int64_t{22})),
+                         [](const auto& info) { return info.param.second == 17 ? "FromTheBoundary" : "InsideStage2"; });
+
 TEST(ResumeCli, TruncatedNewestCheckpointFallsBackToThePreviousAndCompletes) {
   const std::string& ref = reference(kThreeEpochs);
   TempDir tmp;

@@ -83,6 +83,9 @@ CommandLine parse_command_line(Config& config, const std::vector<std::string>& a
 // The `section.key -> value` pairs of INI text (comments and blank lines skipped), without
 // validating them: how a checkpoint's stored configuration is compared with the current one.
 std::map<std::string, std::string> parse_ini_values(const std::string& text);
+// "a, b,c" -> {"a", "b", "c"} (entries trimmed; empty text -> no entries; an empty entry is kept
+// as "" for the caller to reject).
+std::vector<std::string> split_list(const std::string& text);
 // Reads an INI file's `[section] key = value` pairs into `config`.
 void read_config_file(Config& config, const std::string& path);
 

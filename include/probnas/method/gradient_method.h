@@ -4,6 +4,7 @@
 // schedule and gradient clipping on the training micro-batches). Subclasses say how the
 // mixing weights come from the architecture parameters.
 #include "probnas/method/method.h"
+#include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
 
 namespace probnas {
@@ -13,8 +14,9 @@ struct GradientMethodOptions {
   double lr_min = 0.001;  // cosine schedule's minimum
   double grad_clip = 5;
   AdamOptions arch{3e-4, 0.5, 0.999, 1e-8, 1e-3};
-  int64_t warmup_epochs = 0;  // epochs of weight-only training before architecture steps
+  int64_t warmup_epochs = 0;  // epochs of weight-only training before architecture steps (per stage)
   double init_std = 1e-3;     // architecture parameters start at N(0, init_std^2)
+  std::vector<ProgressiveStage> stages;  // progressive learning; empty: one stage, nothing changes
 };
 
 class GradientMethod : public SearchMethod {
@@ -25,7 +27,18 @@ class GradientMethod : public SearchMethod {
   Genotype derive() const override { return net_->derive(expected_weights()); }
   void save(ckpt::State& method, ckpt::State& optim) const override;
   void load(const ckpt::State& method, const ckpt::State& optim) override;
+  void restore_structure(const ckpt::State& method) override;
+  bool updates_architecture() const override { return arch_active_; }
   const std::vector<torch::Tensor>& arch_parameters() const { return arch_; }
+  // Progressive learning: the current stage (0-based) and the operations still searched
+  // (one [edges, ops] bool mask per group; empty before the first pruning).
+  int64_t stage() const { return stage_; }
+  const std::vector<torch::Tensor>& masks() const { return masks_; }
+  // Enters stage `stage`: prunes every edge to the stage's `keep` operations with the largest
+  // expected weight (ties: the earlier operation), then sets the stage's partial-channel factor,
+  // widening the operations by the random mapping keyed by (seed, stage). Weight momentum follows
+  // the surviving and widened parameters.
+  void advance_stage(int64_t stage);
   // The key of the mixing-weight draw for micro-batch `index` of a step's architecture or weight
   // phase: a function of (seed, method, step, phase, micro-batch) alone, never of the rank.
   RngKey draw_key(const StepContext& ctx, bool architecture_phase, int64_t index) const;
@@ -36,6 +49,9 @@ class GradientMethod : public SearchMethod {
   virtual ArchSample mixing_weights(const RngKey& key, bool differentiable) = 0;
   // The paper's name of the architecture parameters (checkpoint group /method/<name>).
   virtual std::string arch_parameter_name() const = 0;
+  // Mixing weights of group `g` with pruned operations at 0 and each edge renormalised to sum 1
+  // (for a Dirichlet draw this is the Dirichlet over the kept operations).
+  torch::Tensor masked(size_t g, torch::Tensor weights) const;
 
   std::shared_ptr<Supernet> net_;
   GradientMethodOptions options_;
@@ -44,6 +60,15 @@ class GradientMethod : public SearchMethod {
   Sgd weight_opt_;
   Adam arch_opt_;
   int64_t epoch_ = 0;
+  RngKey key_;
+  int64_t stage_ = 0;
+  bool arch_active_ = true;
+  std::vector<torch::Tensor> masks_;
+
+ private:
+  // Rebuilds the weight list and optimiser after the supernet changed shape.
+  void rebind_weights(const Widener* widener);
+  int64_t stage_start(int64_t stage) const;
 };
 
 }  // namespace probnas

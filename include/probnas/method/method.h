@@ -61,6 +61,11 @@ class SearchMethod {
   // state into `optim` (the checkpoint's /method and /optim groups).
   virtual void save(ckpt::State& method, ckpt::State& optim) const = 0;
   virtual void load(const ckpt::State& method, const ckpt::State& optim) = 0;
+  // Before the network's tensors are loaded on resume: gives the supernet the shape the
+  // checkpoint's tensors have (progressive learning prunes and widens it). Default: nothing.
+  virtual void restore_structure(const ckpt::State& /*method*/) {}
+  // Whether the current epoch's steps update the architecture (false in weight-only warm-up).
+  virtual bool updates_architecture() const { return true; }
   // Named scalars for metrics (entropy, concentration, ...). Reads from the device: log time only.
   virtual std::vector<std::pair<std::string, double>> scalars() const = 0;
 };

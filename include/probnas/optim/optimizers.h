@@ -4,6 +4,7 @@
 // LibTorch 1.13 and 2.x. Updates run on the parameters' device without host synchronisation.
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ class Sgd {
   void set_names(std::vector<std::string> names);
   void save(ckpt::State& state) const;
   void load(const ckpt::State& state);
+  // The network changed shape (progressive learning pruned operations and widened others in
+  // place): `params` replace the parameter list; a parameter that was there before keeps its
+  // momentum, passed through `remap(param, momentum)` (the widening's channel mapping).
+  void rebind(std::vector<torch::Tensor> params, std::vector<std::string> names,
+              const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& remap);
 
  private:
   std::vector<torch::Tensor> params_;

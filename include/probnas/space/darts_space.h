@@ -22,6 +22,7 @@ class SepConv : public Op {
  public:
   SepConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
+  void widen(int64_t channels, Widener& widener) override;
 
  private:
   torch::nn::Sequential body_{nullptr};
@@ -33,6 +34,7 @@ class DilConv : public Op {
   DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
           const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
+  void widen(int64_t channels, Widener& widener) override;
 
  private:
   torch::nn::Sequential body_{nullptr};
@@ -43,6 +45,7 @@ class DartsPool : public Op {
  public:
   DartsPool(int64_t channels, int64_t stride, bool average, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
+  void widen(int64_t channels, Widener& widener) override;
 
  private:
   int64_t stride_;
@@ -53,22 +56,43 @@ class DartsPool : public Op {
 // A DARTS primitive by name, on `channels` channels with `stride` (1, or 2 in reduction cells).
 OpPtr make_darts_op(const std::string& name, int64_t channels, int64_t stride, const BnOptions& bn);
 
+// A DARTS cell. With partial channels (PC-DARTS, K > 1) each mixed edge sends only the first C/K
+// channels of its input through the operations and passes the rest by (max-pooled in reduction
+// edges), then shuffles channels in K groups so the next edge sees other channels.
 class DartsCell : public torch::nn::Module {
  public:
   static constexpr int kSteps = 4;   // intermediate nodes
   static constexpr int kEdges = 14;  // 2 + 3 + 4 + 5
   DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t channels, bool reduction, bool reduction_prev,
-            const BnOptions& bn);
-  // `weights` [14, 8] mixing weights, or `choice` (14 indices) when `weights` is undefined.
+            const BnOptions& bn, const std::vector<std::string>& ops = kDartsOps, int64_t partial_channels = 1);
+  // `weights` [14, ops] mixing weights, or `choice` (14 indices) when `weights` is undefined.
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
                         const std::vector<int64_t>* choice);
   bool reduction() const { return reduction_; }
+  int64_t channels() const { return channels_; }
+  int64_t partial_channels() const { return k_; }
+  // Removes the operations whose `keep` entry ([14, ops] bool) is false; their weights must be 0.
+  void prune(const torch::Tensor& keep);
+  // Re-splits the edges with K = `k` (<= the current K): the operations widen to C/k channels.
+  void set_partial_channels(int64_t k, Widener& widener);
+  // The operations of edge `e` (null where pruned).
+  const std::vector<OpPtr>& edge(int64_t e) const { return edges_[static_cast<size_t>(e)]; }
+
+  // Edge `e`'s output for input `x` (weights [14, ops] or choices as in forward).
+  torch::Tensor edge_output(int64_t e, const torch::Tensor& x, const torch::Tensor& weights,
+                            const std::vector<int64_t>* choice);
 
  private:
   bool reduction_;
+  int64_t channels_, k_;
+  std::vector<std::string> ops_;
   std::shared_ptr<Op> pre0_, pre1_;
   std::vector<std::vector<OpPtr>> edges_;  // [edge][op]
+  std::vector<int64_t> strides_;           // per edge: 2 for a reduction cell's edges from its inputs
 };
+
+// PC-DARTS's channel shuffle: [B, C, H, W] viewed as [B, groups, C/groups, H, W], transposed.
+torch::Tensor shuffle_channels(const torch::Tensor& x, int64_t groups);
 
 class DartsSupernet : public Supernet {
  public:
@@ -79,8 +103,13 @@ class DartsSupernet : public Supernet {
   // DARTS's derivation: per node the two incoming edges with the strongest non-`none` operation,
   // each with that operation; the other edges become `none`.
   Genotype derive(const std::vector<torch::Tensor>& probs) const override;
+  void prune_operations(const std::vector<torch::Tensor>& keep) override;
+  void set_partial_channels(int64_t k, Widener& widener) override;
+  int64_t partial_channels() const override { return k_; }
+  const std::vector<std::shared_ptr<DartsCell>>& cells() const { return cells_; }
 
  private:
+  int64_t k_ = 1;
   ArchShape shape_;
   torch::nn::Sequential stem_{nullptr};
   std::vector<std::shared_ptr<DartsCell>> cells_;
@@ -88,10 +117,15 @@ class DartsSupernet : public Supernet {
 };
 
 // Two groups, "normal" and "reduce", of 14 edges ("2<-0", "2<-1", "3<-0", ...; nodes 0 and 1 are
-// the cell's inputs) over kDartsOps.
-ArchShape darts_arch_shape();
-// DARTS's genotype derivation on one group's [14, 8] weights: (op, input node) pairs, two per node.
-std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& weights);
+// the cell's inputs) over `ops` (a subset of kDartsOps, in kDartsOps's order).
+ArchShape darts_arch_shape(const std::vector<std::string>& ops = kDartsOps);
+// `names` (space.ops: comma-separated, empty for all) as a subset of kDartsOps in its order;
+// unknown or repeated names are errors naming `key`.
+std::vector<std::string> darts_op_subset(const std::vector<std::string>& names, const std::string& key);
+// DARTS's genotype derivation on one group's [14, ops] weights: (op, input node) pairs, two per
+// node, never `none` (when `ops` has it).
+std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& weights,
+                                                         const std::vector<std::string>& ops = kDartsOps);
 // "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...], reduce_concat=range(2, 6))"
 std::string darts_genotype_string(const std::vector<std::pair<std::string, int64_t>>& normal,
                                   const std::vector<std::pair<std::string, int64_t>>& reduce);

@@ -3,10 +3,36 @@
 // bias-free convolutions, search-time BN without affine parameters).
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "probnas/core/rng.h"
 
 namespace probnas {
+
+// Widening operations to more channels by DrNAS's random mapping (Eq. 7-8, after Net2Net):
+// new channel j of a layer with c_old channels takes the weights of channel g(j), where
+// g(j) = j for j < c_old and g(j) is drawn uniformly from the old channels otherwise; nothing is
+// rescaled. Layers that read a widened layer's channels use the same g for their input dimension.
+// Tensors are widened in place (set_data), so parameter names and optimiser references survive;
+// every expansion is recorded so optimiser state (momentum) can be widened the same way.
+class Widener {
+ public:
+  explicit Widener(const RngKey& key);
+  // g for c_old -> c_new channels: [c_new] int64 on the CPU.
+  torch::Tensor mapping(int64_t c_old, int64_t c_new);
+  // t <- t.index_select(dim, map), keeping t's identity; recorded for `apply`.
+  void expand(torch::Tensor& t, int64_t dim, const torch::Tensor& map);
+  // `state` (shaped like `tensor` before widening) with the expansions `tensor` went through.
+  torch::Tensor apply(const torch::Tensor& tensor, torch::Tensor state) const;
+
+ private:
+  at::Generator gen_;
+  std::map<const void*, std::vector<std::pair<int64_t, torch::Tensor>>> log_;
+};
 
 struct BnOptions {
   bool affine = true;
@@ -18,6 +44,8 @@ class Op : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   // True for the `none` operation: its output is identically zero, so mixed edges skip it.
   virtual bool is_zero() const { return false; }
+  // Widens the operation from its channels to `channels` in and out (DrNAS progressive learning).
+  virtual void widen(int64_t channels, Widener& widener);
 };
 using OpPtr = std::shared_ptr<Op>;
 
@@ -37,6 +65,7 @@ class ReLUConvBN : public Op {
 class Identity : public Op {
  public:
   torch::Tensor forward(const torch::Tensor& x) override { return x; }
+  void widen(int64_t, Widener&) override {}
 };
 
 class Zero : public Op {
@@ -44,6 +73,7 @@ class Zero : public Op {
   Zero(int64_t c_in, int64_t c_out, int64_t stride) : c_in_(c_in), c_out_(c_out), stride_(stride) {}
   torch::Tensor forward(const torch::Tensor& x) override;
   bool is_zero() const override { return true; }
+  void widen(int64_t channels, Widener&) override { c_in_ = c_out_ = channels; }
 
  private:
   int64_t c_in_, c_out_, stride_;
@@ -54,6 +84,7 @@ class FactorizedReduce : public Op {
  public:
   FactorizedReduce(int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
+  void widen(int64_t channels, Widener& widener) override;
 
  private:
   int64_t stride_;
@@ -87,9 +118,17 @@ class ResNetBasicBlock : public Op {
   std::shared_ptr<ReLUConvBN> project_;
 };
 
+// In-place widening of layers by a channel mapping g (see Widener): a convolution's output or
+// input channels, a depthwise convolution's channels (and groups), a BatchNorm's channels.
+void widen_conv_out(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener);
+void widen_conv_in(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener);
+void widen_depthwise(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener);
+void widen_bn(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& map, Widener& widener);
+
 // One mixed edge's output: the chosen operation alone when `choice` is given (`none` computes
 // nothing), else sum_k weights[k] * op_k(x) over the operations other than `none` (w * 0 adds
-// nothing to the output or any gradient). Undefined when nothing contributes.
+// nothing to the output or any gradient) and other than pruned ones (null: their weight is 0).
+// Undefined when nothing contributes.
 torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
                          const int64_t* choice);
 // `sum + term`, where either may be undefined (no contribution).

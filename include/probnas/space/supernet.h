@@ -8,6 +8,7 @@
 
 #include "probnas/space/arch.h"
 #include "probnas/space/genotype.h"
+#include "probnas/space/ops.h"
 
 namespace probnas {
 
@@ -25,6 +26,13 @@ class Supernet : public torch::nn::Module {
   }
   // The network weights the weight optimiser trains (all registered parameters).
   std::vector<torch::Tensor> weights() { return parameters(); }
+
+  // Progressive learning (DrNAS), where the space supports it: drop the operations whose `keep`
+  // entry ([edges, ops] bool per group) is false, and re-split the mixed edges with partial-channel
+  // factor K = k, widening the operations (new weights from `widener`'s random mapping).
+  virtual void prune_operations(const std::vector<torch::Tensor>& keep);
+  virtual void set_partial_channels(int64_t k, Widener& widener);
+  virtual int64_t partial_channels() const { return 1; }
 };
 
 struct SpaceOptions {
@@ -34,6 +42,8 @@ struct SpaceOptions {
   int64_t cells = 8;            // cells of the DARTS space (8: the search proxy; 20: evaluation size)
   int64_t input_channels = 3;
   int64_t classes = 10;
+  std::vector<std::string> ops;   // DARTS space: candidate operations (empty: all 8 primitives)
+  int64_t partial_channels = 1;   // DARTS space: PC-DARTS's K (1: every channel through the operations)
 };
 
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& options);
