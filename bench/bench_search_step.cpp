@@ -1,11 +1,16 @@
-// Times search steps (one architecture step + one weight step) of DrNAS and DARTS on the NB201
-// supernet with synthetic images, after warm-up, and prints one JSON line per case:
+// Times search steps (one architecture step + one weight step) of DrNAS and DARTS on the NB201 or
+// DARTS-space supernet with synthetic images, after warm-up, and prints one JSON line per case:
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
 // images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
 // Under mpirun the ranks share each global batch (--micro-batches, default: one per rank); rank 0
 // prints, adding "ranks" and "comm_share" (time inside collectives / step time, rank 0's view).
 //   mpirun -np 2 bench_search_step --threads 1
+// DARTS space with partial channels, and the second stage of a progressive search (pruned to
+// --then-keep operations per edge, widened to K = --then-k) -- one process per case, so that
+// peak_rss_mb is that case's:
+//   bench_search_step --space darts --cells 8 --k 6 --methods drnas
+//   bench_search_step --space darts --cells 8 --k 6 --then-k 3 --then-keep 4 --methods drnas
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -43,8 +48,8 @@ double percentile(std::vector<double> v, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name, methods;
-  int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10;
+  std::string device_name, methods, space_name;
+  int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
   int64_t micro_batches = 0;
   po::options_description desc("bench_search_step options");
@@ -52,8 +57,13 @@ int main(int argc, char** argv) {
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
       ("methods", po::value(&methods)->default_value("drnas,darts"), "comma-separated methods")
       ("batch", po::value(&batch)->default_value(64), "global batch size")
-      ("channels", po::value(&channels)->default_value(16), "NB201 C")
-      ("cells", po::value(&cells)->default_value(5), "NB201 N (cells per stage)")
+      ("space", po::value(&space_name)->default_value("nb201"), "nb201 or darts")
+      ("channels", po::value(&channels)->default_value(16), "initial channels C")
+      ("cells", po::value(&cells)->default_value(5), "NB201: cells per stage N; DARTS space: cells")
+      ("k", po::value(&k)->default_value(1), "DARTS space: partial channels K")
+      ("then-k", po::value(&then_k)->default_value(0), "DARTS space: time the second progressive stage with this K "
+                                                        "(0: the first stage)")
+      ("then-keep", po::value(&then_keep)->default_value(0), "operations per edge kept in the second stage (0: half)")
       ("size", po::value(&size)->default_value(32), "image side (3 x size x size)")
       ("warmup", po::value(&warmup)->default_value(2), "untimed steps first")
       ("steps", po::value(&steps)->default_value(10), "timed steps")
@@ -92,10 +102,13 @@ int main(int argc, char** argv) {
     for (std::string method; std::getline(list, method, ',');) {
       torch::manual_seed(0);
       SpaceOptions space;
-      space.channels = channels, space.cells_per_stage = cells, space.input_channels = 3, space.classes = 10;
+      space.space = space_name, space.channels = channels, space.input_channels = 3, space.classes = 10;
+      space.cells_per_stage = cells, space.cells = cells, space.partial_channels = k;
       auto net = make_supernet(space);
       net->to(device);
       GradientMethodOptions go;
+      const int64_t ops = net->arch_shape().front().num_ops();
+      if (then_k > 0) go.stages = {{1, k, ops}, {1, then_k, then_keep > 0 ? then_keep : (ops + 1) / 2}};
       std::unique_ptr<GradientMethod> m;
       if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
       else if (method == "darts") m = std::make_unique<Darts>(net, go, RngKey(0));
@@ -103,7 +116,9 @@ int main(int argc, char** argv) {
         std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts)\n";
         return 2;
       }
-      m->begin_epoch(0, 1);
+      m->begin_epoch(then_k > 0 ? 1 : 0, then_k > 0 ? 2 : 1);  // the second stage prunes and widens here
+      int64_t weights = 0;
+      for (const auto& p : net->parameters()) weights += p.numel();
       const auto tb = train.batch(0, 0), vb = val.batch(0, 0);
       StepMetrics metrics;
       StepContext ctx;
@@ -129,7 +144,7 @@ int main(int argc, char** argv) {
       for (double v : ms) total += v;
       nlohmann::ordered_json j;
       j["bench"] = "search_step";
-      j["space"] = "nb201";
+      j["space"] = space_name;
       j["method"] = method;
       j["device"] = device.str();
       j["ranks"] = comm->size();
@@ -137,7 +152,12 @@ int main(int argc, char** argv) {
       j["micro_batches"] = micro_batches;
       j["batch"] = batch;
       j["channels"] = channels;
-      j["cells_per_stage"] = cells;
+      j[space_name == "darts" ? "cells" : "cells_per_stage"] = cells;
+      if (space_name == "darts") {
+        j["k"] = then_k > 0 ? then_k : k;
+        j["ops_per_edge"] = then_k > 0 ? go.stages[1].keep : ops;
+      }
+      j["weights"] = weights;
       j["image"] = "3x" + std::to_string(size) + "x" + std::to_string(size);
       j["steps"] = steps;
       j["images_per_s"] = 2.0 * static_cast<double>(batch) * static_cast<double>(steps) / (total / 1e3);

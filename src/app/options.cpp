@@ -41,7 +41,11 @@ const OptionTable& search_option_table() {
         .real("search.arch_beta1", 0.5, 0, 0.999999, "Adam beta1 of the architecture parameters")
         .real("search.arch_beta2", 0.999, 0, 0.999999, "Adam beta2 of the architecture parameters")
         .real("search.arch_init_std", 1e-3, 0, 10, "architecture parameters start at N(0, std^2)")
-        .integer("search.warmup_epochs", 0, 0, 1000000, "epochs of weight-only training before architecture steps");
+        .integer("search.warmup_epochs", 0, 0, 1000000, "epochs of weight-only training before architecture steps "
+                                                        "(progressive learning: at the start of every stage)")
+        .boolean("search.edge_norm", false, "PC-DARTS edge normalisation (DARTS space): learned softmax weights over "
+                                            "the edges into each node scale the edges; the genotype keeps the edges "
+                                            "with the largest weight x operation weight");
     t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)");
     t.real("drnas.reg_scale", 1e-3, 0, 1, "DrNAS L2 anchor on eta (Adam weight decay lambda)");
     t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},

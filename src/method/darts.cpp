@@ -16,7 +16,7 @@ ArchSample Darts::mixing_weights(const RngKey&, bool differentiable) {
 
 ArchSample Darts::sample(const RngKey& key) {
   torch::NoGradGuard no_grad;
-  return mixing_weights(key, false);
+  return with_edge_weights(mixing_weights(key, false), false);
 }
 
 std::vector<torch::Tensor> Darts::expected_weights() const {

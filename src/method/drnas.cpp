@@ -21,7 +21,7 @@ ArchSample Drnas::mixing_weights(const RngKey& key, bool differentiable) {
 
 ArchSample Drnas::sample(const RngKey& key) {
   torch::NoGradGuard no_grad;
-  return mixing_weights(key, false);
+  return with_edge_weights(mixing_weights(key, false), false);
 }
 
 std::vector<torch::Tensor> Drnas::concentration() const {

@@ -24,13 +24,60 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
     auto p = (torch::randn({group.edges(), group.num_ops()}, gen, torch::kFloat32) * options_.init_std).to(device);
     arch_.push_back(p.set_requires_grad(true));
   }
-  arch_opt_ = Adam(arch_, options_.arch);
+  std::vector<std::string> groups;
+  for (const auto& group : net_->arch_shape()) groups.push_back(group.name);
+  auto arch_params = arch_;
+  if (options_.edge_norm) {
+    // PC-DARTS: beta per edge, N(0, init_std^2); edges into the same node ("j<-i" with the same j)
+    // are contiguous in every space's edge order.
+    auto edge_gen = make_generator(key.with("edge-init"));
+    for (const auto& group : net_->arch_shape()) {
+      auto p = (torch::randn({group.edges()}, edge_gen, torch::kFloat32) * options_.init_std).to(device);
+      edge_.push_back(p.set_requires_grad(true));
+      arch_params.push_back(edge_.back());
+      std::vector<std::pair<int64_t, int64_t>> nodes;
+      std::string previous;
+      for (int64_t e = 0; e < group.edges(); ++e) {
+        const auto& name = group.edge_names[static_cast<size_t>(e)];
+        const std::string target = name.substr(0, name.find("<-"));
+        if (target != previous) nodes.emplace_back(e, 0);
+        ++nodes.back().second;
+        previous = target;
+      }
+      node_edges_.push_back(std::move(nodes));
+    }
+    for (const auto& group : net_->arch_shape()) groups.push_back("edge_" + group.name);
+  }
+  arch_opt_ = Adam(arch_params, options_.arch);
   std::vector<std::string> names;
   for (const auto& kv : net_->named_parameters()) names.push_back(kv.key());
   weight_opt_.set_names(std::move(names));
-  std::vector<std::string> groups;
-  for (const auto& group : net_->arch_shape()) groups.push_back(group.name);
   arch_opt_.set_names(std::move(groups));
+}
+
+std::vector<torch::Tensor> GradientMethod::edge_weights(bool differentiable) const {
+  std::vector<torch::Tensor> weights;
+  for (size_t g = 0; g < edge_.size(); ++g) {
+    const auto beta = differentiable ? edge_[g] : edge_[g].detach();
+    std::vector<torch::Tensor> parts;
+    for (const auto& [first, count] : node_edges_[g]) parts.push_back(torch::softmax(beta.narrow(0, first, count), 0));
+    weights.push_back(torch::cat(parts));
+  }
+  return weights;
+}
+
+ArchSample GradientMethod::with_edge_weights(ArchSample sample, bool differentiable) const {
+  if (!edge_.empty()) sample.edge_weights = edge_weights(differentiable);
+  return sample;
+}
+
+Genotype GradientMethod::derive() const {
+  auto probs = expected_weights();
+  if (!edge_.empty()) {
+    const auto edges = edge_weights(false);
+    for (size_t g = 0; g < probs.size(); ++g) probs[g] = probs[g] * edges[g].unsqueeze(1);
+  }
+  return net_->derive(probs);
 }
 
 int64_t GradientMethod::stage_start(int64_t stage) const {
@@ -172,11 +219,13 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
   // 1. Architecture step on the validation micro-batches, weights fixed (first-order).
   if (arch_active_) {
     arch_opt_.zero_grad();
-    GradientSum arch_grads(arch_);
+    std::vector<torch::Tensor> arch_params = arch_;
+    arch_params.insert(arch_params.end(), edge_.begin(), edge_.end());
+    GradientSum arch_grads(arch_params);
     for (const Batch& b : val) {
-      auto logits = net_->forward(b.x, mixing_weights(draw_key(ctx, true, b.index), true));
+      auto logits = net_->forward(b.x, with_edge_weights(mixing_weights(draw_key(ctx, true, b.index), true), true));
       // Gradients only into the architecture parameters: no weight-gradient kernels run here.
-      scaled_loss(logits, b).backward({}, false, false, arch_);
+      scaled_loss(logits, b).backward({}, false, false, arch_params);
       arch_grads.take();
       metrics.add(true, logits, b.y);
     }
@@ -191,7 +240,7 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
     ArchSample arch;
     {
       torch::NoGradGuard no_grad;
-      arch = mixing_weights(draw_key(ctx, false, b.index), false);
+      arch = with_edge_weights(mixing_weights(draw_key(ctx, false, b.index), false), false);
     }
     auto logits = net_->forward(b.x, arch);
     scaled_loss(logits, b).backward();
@@ -207,6 +256,7 @@ void GradientMethod::save(ckpt::State& method, ckpt::State& optim) const {
   auto& arch = method.group(arch_parameter_name());
   const auto& shape = net_->arch_shape();
   for (size_t g = 0; g < arch_.size(); ++g) arch.put(shape[g].name, arch_[g]);
+  for (size_t g = 0; g < edge_.size(); ++g) method.group("edge_beta").put(shape[g].name, edge_[g]);
   method.set_attr("epoch", epoch_);
   method.set_attr("stage", stage_);
   for (size_t g = 0; g < masks_.size(); ++g) method.group("mask").put(shape[g].name, masks_[g]);
@@ -223,6 +273,14 @@ void GradientMethod::load(const ckpt::State& method, const ckpt::State& optim) {
     PROBNAS_CHECK(t.sizes() == arch_[g].sizes(), "checkpoint: ", arch.path(), "/", shape[g].name, " has shape ",
                   t.sizes(), ", this search space needs ", arch_[g].sizes());
     arch_[g].copy_(t);
+  }
+  for (size_t g = 0; g < edge_.size(); ++g) {
+    PROBNAS_CHECK(method.has_group("edge_beta"), "checkpoint: ", method.path(), " has no edge_beta group, but "
+                  "search.edge_norm = true (edge normalisation needs its edge parameters)");
+    auto t = method.group("edge_beta").get(shape[g].name);
+    PROBNAS_CHECK(t.sizes() == edge_[g].sizes(), "checkpoint: ", method.path(), "/edge_beta/", shape[g].name,
+                  " has shape ", t.sizes(), ", this search space needs ", edge_[g].sizes());
+    edge_[g].copy_(t);
   }
   weight_opt_.load(optim.group("weights"));
   arch_opt_.load(optim.group(arch_parameter_name()));

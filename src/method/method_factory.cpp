@@ -21,6 +21,9 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
   o.init_std = c.real("search.arch_init_std");
   o.warmup_epochs = c.integer("search.warmup_epochs");
   o.stages = progressive_stages(c, net->arch_shape().front().num_ops());
+  o.edge_norm = c.boolean("search.edge_norm");
+  PROBNAS_CHECK(!o.edge_norm || c.text("search.space") == "darts",
+                "search.edge_norm = true: edge normalisation is built for the DARTS space (search.space = darts)");
   PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
   const std::string& method = c.text("search.method");
   if (method == "darts") {

@@ -180,13 +180,16 @@ torch::Tensor DartsCell::edge_output(int64_t e, const torch::Tensor& x, const to
 }
 
 torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
-                                 const std::vector<int64_t>* choice) {
+                                 const std::vector<int64_t>* choice, const torch::Tensor& edge_weights) {
   std::vector<torch::Tensor> states{pre0_->forward(s0), pre1_->forward(s1)};
   int e = 0;
   for (int node = 0; node < kSteps; ++node) {
     torch::Tensor sum;
-    for (int from = 0; from < node + 2; ++from, ++e)
-      sum = add_defined(sum, edge_output(e, states[static_cast<size_t>(from)], weights, choice));
+    for (int from = 0; from < node + 2; ++from, ++e) {
+      auto out = edge_output(e, states[static_cast<size_t>(from)], weights, choice);
+      if (out.defined() && edge_weights.defined()) out = out * edge_weights[e];
+      sum = add_defined(sum, out);
+    }
     if (!sum.defined()) {
       // Every incoming edge chose `none`: the node is zero, at the reduced size in reduction cells.
       const auto& ref = states[1];
@@ -255,6 +258,10 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   const bool discrete = arch.is_discrete();
   PROBNAS_CHECK(discrete ? arch.choices.size() == 2 : arch.weights.size() == 2,
                 "the DARTS space takes two architecture groups (normal, reduce)");
+  PROBNAS_CHECK(arch.edge_weights.empty() || (arch.edge_weights.size() == 2 &&
+                                              arch.edge_weights[0].numel() == DartsCell::kEdges &&
+                                              arch.edge_weights[1].numel() == DartsCell::kEdges),
+                "DARTS space: edge weights must be two [14] tensors");
   for (size_t g = 0; g < 2; ++g) {
     if (discrete)
       PROBNAS_CHECK(arch.choices[g].size() == DartsCell::kEdges, "DARTS space: ", shape_[g].name, " needs 14 choices, got ",
@@ -269,7 +276,8 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   auto s1 = s0;
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
-    auto out = cell->forward(s0, s1, discrete ? torch::Tensor() : arch.weights[g], discrete ? &arch.choices[g] : nullptr);
+    auto out = cell->forward(s0, s1, discrete ? torch::Tensor() : arch.weights[g], discrete ? &arch.choices[g] : nullptr,
+                             arch.edge_weights.empty() ? torch::Tensor() : arch.edge_weights[g]);
     s0 = s1;
     s1 = out;
   }

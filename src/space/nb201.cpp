@@ -71,6 +71,7 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
   const bool discrete = arch.is_discrete();
   PROBNAS_CHECK(discrete ? arch.choices.size() == 1 : arch.weights.size() == 1,
                 "NB201 takes one architecture group (the cell)");
+  PROBNAS_CHECK(arch.edge_weights.empty(), "edge normalisation (search.edge_norm) is built for the DARTS space");
   const std::vector<int64_t>* choice = discrete ? &arch.choices[0] : nullptr;
   const torch::Tensor w = discrete ? torch::Tensor() : arch.weights[0];
   if (!discrete)

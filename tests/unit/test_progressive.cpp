@@ -11,6 +11,7 @@
 #include "probnas/ckpt/state.h"
 #include "probnas/core/config.h"
 #include "probnas/engine/run_state.h"
+#include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/progressive.h"
 #include "probnas/space/darts_space.h"
@@ -374,6 +375,101 @@ TEST(Progressive, ScheduleIsValidatedAgainstTheConfig) {
   expect_error([&] { progressive_stages(c, 7); }, {"must be 7"});
   c.set("search.space", "nb201");
   expect_error([&] { progressive_stages(c, 7); }, {"search.space = darts"});
+}
+
+}  // namespace
+}  // namespace probnas
+
+namespace probnas {
+namespace {
+
+// --- PC-DARTS edge normalisation -------------------------------------------------------------------
+
+GradientMethodOptions with_edge_norm() {
+  GradientMethodOptions o;
+  o.edge_norm = true;
+  return o;
+}
+
+TEST(EdgeNormalisation, EdgeWeightsAreASoftmaxOverEachNodesEdgesAndScaleTheEdges) {
+  auto net = tiny_darts(1);
+  Darts method(net, with_edge_norm(), RngKey(2));
+  ASSERT_EQ(method.edge_parameters().size(), 2u);
+  torch::manual_seed(14);
+  {
+    torch::NoGradGuard guard;
+    for (auto& beta : method.edge_parameters()) beta.copy_(torch::randn(beta.sizes()) * 2);
+  }
+  const auto weights = method.edge_weights(false);
+  const std::vector<std::pair<int64_t, int64_t>> nodes = {{0, 2}, {2, 3}, {5, 4}, {9, 5}};
+  for (size_t g = 0; g < 2; ++g)
+    for (const auto& [first, count] : nodes) {
+      const auto beta = method.edge_parameters()[g].detach().narrow(0, first, count);
+      EXPECT_TRUE(torch::allclose(weights[g].narrow(0, first, count), torch::softmax(beta, 0))) << first;
+    }
+
+  // A cell with edge weights equals the cell whose operation weights are multiplied by them.
+  auto& cell = *std::dynamic_pointer_cast<DartsSupernet>(net)->cells()[0];
+  const auto s = torch::randn({2, 12, 8, 8});
+  const auto ops = torch::softmax(torch::randn({DartsCell::kEdges, 8}), -1);
+  cell.eval();  // BN from running statistics: both passes see the same normalisation
+  const auto scaled = cell.forward(s, s, ops, nullptr, weights[0]);
+  const auto folded = cell.forward(s, s, ops * weights[0].unsqueeze(1), nullptr);
+  EXPECT_TRUE(torch::allclose(scaled, folded, 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(scaled, cell.forward(s, s, ops, nullptr), 1e-3, 1e-4));
+}
+
+TEST(EdgeNormalisation, TheGenotypeKeepsTheEdgesTheEdgeWeightsFavour) {
+  auto net = tiny_darts(1);
+  Darts method(net, with_edge_norm(), RngKey(3));
+  {
+    torch::NoGradGuard guard;
+    for (auto& a : method.arch_parameters()) a.zero_();
+    // Node 2 (edges 0, 1): sep_conv_3x3 slightly stronger on the edge from input 0 ...
+    method.arch_parameters()[0][0][op_index("sep_conv_3x3")].fill_(1.0);
+    method.arch_parameters()[0][1][op_index("sep_conv_3x3")].fill_(0.9);
+    // ... node 3 (edges 2, 3, 4): operations favour inputs 0 and 1, the edge weights input 2.
+    method.arch_parameters()[0][2][op_index("max_pool_3x3")].fill_(3.0);
+    method.arch_parameters()[0][3][op_index("max_pool_3x3")].fill_(3.0);
+    method.arch_parameters()[0][4][op_index("dil_conv_3x3")].fill_(2.0);
+    for (auto& b : method.edge_parameters()) b.zero_();
+    method.edge_parameters()[0][4].fill_(4.0);
+  }
+  const auto g = method.derive();
+  // Without edge weights node 3 would take max_pool from 0 and 1; with them dil_conv from 2 wins first.
+  EXPECT_NE(g.text.find("normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('dil_conv_3x3', 2), ('max_pool_3x3', 0)"),
+            std::string::npos)
+      << g.text;
+  const auto plain = net->derive(method.expected_weights());
+  EXPECT_NE(plain.text.find("('max_pool_3x3', 0), ('max_pool_3x3', 1)"), std::string::npos) << plain.text;
+}
+
+TEST(EdgeNormalisation, EdgeParametersLearnAndSurviveSaveAndLoad) {
+  const auto batches = tiny_batches();
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = RngKey(6);
+  GradientMethodOptions o = with_edge_norm();
+  o.arch.lr = 0.05;
+  auto net = tiny_darts(1);
+  Darts method(net, o, RngKey(4));
+  method.begin_epoch(0, 1);
+  const auto before = method.edge_parameters()[0].detach().clone();
+  method.step(batches.train, batches.val, ctx, metrics);
+  EXPECT_FALSE(torch::equal(before, method.edge_parameters()[0]));  // the architecture step reached beta
+  ckpt::State saved;
+  save_module(saved.group("model"), *net);
+  method.save(saved.group("method"), saved.group("optim"));
+  auto net2 = tiny_darts(1);
+  Darts restored(net2, o, RngKey(99));
+  load_module(saved.group("model"), *net2);
+  restored.load(saved.group("method"), saved.group("optim"));
+  for (size_t g = 0; g < 2; ++g) EXPECT_TRUE(torch::equal(restored.edge_parameters()[g], method.edge_parameters()[g]));
+  restored.begin_epoch(0, 1);
+  ctx.global_step = 1;
+  method.step(batches.train, batches.val, ctx, metrics);
+  restored.step(batches.train, batches.val, ctx, metrics);
+  for (size_t g = 0; g < 2; ++g) EXPECT_TRUE(torch::equal(restored.edge_parameters()[g], method.edge_parameters()[g]));
 }
 
 }  // namespace

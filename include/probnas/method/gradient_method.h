@@ -17,6 +17,7 @@ struct GradientMethodOptions {
   int64_t warmup_epochs = 0;  // epochs of weight-only training before architecture steps (per stage)
   double init_std = 1e-3;     // architecture parameters start at N(0, init_std^2)
   std::vector<ProgressiveStage> stages;  // progressive learning; empty: one stage, nothing changes
+  bool edge_norm = false;  // PC-DARTS edge normalisation: learned softmax weights over each node's edges
 };
 
 class GradientMethod : public SearchMethod {
@@ -24,12 +25,18 @@ class GradientMethod : public SearchMethod {
   void begin_epoch(int64_t epoch, int64_t epochs) override;
   void step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
             StepMetrics& metrics) override;
-  Genotype derive() const override { return net_->derive(expected_weights()); }
+  // With edge normalisation each edge's operation weights are scaled by its edge weight first
+  // (PC-DARTS), so the two edges kept per node are the ones the edge weights favour.
+  Genotype derive() const override;
   void save(ckpt::State& method, ckpt::State& optim) const override;
   void load(const ckpt::State& method, const ckpt::State& optim) override;
   void restore_structure(const ckpt::State& method) override;
   bool updates_architecture() const override { return arch_active_; }
   const std::vector<torch::Tensor>& arch_parameters() const { return arch_; }
+  // Edge normalisation's parameters (one [edges] per group; empty without it) and their softmax
+  // over the edges into each node.
+  const std::vector<torch::Tensor>& edge_parameters() const { return edge_; }
+  std::vector<torch::Tensor> edge_weights(bool differentiable) const;
   // Progressive learning: the current stage (0-based) and the operations still searched
   // (one [edges, ops] bool mask per group; empty before the first pruning).
   int64_t stage() const { return stage_; }
@@ -52,10 +59,14 @@ class GradientMethod : public SearchMethod {
   // Mixing weights of group `g` with pruned operations at 0 and each edge renormalised to sum 1
   // (for a Dirichlet draw this is the Dirichlet over the kept operations).
   torch::Tensor masked(size_t g, torch::Tensor weights) const;
+  // `sample` with the edge weights added when edge normalisation is on.
+  ArchSample with_edge_weights(ArchSample sample, bool differentiable) const;
 
   std::shared_ptr<Supernet> net_;
   GradientMethodOptions options_;
   std::vector<torch::Tensor> arch_;  // one [edges, ops] parameter per group
+  std::vector<torch::Tensor> edge_;  // edge normalisation: one [edges] parameter per group
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> node_edges_;  // per group: [first, count) edges per node
   std::vector<torch::Tensor> weights_;
   Sgd weight_opt_;
   Adam arch_opt_;

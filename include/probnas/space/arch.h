@@ -25,6 +25,9 @@ struct ArchSample {
   // One chosen operation per edge per group (PARSEC, evaluation of a discrete cell); used when
   // `weights` is empty. Only the chosen operations are computed.
   std::vector<std::vector<int64_t>> choices;
+  // PC-DARTS edge normalisation (optional): one [edges] tensor per group scaling each edge's output
+  // (a softmax over the edges into the same node). Empty: every edge counts 1.
+  std::vector<torch::Tensor> edge_weights;
 
   static ArchSample dense(std::vector<torch::Tensor> w) {
     ArchSample a;

@@ -65,9 +65,10 @@ class DartsCell : public torch::nn::Module {
   static constexpr int kEdges = 14;  // 2 + 3 + 4 + 5
   DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t channels, bool reduction, bool reduction_prev,
             const BnOptions& bn, const std::vector<std::string>& ops = kDartsOps, int64_t partial_channels = 1);
-  // `weights` [14, ops] mixing weights, or `choice` (14 indices) when `weights` is undefined.
+  // `weights` [14, ops] mixing weights, or `choice` (14 indices) when `weights` is undefined;
+  // `edge_weights` [14] (optional) scale the edges' outputs (PC-DARTS edge normalisation).
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
-                        const std::vector<int64_t>* choice);
+                        const std::vector<int64_t>* choice, const torch::Tensor& edge_weights = {});
   bool reduction() const { return reduction_; }
   int64_t channels() const { return channels_; }
   int64_t partial_channels() const { return k_; }
