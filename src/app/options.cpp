@@ -62,7 +62,10 @@ const OptionTable& search_option_table() {
     t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
         .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)")
         .integer("space.cells", 8, 3, 1000, "DARTS space: cells (8: the search proxy; 20: evaluation size); "
-                                            "reduction cells at 1/3 and 2/3");
+                                            "reduction cells at 1/3 and 2/3")
+        .choice("space.stem", "cifar", {"cifar", "imagenet"},
+                "DARTS space: cifar (one 3x3 conv, 3C channels; the cells see full-size images) or imagenet (the "
+                "224x224 search stem of DrNAS and PC-DARTS: three stride-2 3x3 convs; the cells start at 1/8)");
     t.text("report.nb201_table", "", "NAS-Bench-201 accuracy table (nats_bench.csv) to score the derived NB201 "
                                      "cell with; empty: no scoring");
     return t;

@@ -212,6 +212,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   space.channels = c.integer("space.channels");
   space.cells_per_stage = c.integer("space.cells_per_stage");
   space.cells = c.integer("space.cells");
+  space.stem = c.text("space.stem");
   space.input_channels = data->channels();
   space.classes = data->num_classes;
   torch::manual_seed(key.with("weights-init").value());

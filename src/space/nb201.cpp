@@ -89,7 +89,11 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
 }
 
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
-  if (o.space == "nb201") return std::make_shared<Nb201Supernet>(o);
+  if (o.space == "nb201") {
+    PROBNAS_CHECK(o.stem == "cifar", "space.stem = ", o.stem, " is for the DARTS space (search.space = darts); the "
+                  "NB201 network has its own stem: leave space.stem at cifar");
+    return std::make_shared<Nb201Supernet>(o);
+  }
   if (o.space == "darts") return std::make_shared<DartsSupernet>(o);
   PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts)");
 }

@@ -91,6 +91,20 @@ TEST(Cli, DartsSpaceSearchWritesADartsGenotype) {
   EXPECT_EQ(g["edges"].size(), 28u);
 }
 
+TEST(Cli, ImageNetStemRunsOnTheDartsSpaceAndIsRefusedOnNb201) {
+  TempDir tmp;
+  const std::string data = "--data.dataset synthetic --data.synthetic_count 32 --data.synthetic_size 32 "
+                           "--search.batch_size 16 --search.epochs 1 --space.channels 2 --run.threads 1 ";
+  const auto nb201 = run("search " + data + "--space.cells_per_stage 1 --space.stem imagenet --run.dir " +
+                         tmp.file("nb201"));
+  EXPECT_NE(nb201.code, 0);
+  EXPECT_NE(nb201.output.find("space.stem = imagenet"), std::string::npos) << nb201.output;
+  const auto darts = run("search " + data + "--search.space darts --space.cells 3 --space.stem imagenet --run.dir " +
+                         tmp.file("darts"));
+  ASSERT_EQ(darts.code, 0) << darts.output;
+  EXPECT_NE(read_file(tmp.file("darts/config.ini")).find("stem = imagenet"), std::string::npos);
+}
+
 TEST(Cli, EffectiveConfigRunsAgainAsAConfigFile) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
   probnas::test::TempDir tmp;
