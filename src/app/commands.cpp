@@ -22,7 +22,8 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  search     search an architecture (DrNAS, DARTS) and write a run folder; resumes from its checkpoints\n"
-    "  inspect    probnas inspect <ckpt.h5> [--config]: a checkpoint's meta data, genotype, sizes, validity\n"
+    "  inspect    probnas inspect <ckpt.h5> [--config] [--cells DIR]: a checkpoint's meta data, genotype, sizes,\n"
+    "             validity; --cells DIR also draws its cells\n"
     "\n"
     "  probnas <command> --help   lists every option of a command with its default\n"
     "  probnas --version          prints the version\n"
@@ -56,28 +57,37 @@ int search_command(const std::vector<std::string>& args) {
     std::cout << "search finished in " << format_duration(s.wall_seconds) << " (" << s.steps
               << " steps); search validation accuracy " << s.final_val_acc * 100 << "%\n"
               << "genotype: " << s.genotype.text << "\n"
-              << "results in " << s.run_dir << "/ (genotype.json, metrics.jsonl, config.ini, checkpoints/)\n";
+              << "results in " << s.run_dir << "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n";
   }
   return 0;
 }
 
 int inspect_command(const std::vector<std::string>& args) {
-  std::string path;
+  std::string path, cells_dir;
   bool show_config = false;
-  for (const auto& a : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
-      std::cout << "usage: probnas inspect <ckpt.h5> [--config]\n\n"
+      std::cout << "usage: probnas inspect <ckpt.h5> [--config] [--cells DIR]\n\n"
                    "Prints a checkpoint's meta data (schema, versions, method, space, step, epoch, wall time,\n"
                    "config hash), the genotype with every edge's operation probabilities, the number of\n"
                    "datasets and bytes of each group, and whether the file is valid (complete, readable schema,\n"
                    "checksums verified). --config also prints the effective configuration it was made with.\n"
+                   "--cells DIR writes the pictures of the checkpoint's cells to DIR (DOT; SVG too when\n"
+                   "Graphviz's dot is installed).\n"
                    "Exit code 0 for a valid checkpoint, 1 otherwise.\n";
       return 0;
     }
     if (a == "--config") {
       show_config = true;
+    } else if (a == "--cells") {
+      if (i + 1 == args.size() || args[i + 1].empty()) {
+        std::cerr << "probnas inspect: --cells needs a folder (--cells DIR)\n";
+        return 2;
+      }
+      cells_dir = args[++i];
     } else if (!a.empty() && a[0] == '-') {
-      std::cerr << "probnas inspect: unknown option '" << a << "' (allowed: --config, --help)\n";
+      std::cerr << "probnas inspect: unknown option '" << a << "' (allowed: --config, --cells DIR, --help)\n";
       return 2;
     } else {
       if (!path.empty()) {
@@ -88,14 +98,14 @@ int inspect_command(const std::vector<std::string>& args) {
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: probnas inspect <ckpt.h5> [--config]\n";
+    std::cerr << "usage: probnas inspect <ckpt.h5> [--config] [--cells DIR]\n";
     return 2;
   }
   if (!file_exists(path)) {
     std::cerr << "probnas inspect: '" << path << "' does not exist\n";
     return 1;
   }
-  return inspect_checkpoint(path, show_config, std::cout);
+  return inspect_checkpoint(path, show_config, std::cout, cells_dir);
 }
 
 }  // namespace

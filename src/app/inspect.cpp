@@ -13,6 +13,8 @@
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/core/error.h"
 #include "probnas/core/timer.h"
+#include "probnas/space/cell_picture.h"
+#include "probnas/space/supernet.h"
 
 namespace probnas {
 
@@ -84,9 +86,39 @@ void print_genotype(const ckpt::State& method, std::ostream& out) {
   }
 }
 
+// The genotype of a checkpoint's architecture probabilities. A space's derivation rule does not
+// depend on the network's size, so the smallest supernet of the space applies it.
+Genotype checkpoint_genotype(const ckpt::State& state, const std::string& path) {
+  const std::string space = state.group("meta").attr_text("space");
+  const auto& method = state.group("method");
+  PROBNAS_CHECK(method.has_group("probabilities"), "checkpoint '", path, "' holds no architecture probabilities");
+  SpaceOptions o;
+  o.space = space;
+  o.channels = 1;
+  o.cells_per_stage = 1;
+  o.cells = 3;
+  const auto net = make_supernet(o);
+  std::vector<torch::Tensor> probs;
+  for (const auto& group : net->arch_shape()) probs.push_back(method.group("probabilities").get(group.name));
+  return net->derive(probs);
+}
+
+void write_pictures(const ckpt::State& state, const std::string& path, const std::string& dir, std::ostream& out) {
+  const Genotype genotype = checkpoint_genotype(state, path);
+  PROBNAS_CHECK(has_cell_pictures(genotype.space), "no cell pictures for the '", genotype.space, "' space");
+  const auto files = write_cell_pictures(genotype, dir, /*render=*/true);
+  out << "cell pictures:";
+  for (const auto& f : files.dot) out << " " << f;
+  for (const auto& f : files.svg) out << " " << f;
+  out << "\n";
+  if (!files.svg_problem.empty())
+    out << "  no SVG: " << files.svg_problem << " (render one with: dot -Tsvg " << files.dot.front() << " -o "
+        << files.dot.front().substr(0, files.dot.front().size() - 4) << ".svg)\n";
+}
+
 }  // namespace
 
-int inspect_checkpoint(const std::string& path, bool show_config, std::ostream& out) {
+int inspect_checkpoint(const std::string& path, bool show_config, std::ostream& out, const std::string& cells_dir) {
   std::optional<ckpt::State> state;
   std::string problem;
   try {
@@ -130,6 +162,7 @@ int inspect_checkpoint(const std::string& path, bool show_config, std::ostream& 
         << " of data in a " << human_bytes(static_cast<int64_t>(std::filesystem::file_size(path))) << " file\n";
   }
   if (show_config && state) out << "config:\n" << state->group("meta").text("config") << "\n";
+  if (!cells_dir.empty() && state) write_pictures(*state, path, cells_dir, out);
   return state ? 0 : 1;
 }
 

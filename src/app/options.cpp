@@ -73,7 +73,10 @@ const OptionTable& search_option_table() {
         .integer("space.partial_channels", 1, 1, 4096, "DARTS space: PC-DARTS partial channels K: 1/K of each edge's "
                                                        "channels go through the operations, the rest bypass, then "
                                                        "channels are shuffled (1: all channels; K must divide "
-                                                       "space.channels)");
+                                                       "space.channels)")
+        .choice("space.stem", "cifar", {"cifar", "imagenet"},
+                "DARTS space: cifar (one 3x3 conv, 3C channels; the cells see full-size images) or imagenet (the "
+                "224x224 search stem of DrNAS and PC-DARTS: three stride-2 3x3 convs; the cells start at 1/8)");
     t.text("progressive.k", "", "DrNAS progressive learning (DARTS space): partial-channel K per stage, e.g. 6,3 "
                                 "(empty: no stages); operations widen to C/K at each stage's start")
         .text("progressive.epochs", "", "epochs per progressive stage, e.g. 25,25 (must add up to search.epochs)")

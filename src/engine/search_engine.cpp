@@ -24,6 +24,7 @@
 #include "probnas/method/method.h"
 #include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
+#include "probnas/space/cell_picture.h"
 
 namespace probnas {
 
@@ -170,6 +171,28 @@ std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Confi
   return {name, std::move(state)};
 }
 
+// Pictures of the derived cells in <dir>/cells (rank 0). The DOT text is cheap and follows the
+// genotype at every epoch end; the SVG starts Graphviz once, at the end of the search. A missing or
+// failing Graphviz never fails the run: the DOT files are the pictures, one command away from SVG.
+void write_cells(const Genotype& genotype, const std::string& dir, bool render) {
+  if (!has_cell_pictures(genotype.space)) return;
+  const auto files = write_cell_pictures(genotype, dir + "/cells", render);
+  if (!render || files.dot.empty()) return;
+  const std::string& first = files.dot.front();
+  const std::string how = "dot -Tsvg " + first + " -o " + first.substr(0, first.size() - 4) + ".svg";
+  if (!files.dot_program_found) {
+    PROBNAS_LOG(info) << "cell pictures: DOT files in " << dir << "/cells; Graphviz's dot is not on PATH, so no SVG "
+                      << "(install graphviz, or render them elsewhere: " << how << ")";
+  } else if (!files.svg_problem.empty()) {
+    PROBNAS_LOG(warn) << "cell pictures: " << files.svg_problem << "; the DOT files are in " << dir
+                      << "/cells (render them with " << how << ")";
+  } else {
+    std::string list;
+    for (const auto& f : files.svg) list += (list.empty() ? "" : ", ") + f;
+    PROBNAS_LOG(info) << "cell pictures: " << list;
+  }
+}
+
 }  // namespace
 
 SearchSummary run_search(const Config& c, Communicator& comm) {
@@ -215,6 +238,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   space.cells = c.integer("space.cells");
   space.partial_channels = initial_partial_channels(c);
   for (const auto& op : split_list(c.text("space.ops"))) space.ops.push_back(op);
+  space.stem = c.text("space.stem");
   space.input_channels = data->channels();
   space.classes = data->num_classes;
   torch::manual_seed(key.with("weights-init").value());
@@ -450,6 +474,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
       if (root) {
         append_line(metrics_path, history.back());
         write_file_atomic(dir + "/genotype.json", genotype.to_json(extra.dump()) + "\n");
+        write_cells(genotype, dir, /*render=*/false);
       }
       PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: val acc " << fixed(100 * v.val_acc, 2)
                 << "%, genotype " << genotype.text;
@@ -489,6 +514,8 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
                       << " (" << resume_name << "); nothing to do";
   }
   summary.genotype = method->derive();
+  // Also when a finished run is started again: its pictures are then drawn (again) with what is installed now.
+  if (root) write_cells(summary.genotype, dir, /*render=*/true);
   if (!history.empty()) summary.final_val_acc = nlohmann::json::parse(history.back()).value("val_acc", 0.0);
   summary.steps = std::max(total_steps, start_step);
   summary.wall_seconds = wall_before + wall.seconds();

@@ -234,13 +234,26 @@ DartsSupernet::DartsSupernet(const SpaceOptions& o)
   PROBNAS_CHECK(o.channels >= 1, "space.channels = ", o.channels, " must be at least 1");
   PROBNAS_CHECK(o.cells >= 3, "space.cells = ", o.cells, " must be at least 3 (two of them reduce)");
   constexpr int64_t kStemMultiplier = 3, kMultiplier = DartsCell::kSteps;
-  const int64_t C = o.channels;
-  stem_ = register_module(
-      "stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(o.input_channels, kStemMultiplier * C, 3).padding(1).bias(false)),
-                             nn::BatchNorm2d(kStemMultiplier * C)));
-  const BnOptions cell_bn{false, true};  // search-time BN: no affine parameters (DARTS, DrNAS)
-  int64_t c_pp = kStemMultiplier * C, c_p = kStemMultiplier * C, c = C;
+  PROBNAS_CHECK(o.stem == "cifar" || o.stem == "imagenet", "space.stem = '", o.stem, "' (allowed: cifar, imagenet)");
+  const int64_t C = o.channels, c_stem = kStemMultiplier * C;
+  auto conv3x3 = [](int64_t c_in, int64_t c_out, int64_t stride) {
+    return nn::Conv2d(nn::Conv2dOptions(c_in, c_out, 3).stride(stride).padding(1).bias(false));
+  };
+  // After the ImageNet stem both inputs of the first cell have 3C channels, s0 at twice s1's size:
+  // the first cell treats s0 as if a reduction came before it (factorized reduce), as in DrNAS's
+  // and PC-DARTS's ImageNet search networks.
   bool reduction_prev = false;
+  if (o.stem == "cifar") {
+    stem_ = register_module("stem", nn::Sequential(conv3x3(o.input_channels, c_stem, 1), nn::BatchNorm2d(c_stem)));
+  } else {
+    stem0_ = register_module("stem0",
+                             nn::Sequential(conv3x3(o.input_channels, c_stem / 2, 2), nn::BatchNorm2d(c_stem / 2),
+                                            nn::ReLU(), conv3x3(c_stem / 2, c_stem, 2), nn::BatchNorm2d(c_stem)));
+    stem1_ = register_module("stem1", nn::Sequential(nn::ReLU(), conv3x3(c_stem, c_stem, 2), nn::BatchNorm2d(c_stem)));
+    reduction_prev = true;
+  }
+  const BnOptions cell_bn{false, true};  // search-time BN: no affine parameters (DARTS, DrNAS)
+  int64_t c_pp = c_stem, c_p = c_stem, c = C;
   for (int64_t i = 0; i < o.cells; ++i) {
     const bool reduction = i == o.cells / 3 || i == 2 * o.cells / 3;
     if (reduction) c *= 2;
@@ -252,6 +265,15 @@ DartsSupernet::DartsSupernet(const SpaceOptions& o)
     c_p = kMultiplier * c;
   }
   classifier_ = register_module("classifier", nn::Linear(c_p, o.classes));
+}
+
+std::pair<torch::Tensor, torch::Tensor> DartsSupernet::stem(const torch::Tensor& x) {
+  if (stem_) {
+    auto s = stem_->forward(x);
+    return {s, s};
+  }
+  auto s0 = stem0_->forward(x);
+  return {s0, stem1_->forward(s0)};
 }
 
 torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& arch) {
@@ -272,8 +294,7 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
                     "DARTS space: ", shape_[g].name, " mixing weights must be [14, ", shape_[g].num_ops(), "], got ",
                     arch.weights[g].sizes());
   }
-  auto s0 = stem_->forward(x);
-  auto s1 = s0;
+  auto [s0, s1] = stem(x);
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
     auto out = cell->forward(s0, s1, discrete ? torch::Tensor() : arch.weights[g], discrete ? &arch.choices[g] : nullptr,

@@ -102,6 +102,8 @@ std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
     PROBNAS_CHECK(o.ops.empty(), "space.ops applies to the DARTS space; the NB201 space has its 5 fixed operations");
     PROBNAS_CHECK(o.partial_channels == 1, "space.partial_channels = ", o.partial_channels,
                   ": partial channels are built for the DARTS space only (search.space = darts)");
+    PROBNAS_CHECK(o.stem == "cifar", "space.stem = ", o.stem, " is for the DARTS space (search.space = darts); the "
+                  "NB201 network has its own stem: leave space.stem at cifar");
     return std::make_shared<Nb201Supernet>(o);
   }
   if (o.space == "darts") return std::make_shared<DartsSupernet>(o);

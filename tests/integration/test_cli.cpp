@@ -89,6 +89,76 @@ TEST(Cli, DartsSpaceSearchWritesADartsGenotype) {
   EXPECT_EQ(g["space"], "darts");
   EXPECT_EQ(g["genotype"].get<std::string>().rfind("Genotype(normal=[('", 0), 0u) << g["genotype"];
   EXPECT_EQ(g["edges"].size(), 28u);
+
+  // The cell pictures: per group, one labelled DOT edge per kept (non-`none`) edge of genotype.json.
+  for (const std::string group : {"normal", "reduce"}) {
+    const std::string path = dir + "/cells/" + group + ".dot";
+    ASSERT_TRUE(std::filesystem::exists(path)) << path << "\n" << r.output;
+    const std::string dot = read_file(path);
+    std::multiset<std::string> kept, drawn;
+    for (const auto& e : g["edges"])
+      if (e["group"] == group && e["op"] != "none") kept.insert(e["op"].get<std::string>());
+    for (size_t at = dot.find("[label=\""); at != std::string::npos; at = dot.find("[label=\"", at + 1)) {
+      const size_t from = at + 8;
+      drawn.insert(dot.substr(from, dot.find('"', from) - from));
+    }
+    EXPECT_EQ(kept.size(), 8u);
+    EXPECT_EQ(drawn, kept) << dot;
+  }
+  const bool have_dot = run_shell("command -v dot").code == 0;
+  EXPECT_EQ(std::filesystem::exists(dir + "/cells/normal.svg"), have_dot) << r.output;
+  if (!have_dot) {
+    EXPECT_NE(r.output.find("dot is not on PATH"), std::string::npos) << r.output;
+  }
+  // `probnas inspect --cells` derives the same cells from the final checkpoint's probabilities.
+  std::string latest = read_file(dir + "/checkpoints/LATEST");
+  latest.erase(latest.find_last_not_of(" \n") + 1);
+  const auto inspect = run("inspect " + dir + "/checkpoints/" + latest + " --cells " + tmp.file("pictures"));
+  ASSERT_EQ(inspect.code, 0) << inspect.output;
+  for (const std::string group : {"normal", "reduce"})
+    EXPECT_EQ(read_file(tmp.file("pictures/" + group + ".dot")), read_file(dir + "/cells/" + group + ".dot")) << group;
+}
+
+TEST(Cli, CellPicturesNeverFailARunAndAFinishedRunStartedAgainRendersThem) {
+  TempDir tmp;
+  const std::string dir = tmp.file("nb201"), bin = tmp.file("bin");
+  // A Graphviz that fails: the run still succeeds, says why, and leaves the DOT file.
+  std::filesystem::create_directories(bin);
+  std::ofstream(bin + "/dot") << "#!/bin/sh\necho 'dot: cannot load the svg plugin' >&2\nexit 1\n";
+  std::filesystem::permissions(bin + "/dot", std::filesystem::perms::owner_all);
+  const std::string args = "search --space.channels 2 --space.cells_per_stage 1 --data.dataset synthetic "
+                           "--data.synthetic_count 32 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 1 "
+                           "--run.threads 1 --run.dir " + dir;
+  const auto broken = run_shell("PATH='" + bin + "':\"$PATH\" " + PROBNAS_BINARY + " " + args);
+  ASSERT_EQ(broken.code, 0) << broken.output;
+  EXPECT_NE(broken.output.find("cannot load the svg plugin"), std::string::npos) << broken.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/cells/cell.dot"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/cells/cell.svg"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/cells/cell.svg.tmp"));
+  // The finished run started again draws the pictures with what is installed now.
+  const auto again = run(args);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("nothing to do"), std::string::npos) << again.output;
+  if (run_shell("command -v dot").code == 0) {
+    const std::string svg = read_file(dir + "/cells/cell.svg");
+    EXPECT_NE(svg.find("<svg"), std::string::npos) << again.output;
+  } else {
+    EXPECT_NE(again.output.find("dot is not on PATH"), std::string::npos) << again.output;
+  }
+}
+
+TEST(Cli, ImageNetStemRunsOnTheDartsSpaceAndIsRefusedOnNb201) {
+  TempDir tmp;
+  const std::string data = "--data.dataset synthetic --data.synthetic_count 32 --data.synthetic_size 32 "
+                           "--search.batch_size 16 --search.epochs 1 --space.channels 2 --run.threads 1 ";
+  const auto nb201 = run("search " + data + "--space.cells_per_stage 1 --space.stem imagenet --run.dir " +
+                         tmp.file("nb201"));
+  EXPECT_NE(nb201.code, 0);
+  EXPECT_NE(nb201.output.find("space.stem = imagenet"), std::string::npos) << nb201.output;
+  const auto darts = run("search " + data + "--search.space darts --space.cells 3 --space.stem imagenet --run.dir " +
+                         tmp.file("darts"));
+  ASSERT_EQ(darts.code, 0) << darts.output;
+  EXPECT_NE(read_file(tmp.file("darts/config.ini")).find("stem = imagenet"), std::string::npos);
 }
 
 TEST(Cli, EffectiveConfigRunsAgainAsAConfigFile) {

@@ -370,6 +370,12 @@ TEST_F(ResumeRefusal, InspectShowsMetaGenotypeSizesAndValidity) {
                                "world_size      1", "genotype: |", "probabilities of group 'cell' (6 edges x 5 operations",
                                "/model", "/optim", "/method", "/loader", "/rng", "/history", "/meta"})
     EXPECT_NE(ok.output.find(expected), std::string::npos) << expected << "\n" << ok.output;
+  // --cells draws the checkpoint's cell; the search ended at this checkpoint, so as the run folder's picture.
+  const auto pictures = run("inspect " + ckpt8 + " --cells " + tmp.file("pictures"));
+  EXPECT_EQ(pictures.code, 0) << pictures.output;
+  EXPECT_NE(pictures.output.find("cell pictures: " + tmp.file("pictures") + "/cell.dot"), std::string::npos)
+      << pictures.output;
+  EXPECT_EQ(read_file(tmp.file("pictures/cell.dot")), read_file(dir + "/cells/cell.dot"));
   fs::resize_file(ckpt8, fs::file_size(ckpt8) - 1000);
   const auto bad = run("inspect " + ckpt8);
   EXPECT_EQ(bad.code, 1) << bad.output;

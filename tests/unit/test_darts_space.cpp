@@ -1,10 +1,12 @@
 // The DARTS search space: each primitive's shapes and gradients, the cell's parameter count
 // against a count from the published compositions, the supernet's dense and discrete forward
-// passes, and DARTS's genotype derivation on hand-made weights with a known answer.
+// passes, DARTS's genotype derivation on hand-made weights with a known answer, and the ImageNet
+// stem's resolutions and weights.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "probnas/space/darts_space.h"
+#include "test_support.h"
 
 namespace probnas {
 namespace {
@@ -146,6 +148,72 @@ TEST(DartsGenotype, HandMadeWeightsGiveTheKnownAnswer) {
   EXPECT_EQ(g.edges[14 + 1].op, "max_pool_3x3");
   EXPECT_EQ(g.edges[0].probs.size(), 8u);
   EXPECT_DOUBLE_EQ(g.edges[0].probs[0].second, 0.9);
+}
+
+}  // namespace
+}  // namespace probnas
+
+namespace probnas {
+namespace {
+
+int64_t count_with_prefix(const torch::nn::Module& m, const std::string& prefix) {
+  int64_t n = 0;
+  for (const auto& kv : m.named_parameters())
+    if (kv.key().rfind(prefix, 0) == 0) n += kv.value().numel();
+  return n;
+}
+
+TEST(DartsSupernet, ImageNetStemStartsTheCellsAtOneEighth) {
+  torch::manual_seed(0);
+  SpaceOptions o;
+  o.space = "darts", o.channels = 4, o.cells = 3, o.input_channels = 3, o.classes = 5, o.stem = "imagenet";
+  DartsSupernet net(o);
+  const auto x = torch::randn({2, 3, 64, 64});
+  const auto [s0, s1] = net.stem(x);
+  // Three stride-2 convs with 3C = 12 channels: s0 (after two) at 1/4, s1 at 1/8.
+  EXPECT_EQ(s0.sizes(), (std::vector<int64_t>{2, 12, 16, 16}));
+  EXPECT_EQ(s1.sizes(), (std::vector<int64_t>{2, 12, 8, 8}));
+  const auto w = torch::full({14, 8}, 1.0 / 8);
+  EXPECT_EQ(net.forward(x, ArchSample::dense({w, w})).sizes(), (std::vector<int64_t>{2, 5}));
+  const std::vector<int64_t> sep3(14, 4);
+  EXPECT_EQ(net.forward(x, ArchSample::discrete({sep3, sep3})).sizes(), (std::vector<int64_t>{2, 5}));
+
+  // The stem's weights (BN affine, as in the reference): conv 3 -> 3C/2, BN, conv 3C/2 -> 3C, BN; conv 3C -> 3C, BN.
+  const int64_t c = 12, h = 6;
+  EXPECT_EQ(count_with_prefix(net, "stem0."), 3 * h * 9 + 2 * h + h * c * 9 + 2 * c);
+  EXPECT_EQ(count_with_prefix(net, "stem1."), c * c * 9 + 2 * c);
+  EXPECT_EQ(count_with_prefix(net, "stem."), 0);
+  // The first cell sees reduction_prev: its s0 (at 1/4) is factorized-reduced to s1's 1/8.
+  bool factorized = false;
+  for (const auto& kv : net.named_parameters())
+    if (kv.key() == "cell0.preprocess0.conv_a.weight") {
+      factorized = true;
+      EXPECT_EQ(kv.value().sizes(), (std::vector<int64_t>{2, 12, 1, 1}));
+    }
+  EXPECT_TRUE(factorized);
+  // Everything after the stem has the CIFAR network's weights (the factorized reduce's two 1x1
+  // convs hold as many as the 1x1 ReLU-Conv-BN they replace): the totals differ by the stems.
+  o.stem = "cifar";
+  DartsSupernet cifar(o);
+  EXPECT_EQ(count_with_prefix(cifar, "stem."), 3 * c * 9 + 2 * c);
+  EXPECT_EQ(count_with_prefix(net, "") - count_with_prefix(cifar, ""),
+            count_with_prefix(net, "stem0.") + count_with_prefix(net, "stem1.") - count_with_prefix(cifar, "stem."));
+  // The CIFAR stem gives the cells both inputs at full size.
+  const auto [c0, c1] = cifar.stem(torch::randn({1, 3, 8, 8}));
+  EXPECT_EQ(c0.sizes(), (std::vector<int64_t>{1, 12, 8, 8}));
+  EXPECT_TRUE(c0.equal(c1));
+}
+
+TEST(DartsSupernet, StemOptionIsCheckedNamingTheKey) {
+  SpaceOptions o;
+  o.space = "nb201", o.channels = 2, o.cells_per_stage = 1, o.stem = "imagenet";
+  const std::string nb201 = test::error_of([&] { make_supernet(o); });
+  EXPECT_NE(nb201.find("space.stem"), std::string::npos) << nb201;
+  EXPECT_NE(nb201.find("DARTS"), std::string::npos) << nb201;
+  o.space = "darts", o.cells = 3, o.stem = "mnist";
+  const std::string unknown = test::error_of([&] { make_supernet(o); });
+  EXPECT_NE(unknown.find("space.stem = 'mnist'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("cifar, imagenet"), std::string::npos) << unknown;
 }
 
 }  // namespace

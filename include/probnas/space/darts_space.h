@@ -3,8 +3,11 @@
 // with two inputs (the two previous cells' outputs), 4 intermediate nodes and 14 mixed edges over
 // 8 primitives; the cell's output concatenates the 4 nodes. Normal and reduction cells have
 // separate architecture parameters ("normal", "reduce"); reduction cells sit at 1/3 and 2/3 of
-// the depth; a 3x3 conv stem with 3C channels (stem multiplier 3); global average pooling and a
-// linear classifier. Search-time BatchNorm has no affine parameters.
+// the depth; a 3x3 conv stem with 3C channels (stem multiplier 3), or for large images the ImageNet
+// stem of DrNAS's and PC-DARTS's 224x224 search (three stride-2 3x3 convs, 3C channels, the cells
+// start at 1/8 resolution); global average pooling and a linear classifier. Search-time BatchNorm
+// has no affine parameters.
+#include <utility>
 #include <vector>
 
 #include "probnas/space/ops.h"
@@ -99,6 +102,9 @@ class DartsSupernet : public Supernet {
  public:
   explicit DartsSupernet(const SpaceOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const ArchSample& arch) override;
+  // The stem's two outputs, the first cell's inputs (s0, s1). CIFAR stem: one 3x3 conv + BN, both
+  // the same tensor at full size. ImageNet stem (space.stem = imagenet): s0 at 1/4, s1 at 1/8.
+  std::pair<torch::Tensor, torch::Tensor> stem(const torch::Tensor& x);
   const ArchShape& arch_shape() const override { return shape_; }
   std::string space_name() const override { return "darts"; }
   // DARTS's derivation: per node the two incoming edges with the strongest non-`none` operation,
@@ -112,7 +118,8 @@ class DartsSupernet : public Supernet {
  private:
   int64_t k_ = 1;
   ArchShape shape_;
-  torch::nn::Sequential stem_{nullptr};
+  torch::nn::Sequential stem_{nullptr};                    // CIFAR stem
+  torch::nn::Sequential stem0_{nullptr}, stem1_{nullptr};  // ImageNet stem
   std::vector<std::shared_ptr<DartsCell>> cells_;
   torch::nn::Linear classifier_{nullptr};
 };

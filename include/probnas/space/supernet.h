@@ -40,6 +40,7 @@ struct SpaceOptions {
   int64_t channels = 16;        // C
   int64_t cells_per_stage = 5;  // N (NB201)
   int64_t cells = 8;            // cells of the DARTS space (8: the search proxy; 20: evaluation size)
+  std::string stem = "cifar";   // DARTS space: "cifar" (3x3 conv, full size) or "imagenet" (three stride-2 convs, 1/8)
   int64_t input_channels = 3;
   int64_t classes = 10;
   std::vector<std::string> ops;   // DARTS space: candidate operations (empty: all 8 primitives)
