@@ -111,7 +111,7 @@ torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s
     const int first_edge = e;
     for (int from = 0; from < node + 2; ++from, ++e)
       sum = add_defined(sum, mixed_edge(edges_[static_cast<size_t>(e)], states[static_cast<size_t>(from)],
-                                        choice ? torch::Tensor() : weights[e],
+                                        weights.defined() ? weights[e] : torch::Tensor(),
                                         choice ? &(*choice)[static_cast<size_t>(e)] : nullptr));
     if (!sum.defined()) {
       // Every incoming edge chose `none`: the node is zero, at the reduced size in reduction cells.
@@ -146,14 +146,16 @@ DartsSupernet::DartsSupernet(const SpaceOptions& o) : shape_(darts_arch_shape())
 }
 
 torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& arch) {
-  const bool discrete = arch.is_discrete();
-  PROBNAS_CHECK(discrete ? arch.choices.size() == 2 : arch.weights.size() == 2,
+  // Choices, weights, or both (GDAS: the chosen operations scaled by their weights).
+  const bool with_choices = arch.has_choices(), with_weights = arch.has_weights();
+  PROBNAS_CHECK((with_choices || with_weights) && (!with_choices || arch.choices.size() == 2) &&
+                    (!with_weights || arch.weights.size() == 2),
                 "the DARTS space takes two architecture groups (normal, reduce)");
   for (size_t g = 0; g < 2; ++g) {
-    if (discrete)
+    if (with_choices)
       PROBNAS_CHECK(arch.choices[g].size() == DartsCell::kEdges, "DARTS space: ", shape_[g].name, " needs 14 choices, got ",
                     arch.choices[g].size());
-    else
+    if (with_weights)
       PROBNAS_CHECK(arch.weights[g].dim() == 2 && arch.weights[g].size(0) == DartsCell::kEdges &&
                         arch.weights[g].size(1) == static_cast<int64_t>(kDartsOps.size()),
                     "DARTS space: ", shape_[g].name, " mixing weights must be [14, 8], got ", arch.weights[g].sizes());
@@ -162,7 +164,8 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   auto s1 = s0;
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
-    auto out = cell->forward(s0, s1, discrete ? torch::Tensor() : arch.weights[g], discrete ? &arch.choices[g] : nullptr);
+    auto out = cell->forward(s0, s1, with_weights ? arch.weights[g] : torch::Tensor(),
+                             with_choices ? &arch.choices[g] : nullptr);
     s0 = s1;
     s1 = out;
   }

@@ -59,7 +59,7 @@ class DartsCell : public torch::nn::Module {
   static constexpr int kEdges = 14;  // 2 + 3 + 4 + 5
   DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t channels, bool reduction, bool reduction_prev,
             const BnOptions& bn);
-  // `weights` [14, 8] mixing weights, or `choice` (14 indices) when `weights` is undefined.
+  // `weights` [14, 8] mixing weights (undefined: none), `choice` 14 indices (null: none), or both (GDAS).
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
                         const std::vector<int64_t>* choice);
   bool reduction() const { return reduction_; }
