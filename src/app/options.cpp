@@ -26,7 +26,7 @@ const OptionTable& search_option_table() {
         .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
-    t.choice("search.method", "drnas", {"darts", "drnas"}, "search method")
+    t.choice("search.method", "drnas", {"darts", "drnas", "gdas"}, "search method")
         .choice("search.space", "nb201", {"nb201", "darts"}, "search space: NAS-Bench-201 cells, or DARTS's normal and reduction cells")
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
         .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
@@ -48,6 +48,10 @@ const OptionTable& search_option_table() {
                                             "with the largest weight x operation weight");
     t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)");
     t.real("drnas.reg_scale", 1e-3, 0, 1, "DrNAS L2 anchor on eta (Adam weight decay lambda)");
+    t.real("gdas.tau_max", 10, 1e-4, 1e4, "GDAS Gumbel-softmax temperature in the first epoch")
+        .real("gdas.tau_min", 0.1, 1e-4, 1e4, "GDAS temperature in the last epoch (linear in between; "
+                                              "at most gdas.tau_max)")
+        .real("gdas.arch_weight_decay", 1e-3, 0, 1, "L2 decay of GDAS's alpha (Adam weight decay)");
     t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},
              "training data")
         .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "

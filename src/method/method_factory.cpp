@@ -4,6 +4,7 @@
 #include "probnas/core/error.h"
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
+#include "probnas/method/gdas.h"
 #include "probnas/method/progressive.h"
 
 namespace probnas {
@@ -34,7 +35,16 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     o.arch.weight_decay = c.real("drnas.reg_scale");
     return std::make_unique<Drnas>(std::move(net), o, key);
   }
-  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas)");
+  if (method == "gdas") {
+    PROBNAS_CHECK(o.stages.empty(), "progressive.k = ", c.text("progressive.k"), ": progressive learning is built for "
+                  "DrNAS and DARTS (search.method = drnas or darts), not GDAS");
+    o.arch.weight_decay = c.real("gdas.arch_weight_decay");
+    GdasOptions g;
+    g.tau_max = c.real("gdas.tau_max");
+    g.tau_min = c.real("gdas.tau_min");
+    return std::make_unique<Gdas>(std::move(net), o, g, key);
+  }
+  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas)");
 }
 
 }  // namespace probnas

@@ -167,7 +167,7 @@ torch::Tensor DartsCell::edge_output(int64_t e, const torch::Tensor& x, const to
                                       const std::vector<int64_t>* choice) {
   const auto& ops = edges_[static_cast<size_t>(e)];
   const int64_t* chosen = choice ? &(*choice)[static_cast<size_t>(e)] : nullptr;
-  const auto w = choice ? torch::Tensor() : weights[e];
+  const auto w = weights.defined() ? weights[e] : torch::Tensor();
   if (k_ == 1) return mixed_edge(ops, x, w, chosen);
   // PC-DARTS: the first C/K channels through the operations, the rest passed by; then shuffled.
   const int64_t part = x.size(1) / k_;
@@ -277,18 +277,20 @@ std::pair<torch::Tensor, torch::Tensor> DartsSupernet::stem(const torch::Tensor&
 }
 
 torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& arch) {
-  const bool discrete = arch.is_discrete();
-  PROBNAS_CHECK(discrete ? arch.choices.size() == 2 : arch.weights.size() == 2,
+  // Choices, weights, or both (GDAS: the chosen operations scaled by their weights).
+  const bool with_choices = arch.has_choices(), with_weights = arch.has_weights();
+  PROBNAS_CHECK((with_choices || with_weights) && (!with_choices || arch.choices.size() == 2) &&
+                    (!with_weights || arch.weights.size() == 2),
                 "the DARTS space takes two architecture groups (normal, reduce)");
   PROBNAS_CHECK(arch.edge_weights.empty() || (arch.edge_weights.size() == 2 &&
                                               arch.edge_weights[0].numel() == DartsCell::kEdges &&
                                               arch.edge_weights[1].numel() == DartsCell::kEdges),
                 "DARTS space: edge weights must be two [14] tensors");
   for (size_t g = 0; g < 2; ++g) {
-    if (discrete)
+    if (with_choices)
       PROBNAS_CHECK(arch.choices[g].size() == DartsCell::kEdges, "DARTS space: ", shape_[g].name, " needs 14 choices, got ",
                     arch.choices[g].size());
-    else
+    if (with_weights)
       PROBNAS_CHECK(arch.weights[g].dim() == 2 && arch.weights[g].size(0) == DartsCell::kEdges &&
                         arch.weights[g].size(1) == shape_[g].num_ops(),
                     "DARTS space: ", shape_[g].name, " mixing weights must be [14, ", shape_[g].num_ops(), "], got ",
@@ -297,7 +299,8 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   auto [s0, s1] = stem(x);
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
-    auto out = cell->forward(s0, s1, discrete ? torch::Tensor() : arch.weights[g], discrete ? &arch.choices[g] : nullptr,
+    auto out = cell->forward(s0, s1, with_weights ? arch.weights[g] : torch::Tensor(),
+                             with_choices ? &arch.choices[g] : nullptr,
                              arch.edge_weights.empty() ? torch::Tensor() : arch.edge_weights[g]);
     s0 = s1;
     s1 = out;

@@ -32,7 +32,7 @@ torch::Tensor Nb201Cell::forward(const torch::Tensor& x, const torch::Tensor& we
     for (int from = 0; from < to; ++from) {
       const int e = edge_index(to, from);
       sum = add_defined(sum, mixed_edge(edges_[static_cast<size_t>(e)], nodes[static_cast<size_t>(from)],
-                                        choice ? torch::Tensor() : weights[e],
+                                        weights.defined() ? weights[e] : torch::Tensor(),
                                         choice ? &(*choice)[static_cast<size_t>(e)] : nullptr));
     }
     nodes.push_back(sum.defined() ? sum : torch::zeros_like(x));
@@ -68,17 +68,17 @@ Nb201Supernet::Nb201Supernet(const SpaceOptions& o) : shape_(nb201_arch_shape())
 }
 
 torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& arch) {
-  const bool discrete = arch.is_discrete();
-  PROBNAS_CHECK(discrete ? arch.choices.size() == 1 : arch.weights.size() == 1,
+  PROBNAS_CHECK((arch.has_choices() || arch.has_weights()) && (!arch.has_choices() || arch.choices.size() == 1) &&
+                    (!arch.has_weights() || arch.weights.size() == 1),
                 "NB201 takes one architecture group (the cell)");
   PROBNAS_CHECK(arch.edge_weights.empty(), "edge normalisation (search.edge_norm) is built for the DARTS space");
-  const std::vector<int64_t>* choice = discrete ? &arch.choices[0] : nullptr;
-  const torch::Tensor w = discrete ? torch::Tensor() : arch.weights[0];
-  if (!discrete)
+  // Choices, weights, or both (GDAS: the chosen operations scaled by their weights).
+  const std::vector<int64_t>* choice = arch.has_choices() ? &arch.choices[0] : nullptr;
+  const torch::Tensor w = arch.has_weights() ? arch.weights[0] : torch::Tensor();
+  if (w.defined())
     PROBNAS_CHECK(w.dim() == 2 && w.size(0) == Nb201Cell::kEdges && w.size(1) == static_cast<int64_t>(kNb201Ops.size()),
                   "NB201 mixing weights must be [6, 5], got ", w.sizes());
-  else
-    PROBNAS_CHECK(choice->size() == Nb201Cell::kEdges, "NB201 needs 6 choices, got ", choice->size());
+  if (choice) PROBNAS_CHECK(choice->size() == Nb201Cell::kEdges, "NB201 needs 6 choices, got ", choice->size());
   auto h = stem_->forward(x);
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (is_cell_[i]) h = std::static_pointer_cast<Nb201Cell>(layers_[i])->forward(h, w, choice);

@@ -34,9 +34,18 @@ torch::Tensor add_defined(const torch::Tensor& sum, const torch::Tensor& term) {
 torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
                          const int64_t* choice) {
   if (choice) {
-    const auto& op = ops[static_cast<size_t>(*choice)];
-    PROBNAS_CHECK(op, "an architecture chose operation ", *choice, " of an edge where it was pruned");
-    return op->is_zero() ? torch::Tensor() : op->forward(x);
+    const int64_t c = *choice;
+    PROBNAS_CHECK(c >= 0 && c < static_cast<int64_t>(ops.size()), "mixed edge: choice ", c, " is not one of the ",
+                  ops.size(), " operations");
+    const auto& op = ops[static_cast<size_t>(c)];
+    PROBNAS_CHECK(op, "an architecture chose operation ", c, " of an edge where it was pruned");
+    if (!weights.defined()) return op->is_zero() ? torch::Tensor() : op->forward(x);
+    // GDAS: with one-hot straight-through weights `others` is exactly 0 and weights[c] exactly 1,
+    // so the value is op_c(x); the gradient is that of the reference's sum over all k of
+    // (k == c ? weights[k] * op_k(x) : weights[k]). A chosen `none` contributes zeros (its
+    // weight's gradient is 0, as w * 0's), but still carries `others` at the output's shape.
+    const auto others = weights.sum() - weights[c];
+    return (op->is_zero() ? op->forward(x) : op->forward(x) * weights[c]) + others;
   }
   torch::Tensor sum;
   for (size_t k = 0; k < ops.size(); ++k)

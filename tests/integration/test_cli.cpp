@@ -75,7 +75,43 @@ TEST_P(CliSearch, WritesValidRunFolderAndRepeatsExactlyWithOneSeed) {
   EXPECT_EQ(ma, timeless_metrics(b));
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, CliSearch, ::testing::Values("drnas", "darts"));
+INSTANTIATE_TEST_SUITE_P(Methods, CliSearch, ::testing::Values("drnas", "darts", "gdas"));
+
+// GDAS on both spaces, two epochs: the run finishes, writes the genotype, and logs the temperature
+// of each epoch (tau_max, then tau_min).
+class CliGdas : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliGdas, SearchesWritesTheGenotypeAndLogsTau) {
+  TempDir tmp;
+  const std::string space = GetParam(), dir = tmp.file("gdas");
+  const auto r = run("search --search.method gdas --search.space " + space +
+                     " --space.cells 3 --space.cells_per_stage 1 --space.channels 2 --data.dataset synthetic "
+                     "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 2 "
+                     "--gdas.tau_max 8 --gdas.tau_min 0.3 --run.threads 1 --run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("gdas on " + space + " (C=2"), std::string::npos) << r.output;
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["space"], space);
+  EXPECT_EQ(g["method"], "gdas");
+  EXPECT_EQ(g["edges"].size(), space == "darts" ? 28u : 6u);
+  const auto m = timeless_metrics(dir);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_DOUBLE_EQ(m[0]["tau"].get<double>(), 8.0);
+  EXPECT_DOUBLE_EQ(m[1]["tau"].get<double>(), 0.3);
+  EXPECT_TRUE(m[1].contains("arch_entropy"));
+  EXPECT_EQ(m[1]["genotype"], g["genotype"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Spaces, CliGdas, ::testing::Values("nb201", "darts"));
+
+TEST(Cli, GdasTemperaturesOutOfOrderFailNamingTheKeys) {
+  TempDir tmp;
+  const auto r = run("search --search.method gdas --gdas.tau_max 0.5 --gdas.tau_min 2 --data.dataset synthetic "
+                     "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --run.dir " +
+                     tmp.file("run"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("gdas.tau_max = 0.5 is below gdas.tau_min = 2"), std::string::npos) << r.output;
+}
 
 TEST(Cli, DartsSpaceSearchWritesADartsGenotype) {
   TempDir tmp;

@@ -111,6 +111,26 @@ TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
   EXPECT_TRUE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
 }
 
+// GDAS's temperature is a function of the epoch: a search killed in the second epoch (tau 5.05 of
+// 10 -> 0.1 over 3 epochs) resumes at the same temperature and ends bitwise where the uninterrupted one does.
+TEST(ResumeCli, GdasKilledInTheSecondEpochResumesBitwiseIdentical) {
+  const std::string args = kThreeEpochs + "--search.method gdas ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:13:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-12.h5\n") << killed.output;
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 12 of 24"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir);
+  const auto m = timeless_metrics(dir);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_DOUBLE_EQ(m[1]["tau"].get<double>(), 5.05);
+}
+
 // --- signals, sent from outside to a running search -------------------------------------------
 
 std::vector<std::string> split_words(const std::string& s) {

@@ -9,6 +9,7 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
+#include "probnas/method/gdas.h"
 
 namespace probnas {
 namespace {
@@ -82,7 +83,7 @@ std::shared_ptr<const Dataset> search_data() {
 struct SearchRun {
   std::shared_ptr<Supernet> net;
   std::unique_ptr<GradientMethod> method;
-  std::vector<torch::Tensor> first_draws;  // architecture-phase draw of every micro-batch at step 0
+  std::vector<torch::Tensor> first_draws;  // architecture-phase draw of every micro-batch at step 0 (GDAS: the choices)
 };
 
 SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t micro_batches, int64_t steps) {
@@ -103,14 +104,17 @@ SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t 
   GradientMethodOptions o;
   o.arch.lr = 3e-2;  // large enough that the architecture really moves in a few steps
   if (name == "darts") run.method = std::make_unique<Darts>(run.net, o, key);
+  else if (name == "gdas") run.method = std::make_unique<Gdas>(run.net, o, GdasOptions{}, key);
   else run.method = std::make_unique<Drnas>(run.net, o, key);
   run.method->begin_epoch(0, 1);
   StepMetrics metrics;
   StepContext ctx;
   ctx.key = key;
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
-  for (int64_t k = 0; k < micro_batches; ++k)
-    run.first_draws.push_back(run.method->sample(run.method->draw_key(ctx, true, k)).weights[0]);
+  for (int64_t k = 0; k < micro_batches; ++k) {
+    const auto draw = run.method->sample(run.method->draw_key(ctx, true, k));
+    run.first_draws.push_back(draw.has_weights() ? draw.weights[0] : torch::tensor(draw.choices[0]));
+  }
   for (int64_t s = 0; s < steps; ++s) {
     ctx.global_step = s;
     run.method->step(train.batch_at(s), val.batch_at(s), ctx, metrics);
@@ -148,7 +152,7 @@ TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
   for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0]));
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts"));
+INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts", "gdas"));
 
 }  // namespace
 }  // namespace probnas

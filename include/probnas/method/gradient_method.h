@@ -1,5 +1,5 @@
 #pragma once
-// The bi-level gradient scheme DARTS (first order) and DrNAS share: per step, one architecture
+// The bi-level gradient scheme DARTS (first order), DrNAS and GDAS share: per step, one architecture
 // step (Adam on the validation micro-batches) and one weight step (momentum SGD with cosine
 // schedule and gradient clipping on the training micro-batches). Subclasses say how the
 // mixing weights come from the architecture parameters.

@@ -22,8 +22,10 @@ using ArchShape = std::vector<ArchGroup>;
 struct ArchSample {
   // Dense mixing weights, one [edges, ops] tensor per group (DARTS, DrNAS, GibbsNAS).
   std::vector<torch::Tensor> weights;
-  // One chosen operation per edge per group (PARSEC, evaluation of a discrete cell); used when
-  // `weights` is empty. Only the chosen operations are computed.
+  // One chosen operation per edge per group (PARSEC, evaluation of a discrete cell). Only the
+  // chosen operations are computed. With `weights` as well (GDAS), an edge's output is
+  // op[choice](x) * weights[e][choice] + sum of its other weights: one operation runs, and the
+  // gradient reaches every weight of the edge (see mixed_edge).
   std::vector<std::vector<int64_t>> choices;
   // PC-DARTS edge normalisation (optional): one [edges] tensor per group scaling each edge's output
   // (a softmax over the edges into the same node). Empty: every edge counts 1.
@@ -39,7 +41,16 @@ struct ArchSample {
     a.choices = std::move(c);
     return a;
   }
+  static ArchSample chosen(std::vector<std::vector<int64_t>> c, std::vector<torch::Tensor> w) {
+    ArchSample a;
+    a.choices = std::move(c);
+    a.weights = std::move(w);
+    return a;
+  }
+  // Choices only: the plain discrete forward.
   bool is_discrete() const { return weights.empty(); }
+  bool has_choices() const { return !choices.empty(); }
+  bool has_weights() const { return !weights.empty(); }
 };
 
 }  // namespace probnas

@@ -68,7 +68,8 @@ class DartsCell : public torch::nn::Module {
   static constexpr int kEdges = 14;  // 2 + 3 + 4 + 5
   DartsCell(int64_t c_prev_prev, int64_t c_prev, int64_t channels, bool reduction, bool reduction_prev,
             const BnOptions& bn, const std::vector<std::string>& ops = kDartsOps, int64_t partial_channels = 1);
-  // `weights` [14, ops] mixing weights, or `choice` (14 indices) when `weights` is undefined;
+  // `weights` [14, ops] mixing weights (undefined: none), `choice` 14 indices (null: none), or both
+  // (GDAS);
   // `edge_weights` [14] (optional) scale the edges' outputs (PC-DARTS edge normalisation).
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
                         const std::vector<int64_t>* choice, const torch::Tensor& edge_weights = {});

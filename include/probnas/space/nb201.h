@@ -12,7 +12,7 @@ namespace probnas {
 class Nb201Cell : public torch::nn::Module {
  public:
   Nb201Cell(int64_t channels, const BnOptions& bn);
-  // `weights` [6, 5] mixing weights, or `choice` (6 indices) when `weights` is undefined.
+  // `weights` [6, 5] mixing weights (undefined: none), `choice` 6 indices (null: none), or both (GDAS).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weights, const std::vector<int64_t>* choice);
   static constexpr int kNodes = 4;
   static constexpr int kEdges = 6;

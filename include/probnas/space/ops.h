@@ -125,10 +125,12 @@ void widen_conv_in(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widene
 void widen_depthwise(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener);
 void widen_bn(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& map, Widener& widener);
 
-// One mixed edge's output: the chosen operation alone when `choice` is given (`none` computes
-// nothing), else sum_k weights[k] * op_k(x) over the operations other than `none` (w * 0 adds
-// nothing to the output or any gradient) and other than pruned ones (null: their weight is 0).
-// Undefined when nothing contributes.
+// One mixed edge's output. `choice` alone: the chosen operation alone (`none` computes nothing).
+// `weights` alone: sum_k weights[k] * op_k(x) over the operations other than `none` (w * 0 adds
+// nothing to the output or any gradient). Both (GDAS): op_c(x) * weights[c] + sum_{k != c}
+// weights[k], c = *choice, as GDAS's reference code forms it: only op_c runs, and each other
+// weight, a broadcast scalar in the output, receives the sum of the output's gradient. Undefined
+// when nothing contributes. Pruned operations are null: skipped (their weight is 0).
 torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
                          const int64_t* choice);
 // `sum + term`, where either may be undefined (no contribution).
