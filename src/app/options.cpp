@@ -42,7 +42,10 @@ const OptionTable& search_option_table() {
         .real("search.arch_beta2", 0.999, 0, 0.999999, "Adam beta2 of the architecture parameters")
         .real("search.arch_init_std", 1e-3, 0, 10, "architecture parameters start at N(0, std^2)")
         .integer("search.warmup_epochs", 0, 0, 1000000, "epochs of weight-only training before architecture steps");
-    t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)");
+    t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)")
+        .integer("darts.order", 1, 1, 2, "DARTS's architecture gradient: 1 first order (weights held fixed); 2 second "
+                                         "order (validation loss after one unrolled weight step, Hessian-vector product "
+                                         "by finite differences; a search step takes about 3x as long)");
     t.real("drnas.reg_scale", 1e-3, 0, 1, "DrNAS L2 anchor on eta (Adam weight decay lambda)");
     t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},
              "training data")
