@@ -1,5 +1,6 @@
-// Times search steps (one architecture step + one weight step) of DrNAS and DARTS on the NB201
-// supernet with synthetic images, after warm-up, and prints one JSON line per case:
+// Times search steps (one architecture step + one weight step) of DrNAS and DARTS (first order;
+// "darts2": second order) on the NB201 supernet with synthetic images, after warm-up, and prints
+// one JSON line per case:
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
 // images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
-      ("methods", po::value(&methods)->default_value("drnas,darts"), "comma-separated methods")
+      ("methods", po::value(&methods)->default_value("drnas,darts"),
+       "comma-separated methods: drnas, darts, darts2 (DARTS second order)")
       ("batch", po::value(&batch)->default_value(64), "global batch size")
       ("channels", po::value(&channels)->default_value(16), "NB201 C")
       ("cells", po::value(&cells)->default_value(5), "NB201 N (cells per stage)")
@@ -96,11 +98,12 @@ int main(int argc, char** argv) {
       auto net = make_supernet(space);
       net->to(device);
       GradientMethodOptions go;
+      go.second_order = method == "darts2";
       std::unique_ptr<GradientMethod> m;
       if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
-      else if (method == "darts") m = std::make_unique<Darts>(net, go, RngKey(0));
+      else if (method == "darts" || method == "darts2") m = std::make_unique<Darts>(net, go, RngKey(0));
       else {
-        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts)\n";
+        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2)\n";
         return 2;
       }
       m->begin_epoch(0, 1);
