@@ -1,5 +1,6 @@
-// Times search steps (one architecture step + one weight step) of DrNAS, DARTS and GDAS on the NB201
-// or DARTS-space supernet with synthetic images, after warm-up, and prints one JSON line per case:
+// Times search steps (one architecture step + one weight step) of DrNAS, DARTS (first order;
+// "darts2": second order) and GDAS on the NB201 or DARTS-space supernet with synthetic images,
+// after warm-up, and prints one JSON line per case:
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
 // images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
-      ("methods", po::value(&methods)->default_value("drnas,darts"), "comma-separated methods (drnas, darts, gdas)")
+      ("methods", po::value(&methods)->default_value("drnas,darts"),
+       "comma-separated methods: drnas, darts, darts2 (DARTS second order), gdas")
       ("batch", po::value(&batch)->default_value(64), "global batch size")
       ("space", po::value(&space_name)->default_value("nb201"), "nb201 or darts")
       ("channels", po::value(&channels)->default_value(16), "initial channels C")
@@ -110,12 +112,13 @@ int main(int argc, char** argv) {
       GradientMethodOptions go;
       const int64_t ops = net->arch_shape().front().num_ops();
       if (then_k > 0) go.stages = {{1, k, ops}, {1, then_k, then_keep > 0 ? then_keep : (ops + 1) / 2}};
+      go.second_order = method == "darts2";
       std::unique_ptr<GradientMethod> m;
       if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
-      else if (method == "darts") m = std::make_unique<Darts>(net, go, RngKey(0));
+      else if (method == "darts" || method == "darts2") m = std::make_unique<Darts>(net, go, RngKey(0));
       else if (method == "gdas") m = std::make_unique<Gdas>(net, go, GdasOptions{}, RngKey(0));
       else {
-        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, gdas)\n";
+        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2, gdas)\n";
         return 2;
       }
       m->begin_epoch(then_k > 0 ? 1 : 0, then_k > 0 ? 2 : 1);  // the second stage prunes and widens here

@@ -46,7 +46,10 @@ const OptionTable& search_option_table() {
         .boolean("search.edge_norm", false, "PC-DARTS edge normalisation (DARTS space): learned softmax weights over "
                                             "the edges into each node scale the edges; the genotype keeps the edges "
                                             "with the largest weight x operation weight");
-    t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)");
+    t.real("darts.arch_weight_decay", 1e-3, 0, 1, "L2 decay of DARTS's alpha (Adam weight decay)")
+        .integer("darts.order", 1, 1, 2, "DARTS's architecture gradient: 1 first order (weights held fixed); 2 second "
+                                         "order (validation loss after one unrolled weight step, Hessian-vector product "
+                                         "by finite differences; a search step takes about 3x as long)");
     t.real("drnas.reg_scale", 1e-3, 0, 1, "DrNAS L2 anchor on eta (Adam weight decay lambda)");
     t.real("gdas.tau_max", 10, 1e-4, 1e4, "GDAS Gumbel-softmax temperature in the first epoch")
         .real("gdas.tau_min", 0.1, 1e-4, 1e4, "GDAS temperature in the last epoch (linear in between; "

@@ -303,7 +303,9 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
     for (const auto& l : history) lines += l + "\n";
     write_file_atomic(metrics_path, lines);
   }
-  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << method->name() << " on " << space.space << " (C="
+  const std::string title = method->name() + (c.text("search.method") == "darts" && c.integer("darts.order") == 2
+                                                   ? " (second order)" : "");
+  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << title << " on " << space.space << " (C="
             << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
                                          : ", N=" + std::to_string(space.cells_per_stage))
             << ", " << params << " weights), "

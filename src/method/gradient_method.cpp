@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
 #include "probnas/core/log.h"
@@ -18,10 +20,17 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
       weight_opt_(weights_, options.weights),
       arch_opt_({}, options.arch),
       key_(key) {
+  PROBNAS_CHECK(!(options_.second_order && options_.weights.nesterov),
+                "second-order DARTS unrolls plain momentum SGD; the weight optimiser is Nesterov");
+  PROBNAS_CHECK(options_.hvp_radius > 0, "second-order DARTS: the finite-difference radius is ", options_.hvp_radius,
+                " (must be positive)");
   auto gen = make_generator(key.with("arch-init"));
   const auto device = weights_.front().device();
+  // Drawn in float32 whatever the weights' type (the same start for a float and a double network);
+  // stored in the weights' type so that a double network (gradient checks) is double throughout.
+  const auto dtype = weights_.front().scalar_type();
   for (const auto& group : net_->arch_shape()) {
-    auto p = (torch::randn({group.edges(), group.num_ops()}, gen, torch::kFloat32) * options_.init_std).to(device);
+    auto p = (torch::randn({group.edges(), group.num_ops()}, gen, torch::kFloat32) * options_.init_std).to(device, dtype);
     arch_.push_back(p.set_requires_grad(true));
   }
   std::vector<std::string> groups;
@@ -32,7 +41,7 @@ GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOpti
     // are contiguous in every space's edge order.
     auto edge_gen = make_generator(key.with("edge-init"));
     for (const auto& group : net_->arch_shape()) {
-      auto p = (torch::randn({group.edges()}, edge_gen, torch::kFloat32) * options_.init_std).to(device);
+      auto p = (torch::randn({group.edges()}, edge_gen, torch::kFloat32) * options_.init_std).to(device, dtype);
       edge_.push_back(p.set_requires_grad(true));
       arch_params.push_back(edge_.back());
       std::vector<std::pair<int64_t, int64_t>> nodes;
@@ -64,6 +73,12 @@ std::vector<torch::Tensor> GradientMethod::edge_weights(bool differentiable) con
     weights.push_back(torch::cat(parts));
   }
   return weights;
+}
+
+std::vector<torch::Tensor> GradientMethod::all_arch_parameters() const {
+  std::vector<torch::Tensor> params = arch_;
+  params.insert(params.end(), edge_.begin(), edge_.end());
+  return params;
 }
 
 ArchSample GradientMethod::with_edge_weights(ArchSample sample, bool differentiable) const {
@@ -198,10 +213,49 @@ class GradientSum {
     if (comm) comm->allreduce(sums_, ReduceOp::sum);
     for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = sums_[i].to(params_[i].scalar_type());
   }
+  // Reduces over ranks and returns the float64 totals, leaving the parameters without gradient.
+  // Every rank joins the reduction, also one that had no micro-batch (its sums are zeros).
+  std::vector<torch::Tensor> reduce(Communicator* comm) {
+    if (sums_.empty())
+      for (const auto& p : params_) sums_.push_back(torch::zeros(p.sizes(), p.options().dtype(torch::kFloat64)));
+    if (comm) comm->allreduce(sums_, ReduceOp::sum);
+    return sums_;
+  }
 
  private:
   const std::vector<torch::Tensor>& params_;
   std::vector<torch::Tensor> sums_;
+};
+
+// Copies of parameters, put back bitwise by restore() or, should a forward throw half-way, when
+// leaving the scope: second-order DARTS moves the weights to w', w + R dw' and w - R dw'.
+class SavedParameters {
+ public:
+  explicit SavedParameters(const std::vector<torch::Tensor>& params) : params_(params) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : params_) saved_.push_back(p.detach().clone());
+  }
+  SavedParameters(const SavedParameters&) = delete;
+  SavedParameters& operator=(const SavedParameters&) = delete;
+  ~SavedParameters() {
+    if (restored_) return;
+    try {
+      restore();
+    } catch (const std::exception& e) {
+      PROBNAS_LOG(error) << "second-order DARTS: putting the weights back failed: " << e.what();
+    }
+  }
+  const std::vector<torch::Tensor>& values() const { return saved_; }
+  void restore() {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(saved_[i]);
+    restored_ = true;
+  }
+
+ private:
+  const std::vector<torch::Tensor>& params_;
+  std::vector<torch::Tensor> saved_;
+  bool restored_ = false;
 };
 }  // namespace
 
@@ -212,24 +266,104 @@ RngKey GradientMethod::draw_key(const StepContext& ctx, bool architecture_phase,
       .with(static_cast<uint64_t>(index));
 }
 
+std::vector<torch::Tensor> GradientMethod::summed_gradient(const std::vector<Batch>& batches, bool architecture_phase,
+                                                           const std::vector<torch::Tensor>& wrt, bool through_arch,
+                                                           const StepContext& ctx, StepMetrics* metrics) {
+  // backward() adds to what a parameter holds: drop what the previous step's optimisers left there.
+  for (const auto& p : wrt) p.mutable_grad() = torch::Tensor();
+  GradientSum sum(wrt);
+  for (const Batch& b : batches) {
+    ArchSample arch;
+    if (through_arch) {
+      arch = with_edge_weights(mixing_weights(draw_key(ctx, architecture_phase, b.index), true), true);
+    } else {
+      torch::NoGradGuard no_grad;
+      arch = with_edge_weights(mixing_weights(draw_key(ctx, architecture_phase, b.index), false), false);
+    }
+    auto logits = net_->forward(b.x, arch);
+    // Gradients only into `wrt`: asked for the architecture alone, no weight-gradient kernels run.
+    scaled_loss(logits, b).backward({}, false, false, wrt);
+    sum.take();
+    if (metrics) metrics->add(architecture_phase, logits, b.y);
+  }
+  return sum.reduce(ctx.comm);
+}
+
+std::vector<torch::Tensor> GradientMethod::architecture_gradient(const std::vector<Batch>& train,
+                                                                 const std::vector<Batch>& val,
+                                                                 const StepContext& ctx, StepMetrics* metrics) {
+  if (options_.second_order) return second_order_gradient(train, val, ctx, metrics);
+  return summed_gradient(val, true, all_arch_parameters(), true, ctx, metrics);
+}
+
+// With w'(alpha) = w - xi (mu buf + grad_w L_train(w, alpha) + wd w), the gradient of L_val(w'(alpha), alpha)
+// is grad_alpha L_val(w', alpha) - xi H dw', with dw' = grad_w' L_val(w', alpha) and H the mixed second
+// derivative d2 L_train / d alpha d w at w; H dw' is a central difference of grad_alpha L_train along
+// dw'. Every gradient is fully reduced (micro-batches and ranks, float64) before it is used, so the
+// unrolled weights, the norm and the perturbations are the same numbers on every rank. In training
+// mode the three extra forwards also move BatchNorm's running statistics (so do the DARTS code's);
+// the search never reads them, it normalises by batch statistics.
+std::vector<torch::Tensor> GradientMethod::second_order_gradient(const std::vector<Batch>& train,
+                                                                 const std::vector<Batch>& val,
+                                                                 const StepContext& ctx, StepMetrics* metrics) {
+  const SgdOptions& sgd = weight_opt_.options();
+  const double xi = sgd.lr;  // the learning rate of the weight step this one unrolls
+  const auto& momentum = weight_opt_.momentum_buffers();
+  SavedParameters w(weights_);
+
+  // w': the step SGD would take next, without the gradient clipping (as in the DARTS code). Before
+  // the first weight step there is no momentum buffer, and PyTorch's SGD then steps by d alone.
+  const auto train_grad = summed_gradient(train, false, weights_, false, ctx, nullptr);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      const auto w64 = w.values()[i].to(torch::kFloat64);
+      auto d = train_grad[i] + sgd.weight_decay * w64;
+      if (sgd.momentum != 0 && momentum[i].defined()) d = d + sgd.momentum * momentum[i].to(torch::kFloat64);
+      weights_[i].copy_(w64 - xi * d);
+    }
+  }
+
+  // At w', one backward gives both the direct term d alpha and the direction dw'.
+  const auto arch = all_arch_parameters();
+  std::vector<torch::Tensor> arch_and_weights(arch);
+  arch_and_weights.insert(arch_and_weights.end(), weights_.begin(), weights_.end());
+  const auto val_grad = summed_gradient(val, true, arch_and_weights, true, ctx, metrics);
+  const auto groups = static_cast<std::ptrdiff_t>(arch.size());
+  const std::vector<torch::Tensor> direct(val_grad.begin(), val_grad.begin() + groups);
+  const std::vector<torch::Tensor> dw(val_grad.begin() + groups, val_grad.end());
+
+  // R = r / ||dw'|| over all weights (r = 0.01 in DARTS), kept on the device (no host sync). A zero dw'
+  // leaves w + R dw' = w - R dw', so the difference below is exactly zero and the clamp only avoids 0 / 0.
+  torch::Tensor squares = torch::zeros({}, dw.front().options());
+  for (const auto& g : dw) squares = squares + g.square().sum();
+  const auto radius = squares.sqrt().clamp_min(std::numeric_limits<double>::min()).reciprocal() * options_.hvp_radius;
+  auto arch_gradient_at = [&](double sign) {
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < weights_.size(); ++i)
+        weights_[i].copy_(w.values()[i].to(torch::kFloat64) + (sign * radius) * dw[i]);
+    }
+    return summed_gradient(train, false, arch, true, ctx, nullptr);
+  };
+  const auto plus = arch_gradient_at(1.0);
+  const auto minus = arch_gradient_at(-1.0);
+  w.restore();
+
+  std::vector<torch::Tensor> grad;
+  for (size_t g = 0; g < arch.size(); ++g) grad.push_back(direct[g] - xi * (plus[g] - minus[g]) / (2 * radius));
+  return grad;
+}
+
 void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
                           StepMetrics& metrics) {
   net_->train();
 
-  // 1. Architecture step on the validation micro-batches, weights fixed (first-order).
+  // 1. Architecture step on the validation micro-batches (second order: and the training ones).
   if (arch_active_) {
-    arch_opt_.zero_grad();
-    std::vector<torch::Tensor> arch_params = arch_;
-    arch_params.insert(arch_params.end(), edge_.begin(), edge_.end());
-    GradientSum arch_grads(arch_params);
-    for (const Batch& b : val) {
-      auto logits = net_->forward(b.x, with_edge_weights(mixing_weights(draw_key(ctx, true, b.index), true), true));
-      // Gradients only into the architecture parameters: no weight-gradient kernels run here.
-      scaled_loss(logits, b).backward({}, false, false, arch_params);
-      arch_grads.take();
-      metrics.add(true, logits, b.y);
-    }
-    arch_grads.finish(ctx.comm);
+    const auto params = all_arch_parameters();
+    const auto grad = architecture_gradient(train, val, ctx, &metrics);
+    for (size_t g = 0; g < params.size(); ++g) params[g].mutable_grad() = grad[g].to(params[g].scalar_type());
     arch_opt_.step();
   }
 

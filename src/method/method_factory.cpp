@@ -27,8 +27,12 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
                 "search.edge_norm = true: edge normalisation is built for the DARTS space (search.space = darts)");
   PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
   const std::string& method = c.text("search.method");
+  const int64_t order = c.integer("darts.order");
+  PROBNAS_CHECK(order == 1 || method == "darts", "darts.order = ", order, " applies to search.method = darts only; ",
+                method, " uses the first-order gradient (leave darts.order at 1)");
   if (method == "darts") {
     o.arch.weight_decay = c.real("darts.arch_weight_decay");
+    o.second_order = order == 2;
     return std::make_unique<Darts>(std::move(net), o, key);
   }
   if (method == "drnas") {

@@ -197,6 +197,28 @@ TEST(Cli, ImageNetStemRunsOnTheDartsSpaceAndIsRefusedOnNb201) {
   EXPECT_NE(read_file(tmp.file("darts/config.ini")).find("stem = imagenet"), std::string::npos);
 }
 
+TEST(Cli, SecondOrderDartsSearchWritesAGenotype) {
+  TempDir tmp;
+  const std::string dir = tmp.file("darts2");
+  const auto r = run("search --search.method darts --darts.order 2 --search.space darts --space.cells 3 "
+                     "--space.channels 2 --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "
+                     "--search.batch_size 16 --search.micro_batches 2 --search.epochs 1 --run.threads 1 --run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("darts (second order) on darts (C=2, cells=3"), std::string::npos) << r.output;
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["genotype"].get<std::string>().rfind("Genotype(normal=[('", 0), 0u) << g["genotype"];
+  EXPECT_NE(read_file(dir + "/config.ini").find("order = 2"), std::string::npos);
+
+  // Only DARTS has a second order; DrNAS refuses it, naming the key.
+  const auto drnas = run("search --search.method drnas --darts.order 2 --data.dataset synthetic --run.dir " +
+                         tmp.file("drnas"));
+  EXPECT_NE(drnas.code, 0);
+  EXPECT_NE(drnas.output.find("darts.order = 2"), std::string::npos) << drnas.output;
+  const auto range = run("search --search.method darts --darts.order 3 --run.dir " + tmp.file("three"));
+  EXPECT_NE(range.code, 0);
+  EXPECT_NE(range.output.find("darts.order"), std::string::npos) << range.output;
+}
+
 TEST(Cli, EffectiveConfigRunsAgainAsAConfigFile) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)";
   probnas::test::TempDir tmp;

@@ -1,6 +1,7 @@
 #pragma once
-// DARTS, first order (Liu et al., ICLR 2019): mixing weights softmax(alpha), alpha updated by
-// Adam on the validation loss with the weights held fixed.
+// DARTS (Liu et al., ICLR 2019): mixing weights softmax(alpha), alpha updated by Adam on the
+// validation loss, with the weights held fixed (first order) or through one unrolled weight step
+// (second order, GradientMethodOptions::second_order).
 #include "probnas/method/gradient_method.h"
 
 namespace probnas {

@@ -1,8 +1,9 @@
 #pragma once
-// The bi-level gradient scheme DARTS (first order), DrNAS and GDAS share: per step, one architecture
-// step (Adam on the validation micro-batches) and one weight step (momentum SGD with cosine
-// schedule and gradient clipping on the training micro-batches). Subclasses say how the
-// mixing weights come from the architecture parameters.
+// The bi-level gradient scheme DARTS, DrNAS and GDAS share: per step, one architecture step (Adam
+// on the validation micro-batches) and one weight step (momentum SGD with cosine schedule and
+// gradient clipping on the training micro-batches). The architecture gradient is first order
+// (weights held fixed) or DARTS's second order (through one unrolled weight step). Subclasses say
+// how the mixing weights come from the architecture parameters.
 #include "probnas/method/method.h"
 #include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
@@ -18,6 +19,14 @@ struct GradientMethodOptions {
   double init_std = 1e-3;     // architecture parameters start at N(0, init_std^2)
   std::vector<ProgressiveStage> stages;  // progressive learning; empty: one stage, nothing changes
   bool edge_norm = false;  // PC-DARTS edge normalisation: learned softmax weights over each node's edges
+  // DARTS's second-order gradient (Liu et al., ICLR 2019, Eq. 6-8): the validation loss at the
+  // weights after one unrolled SGD step, w' = w - lr (momentum buf + grad_w L_train + decay w); the
+  // Hessian-vector product through w' by central differences. The architecture step then runs four
+  // forward and four backward passes per micro-batch instead of one of each: a step takes ~3x as long.
+  bool second_order = false;
+  // The central difference steps the weights by +-R dw' with R = hvp_radius / ||dw'||, DARTS's 0.01: a
+  // step of norm 0.01, small per weight in a real supernet (a tiny test net needs less to be linear).
+  double hvp_radius = 0.01;
 };
 
 class GradientMethod : public SearchMethod {
@@ -46,6 +55,13 @@ class GradientMethod : public SearchMethod {
   // widening the operations by the random mapping keyed by (seed, stage). Weight momentum follows
   // the surviving and widened parameters.
   void advance_stage(int64_t stage);
+  const Sgd& weight_optimizer() const { return weight_opt_; }
+  // The architecture gradient this step would apply (first or second order, as configured), per
+  // group in float64, summed over this rank's micro-batches and over ranks. Changes no parameter
+  // (second order moves the weights and puts them back bitwise) and no optimiser state; the
+  // network's mode (train/eval) is the caller's. Adds the validation forwards to `metrics` if given.
+  std::vector<torch::Tensor> architecture_gradient(const std::vector<Batch>& train, const std::vector<Batch>& val,
+                                                   const StepContext& ctx, StepMetrics* metrics = nullptr);
   // The key of the mixing-weight draw for micro-batch `index` of a step's architecture or weight
   // phase: a function of (seed, method, step, phase, micro-batch) alone, never of the rank.
   RngKey draw_key(const StepContext& ctx, bool architecture_phase, int64_t index) const;
@@ -62,6 +78,15 @@ class GradientMethod : public SearchMethod {
   // `sample` with the edge weights added when edge normalisation is on.
   ArchSample with_edge_weights(ArchSample sample, bool differentiable) const;
 
+  // Gradient w.r.t. `wrt` of the scaled loss over `batches` (one phase's micro-batches), summed in
+  // float64 over the micro-batches and over ranks. The mixing weights are differentiable only when
+  // `through_arch` (the backward then reaches the architecture parameters).
+  std::vector<torch::Tensor> summed_gradient(const std::vector<Batch>& batches, bool architecture_phase,
+                                             const std::vector<torch::Tensor>& wrt, bool through_arch,
+                                             const StepContext& ctx, StepMetrics* metrics);
+  std::vector<torch::Tensor> second_order_gradient(const std::vector<Batch>& train, const std::vector<Batch>& val,
+                                                   const StepContext& ctx, StepMetrics* metrics);
+
   std::shared_ptr<Supernet> net_;
   GradientMethodOptions options_;
   std::vector<torch::Tensor> arch_;  // one [edges, ops] parameter per group
@@ -77,6 +102,8 @@ class GradientMethod : public SearchMethod {
   std::vector<torch::Tensor> masks_;
 
  private:
+  // The parameters the architecture step updates: arch_, then edge_ (edge normalisation).
+  std::vector<torch::Tensor> all_arch_parameters() const;
   // Rebuilds the weight list and optimiser after the supernet changed shape.
   void rebind_weights(const Widener* widener);
   int64_t stage_start(int64_t stage) const;

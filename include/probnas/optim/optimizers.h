@@ -24,6 +24,10 @@ class Sgd {
   void zero_grad();
   void set_lr(double lr) { options_.lr = lr; }
   double lr() const { return options_.lr; }
+  const SgdOptions& options() const { return options_; }
+  // One buffer per parameter, undefined until that parameter's first step (read by second-order
+  // DARTS, which unrolls the next step).
+  const std::vector<torch::Tensor>& momentum_buffers() const { return momentum_; }
   // Names of the parameters in checkpoints (momentum/<name>); default: their index.
   void set_names(std::vector<std::string> names);
   void save(ckpt::State& state) const;
