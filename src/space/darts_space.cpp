@@ -36,22 +36,25 @@ torch::Tensor SepConv::forward(const torch::Tensor& x) { return body_->forward(x
 namespace {
 nn::Conv2dImpl& conv_at(nn::Sequential& body, size_t i) { return *body->ptr(i)->as<nn::Conv2dImpl>(); }
 nn::BatchNorm2dImpl& bn_at(nn::Sequential& body, size_t i) { return *body->ptr(i)->as<nn::BatchNorm2dImpl>(); }
+
+// Widens the (depthwise `first`, pointwise first+1, BN first+2) run of `body` whose input channels
+// map by `in`; returns the map of its output channels. Each layer's input follows the map of the
+// layer before it, so a new channel stays the copy of its source through the run.
+torch::Tensor widen_separable(nn::Sequential& body, size_t first, const torch::Tensor& in, int64_t channels,
+                              Widener& w) {
+  widen_depthwise(conv_at(body, first), in, w);
+  widen_conv_in(conv_at(body, first + 1), in, w);
+  const auto out = w.mapping(conv_at(body, first + 1).weight.size(0), channels);
+  widen_conv_out(conv_at(body, first + 1), out, w);
+  widen_bn(bn_at(body, first + 2), out, w);
+  return out;
+}
 }  // namespace
 
 void SepConv::widen(int64_t channels, Widener& w) {
-  // (ReLU, depthwise 1, pointwise 2, BN 3) x 2: each layer's input channels follow the map of the
-  // layer before it, so a new channel stays the copy of its source through the block.
-  const auto a = w.mapping(conv_at(body_, 1).weight.size(0), channels);
-  widen_depthwise(conv_at(body_, 1), a, w);
-  widen_conv_in(conv_at(body_, 2), a, w);
-  const auto b = w.mapping(conv_at(body_, 2).weight.size(0), channels);
-  widen_conv_out(conv_at(body_, 2), b, w);
-  widen_bn(bn_at(body_, 3), b, w);
-  widen_depthwise(conv_at(body_, 5), b, w);
-  widen_conv_in(conv_at(body_, 6), b, w);
-  const auto c = w.mapping(conv_at(body_, 6).weight.size(0), channels);
-  widen_conv_out(conv_at(body_, 6), c, w);
-  widen_bn(bn_at(body_, 7), c, w);
+  // (ReLU, depthwise 1, pointwise 2, BN 3) x 2; the second run's input is the first run's output.
+  const auto in = w.mapping(conv_at(body_, 1).weight.size(0), channels);
+  widen_separable(body_, 5, widen_separable(body_, 1, in, channels, w), channels, w);
 }
 
 DilConv::DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
@@ -63,12 +66,7 @@ DilConv::DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, in
 torch::Tensor DilConv::forward(const torch::Tensor& x) { return body_->forward(x); }
 
 void DilConv::widen(int64_t channels, Widener& w) {
-  const auto a = w.mapping(conv_at(body_, 1).weight.size(0), channels);
-  widen_depthwise(conv_at(body_, 1), a, w);
-  widen_conv_in(conv_at(body_, 2), a, w);
-  const auto b = w.mapping(conv_at(body_, 2).weight.size(0), channels);
-  widen_conv_out(conv_at(body_, 2), b, w);
-  widen_bn(bn_at(body_, 3), b, w);
+  widen_separable(body_, 1, w.mapping(conv_at(body_, 1).weight.size(0), channels), channels, w);
 }
 
 DartsPool::DartsPool(int64_t channels, int64_t stride, bool average, const BnOptions& bn)
