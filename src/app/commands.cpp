@@ -21,7 +21,10 @@ const char* kUsage =
     "usage: probnas <command> [--config FILE] [--section.key VALUE ...]\n"
     "\n"
     "commands:\n"
-    "  search     search an architecture (DrNAS, DARTS) and write a run folder; resumes from its checkpoints\n"
+    "  search     search an architecture (DrNAS, DARTS, GDAS, PGNAS) and write a run folder; resumes from its\n"
+    "             checkpoints; PGNAS then ranks its candidates\n"
+    "  sample     PGNAS: (re)rank candidates of a finished search (same options as search; pgnas.candidates,\n"
+    "             pgnas.sampling, pgnas.random_drop, pgnas.bn*, pgnas.eval_* and pgnas.test may change)\n"
     "  inspect    probnas inspect <ckpt.h5> [--config] [--cells DIR]: a checkpoint's meta data, genotype, sizes,\n"
     "             validity; --cells DIR also draws its cells\n"
     "\n"
@@ -34,19 +37,27 @@ const char* kUsage =
     "exit codes: 0 done; 1 error (message on stderr); 2 bad usage; 75 checkpointed on SIGUSR1, SIGUSR2 or\n"
     "SIGTERM before the end (run the same command again to resume).\n";
 
-int search_command(const std::vector<std::string>& args) {
+int search_command(const std::vector<std::string>& args, bool sample_only) {
   Config config(search_option_table());
   const CommandLine cl = parse_command_line(config, args);
   if (cl.help) {
-    std::cout << "usage: probnas search [--config FILE] [--section.key VALUE ...]\n\n"
-                 "Searches an architecture and writes config.ini, metrics.jsonl and genotype.json to run.dir.\n"
-                 "Every option (INI: [section] key = value; command line: --section.key value):\n"
+    if (sample_only)
+      std::cout << "usage: probnas sample [--config FILE] [--section.key VALUE ...]\n\n"
+                   "Ranks the candidates of a finished PGNAS search in run.dir again (the same config; the ranking\n"
+                   "options pgnas.candidates, pgnas.sampling, pgnas.random_drop, pgnas.bn, pgnas.bn_images,\n"
+                   "pgnas.eval_images, pgnas.eval_batch and pgnas.test may differ) and rewrites candidates.csv,\n"
+                   "genotype.json and best_network.h5. A stopped ranking goes on where it stopped.\n";
+    else
+      std::cout << "usage: probnas search [--config FILE] [--section.key VALUE ...]\n\n"
+                   "Searches an architecture and writes config.ini, metrics.jsonl and genotype.json to run.dir\n"
+                   "(PGNAS: then ranks candidates and writes candidates.csv and best_network.h5 too).\n";
+    std::cout << "Every option (INI: [section] key = value; command line: --section.key value):\n"
               << search_option_table().help_text();
     return 0;
   }
   log::set_level(log::parse_level(config.text("run.log_level")));
   auto comm = make_world_communicator();
-  const SearchSummary s = run_search(config, *comm);
+  const SearchSummary s = run_search(config, *comm, sample_only);
   if (s.interrupted) {
     if (comm->rank() == 0)
       std::cout << "search interrupted by " << s.signal << " after step " << s.steps << "; checkpoint " << s.checkpoint
@@ -56,8 +67,11 @@ int search_command(const std::vector<std::string>& args) {
   if (comm->rank() == 0) {
     std::cout << "search finished in " << format_duration(s.wall_seconds) << " (" << s.steps
               << " steps); search validation accuracy " << s.final_val_acc * 100 << "%\n"
-              << "genotype: " << s.genotype.text << "\n"
-              << "results in " << s.run_dir << "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n";
+              << s.report << "genotype: " << s.genotype.text << "\n"
+              << "results in " << s.run_dir
+              << (s.report.empty() ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
+                                   : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, "
+                                     "checkpoints/)\n");
   }
   return 0;
 }
@@ -130,14 +144,14 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
       return 1;
     }
   }
-  if (command != "search") {
-    std::cerr << "probnas: unknown command '" << command << "' (allowed: search, inspect; see probnas --help)\n";
+  if (command != "search" && command != "sample") {
+    std::cerr << "probnas: unknown command '" << command << "' (allowed: search, sample, inspect; see probnas --help)\n";
     return 2;
   }
   try {
     MpiSession mpi(argc, argv);
     try {
-      return search_command(rest);
+      return search_command(rest, command == "sample");
     } catch (const Error& e) {
       PROBNAS_LOG(error) << e.what();
       PROBNAS_LOG(debug) << "raised at " << e.where();

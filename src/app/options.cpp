@@ -26,8 +26,11 @@ const OptionTable& search_option_table() {
         .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
-    t.choice("search.method", "drnas", {"darts", "drnas", "gdas"}, "search method")
-        .choice("search.space", "nb201", {"nb201", "darts"}, "search space: NAS-Bench-201 cells, or DARTS's normal and reduction cells")
+    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "pgnas"},
+             "search method (pgnas needs search.space = multibranch)")
+        .choice("search.space", "nb201", {"nb201", "darts", "multibranch"},
+                "search space: NAS-Bench-201 cells, DARTS's normal and reduction cells, or PGNAS's multi-branch "
+                "ResNet with gated channels")
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
         .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
         .integer("search.micro_batches", 1, 1, 1 << 20,
@@ -55,6 +58,28 @@ const OptionTable& search_option_table() {
         .real("gdas.tau_min", 0.1, 1e-4, 1e4, "GDAS temperature in the last epoch (linear in between; "
                                               "at most gdas.tau_max)")
         .real("gdas.arch_weight_decay", 1e-3, 0, 1, "L2 decay of GDAS's alpha (Adam weight decay)");
+    t.real("pgnas.temperature", 0.2, 1e-3, 100, "PGNAS: temperature tau of the concrete (Gumbel-sigmoid) gates "
+                                                "(0.2: 1/5 as the PGNAS code)")
+        .real("pgnas.length_scale", 0, 0, 1e6, "PGNAS: prior length scale l of the KL term's l^2 (1 - p) / (2N) "
+                                               "||m||^2 (0: l^2 = N x search.weight_decay, the gated kernels then "
+                                               "decay like the other weights at p = 0)")
+        .real("pgnas.init_drop", 0.1, 1e-4, 0.9999, "PGNAS: initial drop probability of every gate group")
+        .real("pgnas.drop_lr", 1e-3, 0, 10, "PGNAS: Adam learning rate of the drop logits")
+        .integer("pgnas.candidates", 1500, 1, 100000000, "PGNAS: candidates (gates + shared weights) drawn and ranked "
+                                                          "on the validation split after training")
+        .choice("pgnas.sampling", "both", {"guided", "random", "both"},
+                "PGNAS: guided (from the learned posterior), random (every gate dropped with pgnas.random_drop: the "
+                "paper's Random baseline), or both (the best guided candidate is the result)")
+        .real("pgnas.random_drop", -1, -1, 1, "PGNAS: drop probability of the random baseline (-1: the learned mean, "
+                                              "a comparable kept-channel fraction)")
+        .choice("pgnas.bn", "running", {"running", "recalibrate"},
+                "PGNAS: BatchNorm statistics of a candidate: running (the supernet's, as the PGNAS code) or "
+                "recalibrate (recomputed on pgnas.bn_images training images per candidate)")
+        .integer("pgnas.bn_images", 512, 1, 100000000, "PGNAS: training images for pgnas.bn = recalibrate")
+        .integer("pgnas.eval_images", 0, 0, 1000000000, "PGNAS: held-out images each candidate is scored on (0: the "
+                                                       "whole architecture split)")
+        .integer("pgnas.eval_batch", 500, 1, 1000000, "PGNAS: batch size of candidate evaluation")
+        .boolean("pgnas.test", true, "PGNAS: evaluate the best candidates and the supernet on the test split");
     t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},
              "training data")
         .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "
@@ -71,7 +96,10 @@ const OptionTable& search_option_table() {
         .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")
         .integer("data.synthetic_classes", 10, 2, 100000, "synthetic: classes");
     t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
-        .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages)")
+        .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages); multibranch: residual "
+                                                     "blocks per stage")
+        .text("space.kernels", "1,3,5,7", "multibranch: kernel sizes of the branches of every block (1 to 4 odd "
+                                          "sizes, one branch each)")
         .integer("space.cells", 8, 3, 1000, "DARTS space: cells (8: the search proxy; 20: evaluation size); "
                                             "reduction cells at 1/3 and 2/3")
         .text("space.ops", "", "DARTS space: candidate operations, comma-separated (empty: all 8 of DARTS: none, "

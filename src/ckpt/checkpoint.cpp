@@ -152,7 +152,12 @@ bool may_change_on_resume(const std::string& key) {
   static const std::set<std::string> keys = {"run.dir",     "run.threads",          "run.device",
                                              "run.resume",  "run.progress_interval", "run.log_level",
                                              "data.path",   "comm.verify_interval",  "search.epochs"};
-  return keys.count(key) != 0 || key.rfind("ckpt.", 0) == 0 || key.rfind("report.", 0) == 0;
+  // PGNAS's ranking options act after training: a finished search can be ranked again with others.
+  static const std::set<std::string> ranking = {"pgnas.candidates", "pgnas.sampling", "pgnas.random_drop",
+                                                "pgnas.bn",         "pgnas.bn_images", "pgnas.eval_images",
+                                                "pgnas.eval_batch", "pgnas.test"};
+  return keys.count(key) != 0 || ranking.count(key) != 0 || key.rfind("ckpt.", 0) == 0 ||
+         key.rfind("report.", 0) == 0;
 }
 
 std::string resume_hash(const Config& config) {
@@ -194,7 +199,7 @@ void check_compatible(const State& state, const std::string& file, const Config&
     more += ")";
   }
   PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more,
-                       "; only run.*, data.path, comm.*, search.epochs, ckpt.* and report.* may change on "
+                       "; only run.*, data.path, comm.*, search.epochs, ckpt.*, report.* and PGNAS's ranking options may change on "
                        "resume: use the checkpoint's values or another run.dir");
 }
 

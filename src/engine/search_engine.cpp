@@ -20,11 +20,14 @@
 #include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
 #include "probnas/engine/nb201_table.h"
+#include "probnas/engine/pgnas_ranking.h"
+#include "probnas/method/pgnas.h"
 #include "probnas/engine/run_state.h"
 #include "probnas/method/method.h"
 #include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
 #include "probnas/space/cell_picture.h"
+#include "probnas/space/multibranch.h"
 
 namespace probnas {
 
@@ -195,7 +198,7 @@ void write_cells(const Genotype& genotype, const std::string& dir, bool render) 
 
 }  // namespace
 
-SearchSummary run_search(const Config& c, Communicator& comm) {
+SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) {
   Stopwatch wall;
   const bool root = comm.rank() == 0;
   const SignalWatch signals;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
@@ -213,6 +216,12 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   ckpt::Directory checkpoints(dir + "/checkpoints", save_options, c.integer("ckpt.keep"));
   auto [resume_name, resume] = find_resume_state(c, checkpoints, comm);
 
+  if (sample_only) {
+    PROBNAS_CHECK(c.text("search.method") == "pgnas", "probnas sample ranks PGNAS candidates; search.method = ",
+                  c.text("search.method"), " has no sampling phase");
+    PROBNAS_CHECK(resume.has_value(), "probnas sample: '", checkpoints.path(), "' holds no checkpoint to sample from: "
+                  "run probnas search with this config first");
+  }
   // Data: the weight and architecture halves of the training split.
   auto data = load_training_data(c);
   check_ranks_agree(c, *data, comm);
@@ -239,6 +248,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   space.partial_channels = initial_partial_channels(c);
   for (const auto& op : split_list(c.text("space.ops"))) space.ops.push_back(op);
   space.stem = c.text("space.stem");
+  if (space.space == "multibranch") space.kernels = parse_kernels(c.text("space.kernels"));
   space.input_channels = data->channels();
   space.classes = data->num_classes;
   torch::manual_seed(key.with("weights-init").value());
@@ -271,6 +281,9 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
                   " steps per epoch; this run has ", weight_loader.examples(), " + ", arch_loader.examples(),
                   " images in ", steps_per_epoch, " steps: the training data changed");
     start_step = loader.attr_int("global_step");
+    PROBNAS_CHECK(!sample_only || start_step >= total_steps, "probnas sample: the search in '", dir,
+                  "' stopped at step ", start_step, " of ", total_steps, ": finish it first (run probnas search "
+                  "with the same config; it resumes and ranks the candidates at the end)");
     // The supernet takes the checkpoint's shape (progressive stage), then its tensors, then the
     // method its state; begin_epoch then finds the stage in place.
     method->restore_structure(resume->group("method"));
@@ -308,6 +321,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << title << " on " << space.space << " (C="
             << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
                                          : ", N=" + std::to_string(space.cells_per_stage))
+            << (space.space == "multibranch" ? ", kernels " + c.text("space.kernels") : "")
             << ", " << params << " weights), "
             << data->name << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
             << arch_loader.examples() << " architecture), " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "")
@@ -391,6 +405,7 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   StepContext ctx;
   ctx.key = key;
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
+  ctx.train_examples = weight_loader.examples();
   Stopwatch since_progress, search_clock, since_checkpoint, epoch_clock;
   const double progress_interval = c.real("run.progress_interval");
   const int64_t verify_interval = c.integer("comm.verify_interval");
@@ -518,6 +533,21 @@ SearchSummary run_search(const Config& c, Communicator& comm) {
   summary.genotype = method->derive();
   // Also when a finished run is started again: its pictures are then drawn (again) with what is installed now.
   if (root) write_cells(summary.genotype, dir, /*render=*/true);
+  if (auto* pgnas = dynamic_cast<Pgnas*>(method.get())) {
+    const auto outcome = finish_pgnas(c, *pgnas, *data, split, stats, device, comm, dir, std::max(total_steps, start_step));
+    if (outcome.interrupted) {
+      summary.interrupted = true;
+      summary.signal = outcome.signal;
+      summary.steps = std::max(total_steps, start_step);
+      summary.wall_seconds = wall_before + wall.seconds();
+      PROBNAS_LOG(warn) << "received " << summary.signal << " during the candidate ranking; the ranked candidates are in "
+                        << dir << "/ranking/; exiting with code " << kExitCheckpointed
+                        << " (run the same command to go on)";
+      return summary;
+    }
+    summary.genotype.text = outcome.genotype_text;
+    summary.report = outcome.report;
+  }
   if (!history.empty()) summary.final_val_acc = nlohmann::json::parse(history.back()).value("val_acc", 0.0);
   summary.steps = std::max(total_steps, start_step);
   summary.wall_seconds = wall_before + wall.seconds();

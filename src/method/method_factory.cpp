@@ -5,11 +5,33 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/pgnas.h"
 #include "probnas/method/progressive.h"
 
 namespace probnas {
 
 std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
+  const std::string& method = c.text("search.method");
+  const bool multibranch = c.text("search.space") == "multibranch";
+  PROBNAS_CHECK((method == "pgnas") == multibranch, "search.method = ", method, " with search.space = ",
+                c.text("search.space"), ": PGNAS searches the multi-branch space (gated channels), and the "
+                "multi-branch space is searched by PGNAS only; use search.method = pgnas with search.space = multibranch");
+  if (method == "pgnas") {
+    PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
+                  ": progressive learning is built for DrNAS and DARTS, not PGNAS");
+    PgnasOptions p;
+    p.weights.lr = c.real("search.lr");
+    p.weights.momentum = c.real("search.momentum");
+    p.weights.weight_decay = c.real("search.weight_decay");
+    p.lr_min = c.real("search.lr_min");
+    PROBNAS_CHECK(p.lr_min <= p.weights.lr, "search.lr_min = ", p.lr_min, " exceeds search.lr = ", p.weights.lr);
+    p.grad_clip = c.real("search.grad_clip");
+    p.drop.lr = c.real("pgnas.drop_lr");
+    p.temperature = c.real("pgnas.temperature");
+    p.length_scale = c.real("pgnas.length_scale");
+    p.init_drop = c.real("pgnas.init_drop");
+    return std::make_unique<Pgnas>(std::dynamic_pointer_cast<MultiBranchNet>(net), p, key);
+  }
   GradientMethodOptions o;
   o.weights.lr = c.real("search.lr");
   o.weights.momentum = c.real("search.momentum");
@@ -26,7 +48,6 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
   PROBNAS_CHECK(!o.edge_norm || c.text("search.space") == "darts",
                 "search.edge_norm = true: edge normalisation is built for the DARTS space (search.space = darts)");
   PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
-  const std::string& method = c.text("search.method");
   const int64_t order = c.integer("darts.order");
   PROBNAS_CHECK(order == 1 || method == "darts", "darts.order = ", order, " applies to search.method = darts only; ",
                 method, " uses the first-order gradient (leave darts.order at 1)");
@@ -48,7 +69,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     g.tau_min = c.real("gdas.tau_min");
     return std::make_unique<Gdas>(std::move(net), o, g, key);
   }
-  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas)");
+  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, pgnas)");
 }
 
 }  // namespace probnas

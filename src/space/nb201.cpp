@@ -2,6 +2,7 @@
 
 #include "probnas/core/error.h"
 #include "probnas/space/darts_space.h"
+#include "probnas/space/multibranch.h"
 
 namespace probnas {
 
@@ -107,7 +108,13 @@ std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
     return std::make_shared<Nb201Supernet>(o);
   }
   if (o.space == "darts") return std::make_shared<DartsSupernet>(o);
-  PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts)");
+  if (o.space == "multibranch") {
+    PROBNAS_CHECK(o.ops.empty() && o.partial_channels == 1 && o.stem == "cifar",
+                  "space.ops, space.partial_channels and space.stem are for the DARTS space; the multi-branch space "
+                  "has its branches from space.kernels");
+    return std::make_shared<MultiBranchNet>(o);
+  }
+  PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts, multibranch)");
 }
 
 }  // namespace probnas

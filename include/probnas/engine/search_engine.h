@@ -22,10 +22,13 @@ struct SearchSummary {
   bool interrupted = false;        // a signal asked for checkpoint-and-exit before the end
   std::string signal;              // its name
   std::string checkpoint;          // the newest checkpoint written (empty: none)
+  std::string report;              // PGNAS: the ranking's result lines (rank 0)
 };
 
 // Runs the search the config describes on `comm`'s ranks and writes the run folder (rank 0).
-SearchSummary run_search(const Config& config, Communicator& comm);
+// `sample_only` (probnas sample): the run folder must hold a finished search; only PGNAS's
+// candidate ranking runs (resuming a ranking that was stopped).
+SearchSummary run_search(const Config& config, Communicator& comm, bool sample_only = false);
 // The run folder a config names (run.dir, or outputs/<method>-<space>-<dataset>-seed<seed>).
 std::string run_directory(const Config& config);
 

@@ -42,6 +42,7 @@ struct StepContext {
   int64_t global_step = 0;  // steps since the start of the search
   RngKey key{0};            // the run's key; methods derive their draws from it
   Communicator* comm = nullptr;
+  int64_t train_examples = 0;  // examples in the weight split (N of PGNAS's KL term)
 };
 
 class SearchMethod {

@@ -30,6 +30,11 @@ struct ArchSample {
   // PC-DARTS edge normalisation (optional): one [edges] tensor per group scaling each edge's output
   // (a softmax over the edges into the same node). Empty: every edge counts 1.
   std::vector<torch::Tensor> edge_weights;
+  // Channel gates of the multi-branch space (PGNAS), one tensor per gated convolution in the order
+  // of the space's "gates" group: [in_channels] (one architecture for the whole batch) or
+  // [batch, in_channels] (a draw per example). 1 keeps an input channel, 0 drops it; values in
+  // between scale it (relaxed gates in training, expected gates for the mean network). Empty: all open.
+  std::vector<torch::Tensor> gates;
 
   static ArchSample dense(std::vector<torch::Tensor> w) {
     ArchSample a;
@@ -39,6 +44,11 @@ struct ArchSample {
   static ArchSample discrete(std::vector<std::vector<int64_t>> c) {
     ArchSample a;
     a.choices = std::move(c);
+    return a;
+  }
+  static ArchSample gated(std::vector<torch::Tensor> g) {
+    ArchSample a;
+    a.gates = std::move(g);
     return a;
   }
   static ArchSample chosen(std::vector<std::vector<int64_t>> c, std::vector<torch::Tensor> w) {

@@ -45,6 +45,7 @@ struct SpaceOptions {
   int64_t classes = 10;
   std::vector<std::string> ops;   // DARTS space: candidate operations (empty: all 8 primitives)
   int64_t partial_channels = 1;   // DARTS space: PC-DARTS's K (1: every channel through the operations)
+  std::vector<int64_t> kernels;   // multibranch: branch kernel sizes (empty: 1, 3, 5, 7)
 };
 
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& options);
