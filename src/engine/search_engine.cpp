@@ -200,6 +200,7 @@ void write_cells(const Genotype& genotype, const std::string& dir, bool render) 
 
 SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) {
   Stopwatch wall;
+  check_method_and_space(c);
   const bool root = comm.rank() == 0;
   const SignalWatch signals;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
   const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))

@@ -10,12 +10,17 @@
 
 namespace probnas {
 
-std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
+void check_method_and_space(const Config& c) {
   const std::string& method = c.text("search.method");
   const bool multibranch = c.text("search.space") == "multibranch";
   PROBNAS_CHECK((method == "pgnas") == multibranch, "search.method = ", method, " with search.space = ",
                 c.text("search.space"), ": PGNAS searches the multi-branch space (gated channels), and the "
                 "multi-branch space is searched by PGNAS only; use search.method = pgnas with search.space = multibranch");
+}
+
+std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
+  check_method_and_space(c);
+  const std::string& method = c.text("search.method");
   if (method == "pgnas") {
     PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
                   ": progressive learning is built for DrNAS and DARTS, not PGNAS");

@@ -320,3 +320,89 @@ TEST(CliRanks, AnExceptionOnOneRankAbortsTheWholeJob) {
 }
 
 }  // namespace
+
+// ---- PGNAS ----------------------------------------------------------------------------------
+
+const std::string kPgnasSmall =
+    "search --search.method pgnas --search.space multibranch --data.dataset synthetic --data.synthetic_count 192 "
+    "--data.synthetic_size 12 --data.synthetic_channels 1 --data.synthetic_classes 4 --search.epochs 1 "
+    "--search.batch_size 32 --space.channels 4 --space.cells_per_stage 1 --space.kernels 1,3 "
+    "--pgnas.candidates 6 --pgnas.eval_batch 40 --run.progress_interval 0 ";
+
+TEST(CliPgnas, TrainsRanksBothSamplingsAndWritesTheBestCandidate) {
+  probnas::test::TempDir tmp;
+  const std::string dir = tmp.file("pg");
+  const auto r = run(kPgnasSmall + "--run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("guided candidates (6): best #"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("random candidates (6): best #"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("supernet (expected gates 1 - p): val acc"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("candidates/s | ETA"), std::string::npos) << r.output;
+  // candidates.csv: a header and 6 + 6 rows, ranked by accuracy within each sampling.
+  std::istringstream csv(read_file(dir + "/candidates.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "sampling,rank,index,val_acc,val_loss,params,kept_fraction");
+  int guided = 0, random = 0;
+  double previous = 2;
+  std::string previous_sampling;
+  while (std::getline(csv, line)) {
+    const std::string sampling = line.substr(0, line.find(','));
+    (sampling == "guided" ? guided : random)++;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    ASSERT_EQ(f.size(), 7u) << line;
+    const double acc = std::stod(f[3]);
+    if (sampling == previous_sampling) {
+      EXPECT_LE(acc, previous) << line;
+    }
+    previous = acc;
+    previous_sampling = sampling;
+    EXPECT_GT(std::stoll(f[5]), 0);
+  }
+  EXPECT_EQ(guided, 6);
+  EXPECT_EQ(random, 6);
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["method"], "pgnas");
+  EXPECT_EQ(g["space"], "multibranch");
+  EXPECT_EQ(g["best"]["sampling"], "guided");
+  EXPECT_EQ(g["best"]["kept_channels"].size(), 3u * 2u * 2u);
+  EXPECT_TRUE(g["best"]["test_acc"].is_null());  // synthetic data has no test split
+  EXPECT_LE(g["best"]["params"].get<int64_t>(), g["supernet"]["params"].get<int64_t>());
+  EXPECT_NEAR(g["random"]["drop"].get<double>(), g["guided"]["mean_drop"].get<double>(), 1e-12);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/best_network.h5"));
+  const auto h5 = run_shell("h5ls -r " + dir + "/best_network.h5");
+  if (h5.code == 0) {
+    EXPECT_NE(h5.output.find("/network/fc/weight"), std::string::npos) << h5.output;
+  }
+
+  // probnas sample on the finished run: more candidates, guided only; the first 6 are not ranked again.
+  const std::string before = read_file(dir + "/ranking/guided.csv");
+  std::string sample_args = kPgnasSmall;
+  sample_args.replace(0, 6, "sample");
+  const auto again = run(sample_args + "--run.dir " + dir + " --pgnas.candidates 8 --pgnas.sampling guided");
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("8 candidates on"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("6 already ranked"), std::string::npos) << again.output;
+  EXPECT_EQ(read_file(dir + "/ranking/guided.csv").substr(0, before.size()), before);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/genotype.json"))["guided"]["candidates"], 8);
+}
+
+TEST(CliPgnas, WrongPairingsAndSamplingWithoutASearchFailNamingTheKeys) {
+  probnas::test::TempDir tmp;
+  const auto a = run("search --search.method pgnas --search.space nb201 --run.dir " + tmp.file("a"));
+  EXPECT_EQ(a.code, 1);
+  EXPECT_NE(a.output.find("search.method = pgnas with search.space = nb201"), std::string::npos) << a.output;
+  const auto b = run("search --search.method drnas --search.space multibranch --run.dir " + tmp.file("b"));
+  EXPECT_EQ(b.code, 1);
+  EXPECT_NE(b.output.find("use search.method = pgnas with search.space = multibranch"), std::string::npos) << b.output;
+  std::string sample_args = kPgnasSmall;
+  sample_args.replace(0, 6, "sample");
+  const auto c = run(sample_args + "--run.dir " + tmp.file("c"));
+  EXPECT_EQ(c.code, 1);
+  EXPECT_NE(c.output.find("holds no checkpoint to sample from"), std::string::npos) << c.output;
+  const auto d = run(kPgnasSmall + "--space.kernels 2,3 --run.dir " + tmp.file("d"));
+  EXPECT_EQ(d.code, 1);
+  EXPECT_NE(d.output.find("space.kernels = 2,3"), std::string::npos) << d.output;
+}

@@ -1,6 +1,10 @@
 // Run under mpirun on 1, 2 and 3 ranks (ctest: mpi_tests_np1/2/3). Every rank runs every test;
 // a failure on any rank fails the job.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "probnas/engine/pgnas_ranking.h"
+#include "probnas/method/pgnas.h"
 #include <mpi.h>
 #include <torch/torch.h>
 
@@ -155,6 +159,88 @@ TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts", "darts2", "gdas"));
 
+
+// ---- PGNAS: training and candidate ranking on P ranks against 1 ------------------------------
+
+std::pair<std::shared_ptr<MultiBranchNet>, std::unique_ptr<Pgnas>> pgnas_steps(Communicator& comm, int64_t micro_batches,
+                                                                               int64_t steps) {
+  auto data = search_data();
+  const RngKey key(6);
+  const auto split = make_search_split(data->size(), 0.5, key);
+  SplitOptions so;
+  so.global_batch = 24;
+  so.micro_batches = micro_batches;
+  const auto stats = ChannelStats::of(*data);
+  const SplitLoader train(data, split.weights, stats, so, key.with("w"), torch::kCPU, comm.rank(), comm.size());
+  const SplitLoader val(data, split.arch, stats, so, key.with("a"), torch::kCPU, comm.rank(), comm.size());
+  torch::manual_seed(key.with("init").value());
+  SpaceOptions space;
+  space.space = "multibranch";
+  space.channels = 4, space.cells_per_stage = 1, space.input_channels = 1, space.classes = 10;
+  space.kernels = {1, 3};
+  auto net = std::make_shared<MultiBranchNet>(space);
+  PgnasOptions o;
+  o.drop.lr = 0.05;  // the drop probabilities really move in a few steps
+  auto method = std::make_unique<Pgnas>(net, o, key);
+  method->begin_epoch(0, 1);
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = key;
+  ctx.comm = comm.size() > 1 ? &comm : nullptr;
+  ctx.train_examples = train.examples();
+  for (int64_t s = 0; s < steps; ++s) {
+    ctx.global_step = s;
+    method->step(train.batch_at(s), val.batch_at(s), ctx, metrics);
+  }
+  return {net, std::move(method)};
+}
+
+TEST(PgnasWorldSize, SameTrainingAndSameCandidateScoresOnOneAndOnManyRanks) {
+  const int64_t micro_batches = 6;
+  const auto [net, method] = pgnas_steps(*g_comm, micro_batches, 4);
+  SerialCommunicator alone;
+  const auto [ref_net, ref_method] = pgnas_steps(alone, micro_batches, 4);
+  expect_close(method->drop_logits(), ref_method->drop_logits(), "drop logits");
+  EXPECT_GT((ref_method->drop_logits() - std::log(0.1 / 0.9)).abs().min().item<double>(), 1e-2)
+      << "every drop probability should have moved from its start";
+  auto pd = net->named_parameters(), pr = ref_net->named_parameters();
+  for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+
+  // Ranking: 10 candidates in rounds of 2 per rank, on every rank of the job and on this rank alone.
+  auto gen = make_generator(RngKey(11));
+  EvalSet val, calib;
+  val.x.push_back(torch::randn({30, 1, 28, 28}, gen));
+  val.y.push_back(torch::randint(10, {30}, gen));
+  std::string dir = "/tmp/probnas-mpi-pgnas-" + std::to_string(::getpid());
+  g_comm->broadcast_bytes(dir);  // rank 0's name for the distributed run
+  RankingOptions o;
+  o.candidates = 10;
+  o.round = 2;
+  o.progress_interval = 1e9;
+  o.fingerprint = "mpi";
+  o.dir = dir + "-dist";
+  const auto dist = rank_candidates(*ref_method, RngKey(6), val, calib, o, *g_comm);
+  o.dir = dir + "-alone-rank" + std::to_string(g_comm->rank());
+  const auto one = rank_candidates(*ref_method, RngKey(6), val, calib, o, alone);
+  ASSERT_EQ(dist.phases.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    ASSERT_EQ(dist.phases[p].scores.size(), 10u);
+    ASSERT_EQ(one.phases[p].scores.size(), 10u);
+    for (size_t i = 0; i < 10; ++i) {
+      const auto& a = dist.phases[p].scores[i];
+      const auto& b = one.phases[p].scores[i];
+      EXPECT_EQ(a.index, b.index);
+      EXPECT_EQ(a.correct, b.correct);
+      EXPECT_NEAR(a.loss_sum, b.loss_sum, 1e-9 * std::abs(b.loss_sum));
+      EXPECT_EQ(a.params, b.params);
+      EXPECT_EQ(a.kept, b.kept);
+    }
+  }
+  g_comm->barrier();
+  std::error_code ec;
+  std::filesystem::remove_all(o.dir, ec);
+  if (g_comm->rank() == 0) std::filesystem::remove_all(dir + "-dist", ec);
+}
 }  // namespace
 }  // namespace probnas
 

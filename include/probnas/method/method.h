@@ -72,6 +72,8 @@ class SearchMethod {
 };
 
 class Config;
+// Fails naming both keys when search.method and search.space do not go together.
+void check_method_and_space(const Config& config);
 std::unique_ptr<SearchMethod> make_method(const Config& config, std::shared_ptr<Supernet> net, const RngKey& key);
 
 // Mean over edges of the categorical entropy (nats) of each edge's mixing weights.
