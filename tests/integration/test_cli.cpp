@@ -458,3 +458,20 @@ TEST(CliPgnas, GuidedCandidatesBeatRandomOnesAtTheSameKeptFraction) {
   EXPECT_NEAR(mean(kept["guided"]), mean(kept["random"]), 0.03) << report;  // a comparable kept fraction
   EXPECT_GT(diff, 2 * se) << report << "; difference " << diff << ", standard error " << se;
 }
+
+// The drop logits, both SGDs and Adam go through the checkpoint: a PGNAS search killed in its
+// second epoch resumes and ends with the same metrics and the same candidate scores.
+TEST(CliPgnas, KilledTrainingResumesToTheSameCandidates) {
+  probnas::test::TempDir tmp;
+  const std::string args = kPgnasSmall + "--search.epochs 2 --pgnas.drop_lr 0.05 --ckpt.interval_steps 2 ";
+  const auto ref = run(args + "--run.dir " + tmp.file("ref"));
+  ASSERT_EQ(ref.code, 0) << ref.output;
+  const std::string dir = tmp.file("run");
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:5:KILL " + std::string(PROBNAS_BINARY) + " " + args + "--run.dir " + dir);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  const auto resumed = run(args + "--run.dir " + dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-4.h5"), std::string::npos) << resumed.output;
+  EXPECT_EQ(timeless_metrics(tmp.file("ref")), timeless_metrics(dir));
+  EXPECT_EQ(read_file(tmp.file("ref") + "/candidates.csv"), read_file(dir + "/candidates.csv"));
+}
