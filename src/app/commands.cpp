@@ -60,7 +60,9 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
   const SearchSummary s = run_search(config, *comm, sample_only);
   if (s.interrupted) {
     if (comm->rank() == 0)
-      std::cout << "search interrupted by " << s.signal << " after step " << s.steps << "; checkpoint " << s.checkpoint
+      std::cout << "search interrupted by " << s.signal << " after step " << s.steps
+                << (s.checkpoint.empty() ? "; ranked candidates in " + s.run_dir + "/ranking/"
+                                         : "; checkpoint " + s.checkpoint)
                 << "\nrun the same command again to resume (exit code " << kExitCheckpointed << ")\n";
     return kExitCheckpointed;
   }
