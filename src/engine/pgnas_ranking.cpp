@@ -89,29 +89,36 @@ std::string header(const RankingOptions& o, const std::string& sampling, double 
   return "# probnas pgnas ranking; fingerprint " + o.fingerprint + "; sampling " + sampling + "; drop " + number(drop);
 }
 
-// Scores already on disk for this phase (rank 0), or none when the file belongs to other weights.
-std::map<int64_t, CandidateScore> read_progress(const std::string& path, const std::string& expected_header,
-                                                int64_t candidates) {
+// Score rows "index,correct,loss_sum,count,params,kept" (comments and the column line skipped); a
+// line cut short by a kill ends the list: everything before it counts.
+std::map<int64_t, CandidateScore> parse_rows(std::istream& in, int64_t candidates) {
   std::map<int64_t, CandidateScore> done;
-  if (!file_exists(path)) return done;
-  std::istringstream in(read_file_bytes(path));
   std::string line;
-  if (!std::getline(in, line) || line != expected_header) {
-    PROBNAS_LOG(warn) << "candidate ranking: " << path << " belongs to other weights or settings; ranking again";
-    return done;
-  }
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#' || line.rfind("index", 0) == 0) continue;
     CandidateScore s;
     long long index = 0, params = 0;
     if (std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lld,%lf", &index, &s.correct, &s.loss_sum, &s.count, &params,
                     &s.kept) != 6)
-      break;  // a line cut short by a kill: everything before it counts
+      break;
     s.index = index;
     s.params = params;
     if (s.index >= 0 && s.index < candidates) done[s.index] = s;
   }
   return done;
+}
+
+// Scores already on disk for this phase (rank 0), or none when the file belongs to other weights.
+std::map<int64_t, CandidateScore> read_progress(const std::string& path, const std::string& expected_header,
+                                                int64_t candidates) {
+  if (!file_exists(path)) return {};
+  std::istringstream in(read_file_bytes(path));
+  std::string line;
+  if (!std::getline(in, line) || line != expected_header) {
+    PROBNAS_LOG(warn) << "candidate ranking: " << path << " belongs to other weights or settings; ranking again";
+    return {};
+  }
+  return parse_rows(in, candidates);
 }
 
 std::string row(const CandidateScore& s) {
@@ -153,15 +160,7 @@ RankingResult rank_candidates(Pgnas& method, const RngKey& key, const EvalSet& v
     comm.broadcast_bytes(bytes);
     if (!root) {
       std::istringstream in(bytes);
-      std::string line;
-      while (std::getline(in, line)) {
-        CandidateScore s;
-        long long index = 0, params = 0;
-        std::sscanf(line.c_str(), "%lld,%lf,%lf,%lf,%lld,%lf", &index, &s.correct, &s.loss_sum, &s.count, &params, &s.kept);
-        s.index = index;
-        s.params = params;
-        done[s.index] = s;
-      }
+      done = parse_rows(in, o.candidates);
     }
     std::vector<int64_t> todo;
     for (int64_t i = 0; i < o.candidates; ++i)

@@ -90,16 +90,25 @@ struct SearchRun {
   std::vector<torch::Tensor> first_draws;  // architecture-phase draw of every micro-batch at step 0 (GDAS: the choices)
 };
 
-SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t micro_batches, int64_t steps) {
+// This rank's loaders of the weight and architecture halves: global batch 24 in `micro_batches`.
+struct Loaders {
+  SplitLoader train, val;
+};
+
+Loaders search_loaders(Communicator& comm, int64_t micro_batches, const RngKey& key) {
   auto data = search_data();
-  const RngKey key(5);
   const auto split = make_search_split(data->size(), 0.5, key);
   SplitOptions so;
   so.global_batch = 24;
   so.micro_batches = micro_batches;
   const auto stats = ChannelStats::of(*data);
-  const SplitLoader train(data, split.weights, stats, so, key.with("w"), torch::kCPU, comm.rank(), comm.size());
-  const SplitLoader val(data, split.arch, stats, so, key.with("a"), torch::kCPU, comm.rank(), comm.size());
+  return {SplitLoader(data, split.weights, stats, so, key.with("w"), torch::kCPU, comm.rank(), comm.size()),
+          SplitLoader(data, split.arch, stats, so, key.with("a"), torch::kCPU, comm.rank(), comm.size())};
+}
+
+SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t micro_batches, int64_t steps) {
+  const RngKey key(5);
+  const auto [train, val] = search_loaders(comm, micro_batches, key);
   torch::manual_seed(key.with("init").value());
   SpaceOptions space;
   space.channels = 4, space.cells_per_stage = 1, space.input_channels = 1, space.classes = 10;
@@ -164,15 +173,8 @@ INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas"
 
 std::pair<std::shared_ptr<MultiBranchNet>, std::unique_ptr<Pgnas>> pgnas_steps(Communicator& comm, int64_t micro_batches,
                                                                                int64_t steps) {
-  auto data = search_data();
   const RngKey key(6);
-  const auto split = make_search_split(data->size(), 0.5, key);
-  SplitOptions so;
-  so.global_batch = 24;
-  so.micro_batches = micro_batches;
-  const auto stats = ChannelStats::of(*data);
-  const SplitLoader train(data, split.weights, stats, so, key.with("w"), torch::kCPU, comm.rank(), comm.size());
-  const SplitLoader val(data, split.arch, stats, so, key.with("a"), torch::kCPU, comm.rank(), comm.size());
+  const auto [train, val] = search_loaders(comm, micro_batches, key);
   torch::manual_seed(key.with("init").value());
   SpaceOptions space;
   space.space = "multibranch";
