@@ -188,13 +188,46 @@ torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s
       if (out.defined() && edge_weights.defined()) out = out * edge_weights[e];
       sum = add_defined(sum, out);
     }
-    if (!sum.defined()) {
-      // Every incoming edge chose `none`: the node is zero, at the reduced size in reduction cells.
-      const auto& ref = states[1];
-      const int64_t h = reduction_ ? (ref.size(2) + 1) / 2 : ref.size(2), w = reduction_ ? (ref.size(3) + 1) / 2 : ref.size(3);
-      sum = torch::zeros({ref.size(0), channels_, h, w}, ref.options());
+    // Every incoming edge chose `none`: the node is zero.
+    states.push_back(sum.defined() ? sum : zero_node(states[1]));
+  }
+  return torch::cat({states[2], states[3], states[4], states[5]}, 1);
+}
+
+torch::Tensor DartsCell::zero_node(const torch::Tensor& s1) const {
+  // At the reduced size in reduction cells.
+  const int64_t h = reduction_ ? (s1.size(2) + 1) / 2 : s1.size(2), w = reduction_ ? (s1.size(3) + 1) / 2 : s1.size(3);
+  return torch::zeros({s1.size(0), channels_, h, w}, s1.options());
+}
+
+torch::Tensor DartsCell::forward_paths(const torch::Tensor& s0, const torch::Tensor& s1,
+                                       const std::vector<ArchPath>& paths) {
+  PROBNAS_CHECK(k_ == 1, "DARTS space: sampled paths need all channels through the operations (partial channels K = ",
+                k_, ")");
+  std::vector<torch::Tensor> states{pre0_->forward(s0), pre1_->forward(s1)};
+  int64_t first = 0;  // the node's first edge
+  for (int node = 0; node < kSteps; ++node) {
+    const int64_t inputs = node + 2;
+    torch::Tensor sum;
+    // Each distinct (edge, op) of the node once, times the number of times it was drawn.
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const auto& p = paths[i];
+      if (p.edge < first || p.edge >= first + inputs) continue;
+      bool seen = false;
+      int64_t count = 0;
+      for (size_t j = 0; j < paths.size(); ++j) {
+        if (!(paths[j] == p)) continue;
+        if (j < i) seen = true;
+        ++count;
+      }
+      if (seen) continue;
+      const auto& op = edges_[static_cast<size_t>(p.edge)][static_cast<size_t>(p.op)];
+      if (op->is_zero()) continue;
+      auto out = op->forward(states[static_cast<size_t>(p.edge - first)]);
+      sum = add_defined(sum, count == 1 ? out : out * static_cast<double>(count));
     }
-    states.push_back(sum);
+    states.push_back(sum.defined() ? sum : zero_node(states[1]));
+    first += inputs;
   }
   return torch::cat({states[2], states[3], states[4], states[5]}, 1);
 }
@@ -275,11 +308,22 @@ std::pair<torch::Tensor, torch::Tensor> DartsSupernet::stem(const torch::Tensor&
 }
 
 torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& arch) {
-  // Choices, weights, or both (GDAS: the chosen operations scaled by their weights).
-  const bool with_choices = arch.has_choices(), with_weights = arch.has_weights();
-  PROBNAS_CHECK((with_choices || with_weights) && (!with_choices || arch.choices.size() == 2) &&
-                    (!with_weights || arch.weights.size() == 2),
-                "the DARTS space takes two architecture groups (normal, reduce)");
+  // Sampled paths alone (PARSEC); or choices, weights, or both (GDAS: the chosen operations scaled
+  // by their weights).
+  const bool with_paths = arch.has_paths(), with_choices = arch.has_choices(), with_weights = arch.has_weights();
+  if (with_paths) {
+    PROBNAS_CHECK(!with_choices && !with_weights && arch.edge_weights.empty() && arch.paths.size() == 2,
+                  "the DARTS space takes sampled paths alone, for two groups (normal, reduce)");
+    for (size_t g = 0; g < 2; ++g)
+      for (const auto& p : arch.paths[g])
+        PROBNAS_CHECK(p.edge >= 0 && p.edge < DartsCell::kEdges && p.op >= 0 && p.op < shape_[g].num_ops(),
+                      "DARTS space: ", shape_[g].name, " path (edge ", p.edge, ", operation ", p.op,
+                      ") is outside the 14 edges x ", shape_[g].num_ops(), " operations");
+  } else {
+    PROBNAS_CHECK((with_choices || with_weights) && (!with_choices || arch.choices.size() == 2) &&
+                      (!with_weights || arch.weights.size() == 2),
+                  "the DARTS space takes two architecture groups (normal, reduce)");
+  }
   PROBNAS_CHECK(arch.edge_weights.empty() || (arch.edge_weights.size() == 2 &&
                                               arch.edge_weights[0].numel() == DartsCell::kEdges &&
                                               arch.edge_weights[1].numel() == DartsCell::kEdges),
@@ -297,9 +341,10 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
   auto [s0, s1] = stem(x);
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
-    auto out = cell->forward(s0, s1, with_weights ? arch.weights[g] : torch::Tensor(),
-                             with_choices ? &arch.choices[g] : nullptr,
-                             arch.edge_weights.empty() ? torch::Tensor() : arch.edge_weights[g]);
+    auto out = with_paths ? cell->forward_paths(s0, s1, arch.paths[g])
+                          : cell->forward(s0, s1, with_weights ? arch.weights[g] : torch::Tensor(),
+                                          with_choices ? &arch.choices[g] : nullptr,
+                                          arch.edge_weights.empty() ? torch::Tensor() : arch.edge_weights[g]);
     s0 = s1;
     s1 = out;
   }

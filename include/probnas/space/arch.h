@@ -19,6 +19,13 @@ struct ArchGroup {
 };
 using ArchShape = std::vector<ArchGroup>;
 
+// One operation of one edge that a sampled architecture runs.
+struct ArchPath {
+  int64_t edge = 0;
+  int64_t op = 0;
+  bool operator==(const ArchPath& o) const { return edge == o.edge && op == o.op; }
+};
+
 struct ArchSample {
   // Dense mixing weights, one [edges, ops] tensor per group (DARTS, DrNAS, GibbsNAS).
   std::vector<torch::Tensor> weights;
@@ -35,6 +42,10 @@ struct ArchSample {
   // [batch, in_channels] (a draw per example). 1 keeps an input channel, 0 drops it; values in
   // between scale it (relaxed gates in training, expected gates for the mean network). Empty: all open.
   std::vector<torch::Tensor> gates;
+  // Sampled paths, one list per group (PARSEC in the DARTS space, where every node picks two
+  // (input, operation) pairs): only these operations run; an edge's output is the sum of its listed
+  // operations (a path listed twice counts twice) and an edge without a path contributes nothing.
+  std::vector<std::vector<ArchPath>> paths;
 
   static ArchSample dense(std::vector<torch::Tensor> w) {
     ArchSample a;
@@ -51,6 +62,11 @@ struct ArchSample {
     a.gates = std::move(g);
     return a;
   }
+  static ArchSample along(std::vector<std::vector<ArchPath>> p) {
+    ArchSample a;
+    a.paths = std::move(p);
+    return a;
+  }
   static ArchSample chosen(std::vector<std::vector<int64_t>> c, std::vector<torch::Tensor> w) {
     ArchSample a;
     a.choices = std::move(c);
@@ -61,6 +77,7 @@ struct ArchSample {
   bool is_discrete() const { return weights.empty(); }
   bool has_choices() const { return !choices.empty(); }
   bool has_weights() const { return !weights.empty(); }
+  bool has_paths() const { return !paths.empty(); }
 };
 
 }  // namespace probnas

@@ -73,6 +73,9 @@ class DartsCell : public torch::nn::Module {
   // `edge_weights` [14] (optional) scale the edges' outputs (PC-DARTS edge normalisation).
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
                         const std::vector<int64_t>* choice, const torch::Tensor& edge_weights = {});
+  // Only the operations of `paths` (edge, op) run; a path listed twice counts twice (PARSEC's
+  // sampled cells, where both inputs of a node may pick the same edge). Needs K = 1.
+  torch::Tensor forward_paths(const torch::Tensor& s0, const torch::Tensor& s1, const std::vector<ArchPath>& paths);
   bool reduction() const { return reduction_; }
   int64_t channels() const { return channels_; }
   int64_t partial_channels() const { return k_; }
@@ -94,6 +97,9 @@ class DartsCell : public torch::nn::Module {
   std::shared_ptr<Op> pre0_, pre1_;
   std::vector<std::vector<OpPtr>> edges_;  // [edge][op]
   std::vector<int64_t> strides_;           // per edge: 2 for a reduction cell's edges from its inputs
+
+  // A node whose every input contributes nothing: zeros at the node's size.
+  torch::Tensor zero_node(const torch::Tensor& s1) const;
 };
 
 // PC-DARTS's channel shuffle: [B, C, H, W] viewed as [B, groups, C/groups, H, W], transposed.
