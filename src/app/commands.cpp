@@ -71,9 +71,9 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
               << " steps); search validation accuracy " << s.final_val_acc * 100 << "%\n"
               << s.report << "genotype: " << s.genotype.text << "\n"
               << "results in " << s.run_dir
-              << (s.report.empty() ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
-                                   : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, "
-                                     "checkpoints/)\n");
+              << (config.text("search.method") != "pgnas"
+                      ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
+                      : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, checkpoints/)\n");
   }
   return 0;
 }

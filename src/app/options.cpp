@@ -26,7 +26,7 @@ const OptionTable& search_option_table() {
         .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
-    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "pgnas"},
+    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "parsec", "pgnas"},
              "search method (pgnas needs search.space = multibranch)")
         .choice("search.space", "nb201", {"nb201", "darts", "multibranch"},
                 "search space: NAS-Bench-201 cells, DARTS's normal and reduction cells, or PGNAS's multi-branch "
@@ -58,6 +58,10 @@ const OptionTable& search_option_table() {
         .real("gdas.tau_min", 0.1, 1e-4, 1e4, "GDAS temperature in the last epoch (linear in between; "
                                               "at most gdas.tau_max)")
         .real("gdas.arch_weight_decay", 1e-3, 0, 1, "L2 decay of GDAS's alpha (Adam weight decay)");
+    t.integer("parsec.samples", 8, 1, 1000000, "PARSEC: architectures K sampled per step for the importance-weighted "
+                                               "gradients (ranks split them: a multiple of the number of ranks)")
+        .real("parsec.arch_lr", 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")
+        .integer("parsec.top_k", 10, 1, 100000, "PARSEC: most probable architectures listed in genotype.json");
     t.real("pgnas.temperature", 0.2, 1e-3, 100, "PGNAS: temperature tau of the concrete (Gumbel-sigmoid) gates "
                                                 "(0.2: 1/5 as the PGNAS code)")
         .real("pgnas.length_scale", 0, 0, 1e6, "PGNAS: prior length scale l of the KL term's l^2 (1 - p) / (2N) "

@@ -235,11 +235,6 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   so.transform.crop = c.boolean("data.crop");
   so.transform.crop_padding = c.integer("data.crop_padding");
   so.transform.flip = c.boolean("data.flip");
-  const SplitLoader weight_loader(data, split.weights, stats, so, key.with("data").with("weights"), device,
-                                  comm.rank(), comm.size());
-  const SplitLoader arch_loader(data, split.arch, stats, so, key.with("data").with("arch"), device, comm.rank(),
-                                comm.size());
-
   // Supernet and method; weight initialisation drawn from a keyed seed.
   SpaceOptions space;
   space.space = c.text("search.space");
@@ -256,6 +251,13 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   auto net = make_supernet(space);
   net->to(device);
   auto method = make_method(c, net, key);
+  // Ranks share the micro-batches, or (PARSEC) each rank sees them all and takes a share of the samples.
+  const int loader_rank = method->splits_samples() ? 0 : comm.rank();
+  const int loader_ranks = method->splits_samples() ? 1 : comm.size();
+  const SplitLoader weight_loader(data, split.weights, stats, so, key.with("data").with("weights"), device,
+                                  loader_rank, loader_ranks);
+  const SplitLoader arch_loader(data, split.arch, stats, so, key.with("data").with("arch"), device, loader_rank,
+                                loader_ranks);
 
   std::optional<Nb201Table> table;
   if (!c.text("report.nb201_table").empty() && space.space == "nb201") table.emplace(c.text("report.nb201_table"));
@@ -329,7 +331,10 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
             << ", " << device_description(device) << (comm.size() > 1 ? ", " + std::to_string(comm.node_count()) + " node(s)" : "");
   PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images in "
                     << so.micro_batches << " micro-batch" << (so.micro_batches > 1 ? "es" : "") << " ("
-                    << so.micro_batches / comm.size() << " per rank; one architecture draw each) -> " << dir;
+                    << (method->splits_samples()
+                            ? "all on every rank; the ranks split the " + std::to_string(c.integer("parsec.samples")) + " samples"
+                            : std::to_string(so.micro_batches / comm.size()) + " per rank; one architecture draw each")
+                    << ") -> " << dir;
 
   // Checkpoint writing: every rank takes part (generator states and metric sums are gathered);
   // rank 0 writes; nobody returns before the file is complete.
@@ -479,6 +484,8 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       extra["seed"] = c.integer("run.seed");
       extra["epochs_done"] = epoch + 1;
       extra["search_val_acc"] = v.val_acc;
+      if (const auto report = method->report_json(); !report.empty())
+        extra[method->name()] = nlohmann::ordered_json::parse(report);
       if (table) {
         if (auto score = table->find(genotype.text)) {
           extra["nb201"] = {{"index", score->index},
@@ -532,6 +539,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                       << " (" << resume_name << "); nothing to do";
   }
   summary.genotype = method->derive();
+  summary.report = method->report_text();
   // Also when a finished run is started again: its pictures are then drawn (again) with what is installed now.
   if (root) write_cells(summary.genotype, dir, /*render=*/true);
   if (auto* pgnas = dynamic_cast<Pgnas*>(method.get())) {

@@ -5,6 +5,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/parsec.h"
 #include "probnas/method/pgnas.h"
 #include "probnas/method/progressive.h"
 
@@ -36,6 +37,26 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     p.length_scale = c.real("pgnas.length_scale");
     p.init_drop = c.real("pgnas.init_drop");
     return std::make_unique<Pgnas>(std::dynamic_pointer_cast<MultiBranchNet>(net), p, key);
+  }
+  if (method == "parsec") {
+    PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
+                  ": progressive learning is built for DrNAS and DARTS, not PARSEC (which samples single paths)");
+    PROBNAS_CHECK(!c.boolean("search.edge_norm"), "search.edge_norm = true: edge normalisation is built for the "
+                  "gradient methods, not PARSEC");
+    PROBNAS_CHECK(c.integer("space.partial_channels") == 1, "space.partial_channels = ",
+                  c.integer("space.partial_channels"), ": PARSEC runs whole sampled paths (leave it at 1)");
+    ParsecOptions p;
+    p.weights.lr = c.real("search.lr");
+    p.weights.momentum = c.real("search.momentum");
+    p.weights.weight_decay = c.real("search.weight_decay");
+    p.lr_min = c.real("search.lr_min");
+    PROBNAS_CHECK(p.lr_min <= p.weights.lr, "search.lr_min = ", p.lr_min, " exceeds search.lr = ", p.weights.lr);
+    p.grad_clip = c.real("search.grad_clip");
+    p.arch.lr = c.real("parsec.arch_lr");
+    p.samples = c.integer("parsec.samples");
+    p.warmup_epochs = c.integer("search.warmup_epochs");
+    p.top_k = c.integer("parsec.top_k");
+    return std::make_unique<Parsec>(std::move(net), p, key);
   }
   GradientMethodOptions o;
   o.weights.lr = c.real("search.lr");
@@ -74,7 +95,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     g.tau_min = c.real("gdas.tau_min");
     return std::make_unique<Gdas>(std::move(net), o, g, key);
   }
-  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, pgnas)");
+  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, parsec, pgnas)");
 }
 
 }  // namespace probnas

@@ -67,6 +67,13 @@ class SearchMethod {
   virtual void restore_structure(const ckpt::State& /*method*/) {}
   // Whether the current epoch's steps update the architecture (false in weight-only warm-up).
   virtual bool updates_architecture() const { return true; }
+  // Whether ranks split the method's samples instead of the data: step() then receives every
+  // micro-batch of the global batches on every rank (PARSEC's importance samples).
+  virtual bool splits_samples() const { return false; }
+  // Method-specific results for genotype.json, as a JSON object (empty: none).
+  virtual std::string report_json() const { return {}; }
+  // The same for people: lines printed after the search (empty: none).
+  virtual std::string report_text() const { return {}; }
   // Named scalars for metrics (entropy, concentration, ...). Reads from the device: log time only.
   virtual std::vector<std::pair<std::string, double>> scalars() const = 0;
 };
