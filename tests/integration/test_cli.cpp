@@ -106,6 +106,58 @@ TEST_P(CliGdas, SearchesWritesTheGenotypeAndLogsTau) {
 
 INSTANTIATE_TEST_SUITE_P(Spaces, CliGdas, ::testing::Values("nb201", "darts"));
 
+class CliParsec : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
+  TempDir tmp;
+  const std::string space = GetParam(), dir = tmp.file("parsec");
+  const auto r = run("search --search.method parsec --search.space " + space +
+                     " --space.cells 3 --space.cells_per_stage 1 --space.channels 2 --data.dataset synthetic "
+                     "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 2 "
+                     "--parsec.samples 3 --parsec.arch_lr 0.05 --parsec.top_k 4 --run.threads 1 --run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("parsec on " + space + " (C=2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the ranks split the 3 samples"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("PARSEC distribution: entropy"), std::string::npos) << r.output;
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["method"], "parsec");
+  EXPECT_EQ(g["edges"].size(), space == "darts" ? 28u : 6u);
+  const auto& p = g["parsec"];
+  EXPECT_EQ(p["samples"], 3);
+  EXPECT_LT(p["entropy_nats"].get<double>(), p["uniform_entropy_nats"].get<double>());
+  ASSERT_EQ(p["most_probable"].size(), 4u);
+  for (size_t i = 1; i < 4; ++i)
+    EXPECT_LE(p["most_probable"][i]["probability"].get<double>(), p["most_probable"][i - 1]["probability"].get<double>());
+  const std::string first = p["most_probable"][0]["architecture"];
+  EXPECT_EQ(first.rfind(space == "darts" ? "Genotype(normal=[('" : "|", 0), 0u) << first;
+  const auto m = timeless_metrics(dir);
+  ASSERT_EQ(m.size(), 2u);
+  for (const char* key : {"arch_entropy", "total_entropy", "mode_log_prob", "ess"}) EXPECT_TRUE(m[1].contains(key)) << key;
+  EXPECT_GE(m[1]["ess"].get<double>(), 1.0 - 1e-9);
+  EXPECT_LE(m[1]["ess"].get<double>(), 3.0 + 1e-9);
+  EXPECT_EQ(m[1]["genotype"], g["genotype"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Spaces, CliParsec, ::testing::Values("nb201", "darts"));
+
+TEST(Cli, ParsecRefusesWhatItCannotSearchNamingTheKeys) {
+  TempDir tmp;
+  const std::string data = " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "
+                           "--search.batch_size 16 --run.dir " + tmp.file("run");
+  auto r = run("search --search.method parsec --search.space multibranch" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("search.method = parsec with search.space = multibranch"), std::string::npos) << r.output;
+  r = run("search --search.method parsec --search.space darts --space.partial_channels 2 --space.channels 4" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("space.partial_channels = 2"), std::string::npos) << r.output;
+  r = run("search --search.method parsec --search.space darts --progressive.k 2 --progressive.epochs 1" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("progressive.k = 2"), std::string::npos) << r.output;
+  r = run_shell(mpirun(2) + PROBNAS_BINARY + " search --search.method parsec --parsec.samples 3" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("parsec.samples = 3 must be a multiple of the 2 ranks"), std::string::npos) << r.output;
+}
+
 TEST(Cli, GdasTemperaturesOutOfOrderFailNamingTheKeys) {
   TempDir tmp;
   const auto r = run("search --search.method gdas --gdas.tau_max 0.5 --gdas.tau_min 2 --data.dataset synthetic "

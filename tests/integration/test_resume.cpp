@@ -131,6 +131,35 @@ TEST(ResumeCli, GdasKilledInTheSecondEpochResumesBitwiseIdentical) {
   EXPECT_DOUBLE_EQ(m[1]["tau"].get<double>(), 5.05);
 }
 
+// PARSEC killed mid-epoch resumes bitwise: its logits, their Adam state and the weights come from the
+// checkpoint; its samples are keyed by the step. Then one rank resumes a two-rank run's checkpoint
+// (the ranks split the samples) and ends where the one-rank run does.
+TEST(ResumeCli, ParsecKilledResumesBitwiseIdenticalAndAcrossWorldSizes) {
+  const std::string args = kThreeEpochs + "--search.method parsec --parsec.samples 4 --parsec.arch_lr 0.05 ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:10:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-6.h5\n") << killed.output;
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 6 of 24"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir);
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["parsec"]["most_probable"].size(), 10u);
+
+  const std::string two = tmp.file("two");
+  const std::string cmd2 = "search " + args + "--ckpt.interval_steps 12 --run.dir " + two;
+  const auto first = run_shell("PROBNAS_FAIL_AT=0:14:KILL " + mpirun(2) + "-x PROBNAS_FAIL_AT " + PROBNAS_BINARY + " " + cmd2);
+  EXPECT_NE(first.code, 0) << first.output;
+  ASSERT_EQ(read_file(two + "/checkpoints/LATEST"), "ckpt-12.h5\n") << first.output;
+  const auto second = run(cmd2);
+  ASSERT_EQ(second.code, 0) << second.output;
+  expect_same_search(ref, two, 1e-5);
+}
+
 // --- signals, sent from outside to a running search -------------------------------------------
 
 std::vector<std::string> split_words(const std::string& s) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "probnas/engine/pgnas_ranking.h"
+#include "probnas/method/parsec.h"
 #include "probnas/method/pgnas.h"
 #include <mpi.h>
 #include <torch/torch.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 
 #include "probnas/comm/communicator.h"
+#include "probnas/core/error.h"
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
@@ -168,6 +170,89 @@ TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts", "darts2", "gdas"));
 
+
+// ---- PARSEC: the ranks split the K samples; every rank sees the whole global batches ------------
+
+struct ParsecRun {
+  std::shared_ptr<Supernet> net;
+  std::unique_ptr<Parsec> method;
+  std::vector<ArchDraw> first_draws;
+  std::vector<torch::Tensor> importance;  // per step
+};
+
+ParsecRun parsec_steps(const std::string& space_name, Communicator& comm, int64_t steps) {
+  const RngKey key(7);
+  SerialCommunicator whole;  // PARSEC's loaders hand every rank all micro-batches
+  const auto [train, val] = search_loaders(whole, 2, key);
+  torch::manual_seed(key.with("init").value());
+  SpaceOptions space;
+  space.space = space_name;
+  space.channels = 4, space.cells_per_stage = 1, space.cells = 3, space.input_channels = 1, space.classes = 10;
+  ParsecRun run;
+  run.net = make_supernet(space);
+  ParsecOptions o;
+  o.samples = 6;     // a multiple of 1, 2 and 3 ranks
+  o.arch.lr = 0.05;  // pi really moves in a few steps
+  run.method = std::make_unique<Parsec>(run.net, o, key);
+  run.method->begin_epoch(0, 1);
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = key;
+  ctx.comm = comm.size() > 1 ? &comm : nullptr;
+  run.first_draws = run.method->step_draws(ctx);
+  for (int64_t s = 0; s < steps; ++s) {
+    ctx.global_step = s;
+    run.method->step(train.batch_at(s), val.batch_at(s), ctx, metrics);
+    run.importance.push_back(run.method->last_weights().clone());
+  }
+  return run;
+}
+
+class ParsecWorldSize : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ParsecWorldSize, SameSamplesSameImportanceWeightsSameUpdatesOnOneAndOnManyRanks) {
+  if (6 % g_comm->size() != 0) GTEST_SKIP() << "parsec.samples = 6 must divide among the ranks";
+  auto distributed = parsec_steps(GetParam(), *g_comm, 4);
+  SerialCommunicator alone;
+  auto reference = parsec_steps(GetParam(), alone, 4);
+  EXPECT_EQ(distributed.first_draws, reference.first_draws);
+  for (size_t s = 0; s < reference.importance.size(); ++s)
+    expect_close(distributed.importance[s], reference.importance[s], "importance weights of step " + std::to_string(s));
+  // The weights are not all equal: the samples' likelihoods differ, so the check above has teeth.
+  EXPECT_GT((reference.importance.back() - 1.0 / 6).abs().max().item<double>(), 1e-3);
+  expect_close(distributed.method->logits(), reference.method->logits(), "logits");
+  EXPECT_GT(reference.method->logits().abs().max().item<double>(), 1e-2);
+  auto pd = distributed.net->named_parameters(), pr = reference.net->named_parameters();
+  for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+  auto sums = g_comm->allgather(torch::tensor({distributed.method->logits().sum().item<double>()}, torch::kFloat64));
+  for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0]));
+}
+
+INSTANTIATE_TEST_SUITE_P(Spaces, ParsecWorldSize, ::testing::Values("nb201", "darts"));
+
+TEST(ParsecWorldSize, SamplesThatDoNotDivideAmongTheRanksAreRefused) {
+  if (g_comm->size() == 1) GTEST_SKIP() << "needs more than one rank";
+  SerialCommunicator whole;
+  const RngKey key(7);
+  const auto [train, val] = search_loaders(whole, 1, key);
+  SpaceOptions space;
+  space.channels = 4, space.cells_per_stage = 1, space.input_channels = 1, space.classes = 10;
+  auto net = make_supernet(space);
+  ParsecOptions o;
+  o.samples = g_comm->size() + 1;
+  Parsec m(net, o, key);
+  m.begin_epoch(0, 1);
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = key;
+  ctx.comm = g_comm.get();
+  try {
+    m.step(train.batch_at(0), val.batch_at(0), ctx, metrics);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parsec.samples"), std::string::npos) << e.what();
+  }
+}
 
 // ---- PGNAS: training and candidate ranking on P ranks against 1 ------------------------------
 
