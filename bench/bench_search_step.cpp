@@ -1,9 +1,12 @@
 // Times search steps (one architecture step + one weight step) of DrNAS, DARTS (first order;
-// "darts2": second order) and GDAS on the NB201 or DARTS-space supernet with synthetic images,
-// after warm-up, and prints one JSON line per case:
+// "darts2": second order), GDAS and PARSEC (--samples K single-path architectures per step) on the
+// NB201 or DARTS-space supernet with synthetic images, after warm-up, and prints one JSON line per case:
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
 // images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
+// step_extra_rss_mb is the resident memory the timed steps added on top of what the process held before
+// them (peak reset through /proc/self/clear_refs): compare methods with one process each, e.g.
+//   bench_search_step --methods drnas; bench_search_step --methods parsec
 // Under mpirun the ranks share each global batch (--micro-batches, default: one per rank); rank 0
 // prints, adding "ranks" and "comm_share" (time inside collectives / step time, rank 0's view).
 //   mpirun -np 2 bench_search_step --threads 1
@@ -17,6 +20,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -27,6 +31,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/parsec.h"
 
 namespace po = boost::program_options;
 using namespace probnas;
@@ -38,6 +43,17 @@ double peak_rss_mb() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
+
+// VmRSS or VmHWM of this process in MiB (0 where /proc is missing).
+double proc_status_mb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
+  return 0;
+}
+
+// Resets VmHWM to the current resident size (Linux: writing 5 to clear_refs).
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
@@ -53,12 +69,13 @@ int main(int argc, char** argv) {
   std::string device_name, methods, space_name;
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
-  int64_t micro_batches = 0;
+  int64_t micro_batches = 0, samples = 8;
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
       ("methods", po::value(&methods)->default_value("drnas,darts"),
-       "comma-separated methods: drnas, darts, darts2 (DARTS second order), gdas")
+       "comma-separated methods: drnas, darts, darts2 (DARTS second order), gdas, parsec")
+      ("samples", po::value(&samples)->default_value(8), "PARSEC: architectures K per step (ranks split them)")
       ("batch", po::value(&batch)->default_value(64), "global batch size")
       ("space", po::value(&space_name)->default_value("nb201"), "nb201 or darts")
       ("channels", po::value(&channels)->default_value(16), "initial channels C")
@@ -98,8 +115,11 @@ int main(int argc, char** argv) {
     lo.micro_batches = micro_batches;
     const auto stats = ChannelStats::of(*data);
     const auto all = torch::arange(data->size(), torch::kInt64);
-    const SplitLoader train(data, all.narrow(0, 0, batch), stats, lo, RngKey(0).with("w"), device, comm->rank(), comm->size());
-    const SplitLoader val(data, all.narrow(0, batch, batch), stats, lo, RngKey(0).with("a"), device, comm->rank(), comm->size());
+    // PARSEC's ranks split the samples and see every micro-batch.
+    auto loader = [&](int64_t first, const char* name, bool whole) {
+      return SplitLoader(data, all.narrow(0, first, batch), stats, lo, RngKey(0).with(name), device,
+                         whole ? 0 : comm->rank(), whole ? 1 : comm->size());
+    };
 
     std::stringstream list(methods);
     for (std::string method; std::getline(list, method, ',');) {
@@ -113,23 +133,30 @@ int main(int argc, char** argv) {
       const int64_t ops = net->arch_shape().front().num_ops();
       if (then_k > 0) go.stages = {{1, k, ops}, {1, then_k, then_keep > 0 ? then_keep : (ops + 1) / 2}};
       go.second_order = method == "darts2";
-      std::unique_ptr<GradientMethod> m;
-      if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
+      std::unique_ptr<SearchMethod> m;
+      if (method == "parsec") {
+        ParsecOptions po;
+        po.samples = samples;
+        m = std::make_unique<Parsec>(net, po, RngKey(0));
+      } else if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
       else if (method == "darts" || method == "darts2") m = std::make_unique<Darts>(net, go, RngKey(0));
       else if (method == "gdas") m = std::make_unique<Gdas>(net, go, GdasOptions{}, RngKey(0));
       else {
-        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2, gdas)\n";
+        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2, gdas, parsec)\n";
         return 2;
       }
       m->begin_epoch(then_k > 0 ? 1 : 0, then_k > 0 ? 2 : 1);  // the second stage prunes and widens here
       int64_t weights = 0;
       for (const auto& p : net->parameters()) weights += p.numel();
-      const auto tb = train.batch(0, 0), vb = val.batch(0, 0);
+      const auto tb = loader(0, "w", m->splits_samples()).batch(0, 0);
+      const auto vb = loader(batch, "a", m->splits_samples()).batch(0, 0);
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
       ctx.comm = comm->size() > 1 ? comm.get() : nullptr;
       reset_peak_device_memory(device);
+      const double rss_before = proc_status_mb("VmRSS");
+      reset_peak_rss();
       std::vector<double> ms;
       double comm_seconds = 0;
       for (int64_t s = 0; s < warmup + steps; ++s) {
@@ -169,7 +196,10 @@ int main(int argc, char** argv) {
       j["step_ms_median"] = percentile(ms, 0.5);
       j["step_ms_p90"] = percentile(ms, 0.9);
       j["comm_share"] = comm_seconds / (total / 1e3);
+      if (method == "parsec") j["samples"] = samples;
       j["peak_rss_mb"] = peak_rss_mb();
+      j["rss_before_mb"] = rss_before;
+      j["step_extra_rss_mb"] = proc_status_mb("VmHWM") - rss_before;
       if (device.is_cuda()) j["peak_gpu_mb"] = static_cast<double>(peak_device_memory(device)) / (1024.0 * 1024.0);
       j["libtorch"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
       if (comm->rank() == 0) std::cout << j.dump() << std::endl;
