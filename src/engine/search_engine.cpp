@@ -454,7 +454,10 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       const double per_step = elapsed / static_cast<double>(done - start_step);
       PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " step " << s + 1 << "/" << steps_per_epoch
                 << " | train loss " << fixed(v.train_loss, 3) << " acc " << fixed(100 * v.train_acc, 1)
-                << "% | val loss " << fixed(v.val_loss, 3) << " acc " << fixed(100 * v.val_acc, 1) << "% | "
+                << "% | "
+                << (v.val_count > 0 ? "val loss " + fixed(v.val_loss, 3) + " acc " + fixed(100 * v.val_acc, 1) + "%"
+                                    : std::string("no validation (weight-only warm-up)"))
+                << " | "
                 << fixed(static_cast<double>(step_images) / per_step, 1) << " img/s | ETA "
                 << format_duration(per_step * static_cast<double>(total_steps - done));
     }
@@ -501,8 +504,10 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
         write_file_atomic(dir + "/genotype.json", genotype.to_json(extra.dump()) + "\n");
         write_cells(genotype, dir, /*render=*/false);
       }
-      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: val acc " << fixed(100 * v.val_acc, 2)
-                << "%, genotype " << genotype.text;
+      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: "
+                        << (v.val_count > 0 ? "val acc " + fixed(100 * v.val_acc, 2) + "%"
+                                            : std::string("weight-only warm-up"))
+                        << ", genotype " << genotype.text;
     }
 
     // Checkpoint triggers. A signal or the clock may fire on one rank only: the ranks agree
