@@ -19,6 +19,19 @@ void check_method_and_space(const Config& c) {
                 "multi-branch space is searched by PGNAS only; use search.method = pgnas with search.space = multibranch");
 }
 
+namespace {
+// The weights' SGD with its cosine schedule and clipping, the same options for every method.
+template <typename Options>
+void set_weight_training(const Config& c, Options& o) {
+  o.weights.lr = c.real("search.lr");
+  o.weights.momentum = c.real("search.momentum");
+  o.weights.weight_decay = c.real("search.weight_decay");
+  o.lr_min = c.real("search.lr_min");
+  PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
+  o.grad_clip = c.real("search.grad_clip");
+}
+}  // namespace
+
 std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
   check_method_and_space(c);
   const std::string& method = c.text("search.method");
@@ -26,12 +39,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
                   ": progressive learning is built for DrNAS and DARTS, not PGNAS");
     PgnasOptions p;
-    p.weights.lr = c.real("search.lr");
-    p.weights.momentum = c.real("search.momentum");
-    p.weights.weight_decay = c.real("search.weight_decay");
-    p.lr_min = c.real("search.lr_min");
-    PROBNAS_CHECK(p.lr_min <= p.weights.lr, "search.lr_min = ", p.lr_min, " exceeds search.lr = ", p.weights.lr);
-    p.grad_clip = c.real("search.grad_clip");
+    set_weight_training(c, p);
     p.drop.lr = c.real("pgnas.drop_lr");
     p.temperature = c.real("pgnas.temperature");
     p.length_scale = c.real("pgnas.length_scale");
@@ -46,12 +54,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     PROBNAS_CHECK(c.integer("space.partial_channels") == 1, "space.partial_channels = ",
                   c.integer("space.partial_channels"), ": PARSEC runs whole sampled paths (leave it at 1)");
     ParsecOptions p;
-    p.weights.lr = c.real("search.lr");
-    p.weights.momentum = c.real("search.momentum");
-    p.weights.weight_decay = c.real("search.weight_decay");
-    p.lr_min = c.real("search.lr_min");
-    PROBNAS_CHECK(p.lr_min <= p.weights.lr, "search.lr_min = ", p.lr_min, " exceeds search.lr = ", p.weights.lr);
-    p.grad_clip = c.real("search.grad_clip");
+    set_weight_training(c, p);
     p.arch.lr = c.real("parsec.arch_lr");
     p.samples = c.integer("parsec.samples");
     p.warmup_epochs = c.integer("search.warmup_epochs");
@@ -59,11 +62,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     return std::make_unique<Parsec>(std::move(net), p, key);
   }
   GradientMethodOptions o;
-  o.weights.lr = c.real("search.lr");
-  o.weights.momentum = c.real("search.momentum");
-  o.weights.weight_decay = c.real("search.weight_decay");
-  o.lr_min = c.real("search.lr_min");
-  o.grad_clip = c.real("search.grad_clip");
+  set_weight_training(c, o);
   o.arch.lr = c.real("search.arch_lr");
   o.arch.beta1 = c.real("search.arch_beta1");
   o.arch.beta2 = c.real("search.arch_beta2");
@@ -73,7 +72,6 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
   o.edge_norm = c.boolean("search.edge_norm");
   PROBNAS_CHECK(!o.edge_norm || c.text("search.space") == "darts",
                 "search.edge_norm = true: edge normalisation is built for the DARTS space (search.space = darts)");
-  PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
   const int64_t order = c.integer("darts.order");
   PROBNAS_CHECK(order == 1 || method == "darts", "darts.order = ", order, " applies to search.method = darts only; ",
                 method, " uses the first-order gradient (leave darts.order at 1)");
