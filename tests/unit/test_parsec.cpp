@@ -81,7 +81,9 @@ TEST(ParsecDistribution, DartsVariablesPickInputOperationPairsAndIgnoreThePaddin
   for (int64_t v = 0; v < 16; ++v) {
     const int64_t n = static_cast<int64_t>(dist.variable_list()[static_cast<size_t>(v)].options.size());
     EXPECT_NEAR(lp[v].narrow(0, 0, n).exp().sum().item<double>(), 1.0, 1e-12);
-    if (n < 40) EXPECT_TRUE(torch::isinf(lp[v].narrow(0, n, 40 - n)).all().item<bool>());
+    if (n < 40) {
+      EXPECT_TRUE(torch::isinf(lp[v].narrow(0, n, 40 - n)).all().item<bool>());
+    }
   }
   ArchDraw draw(16, 3);
   dist.log_prob(logits, draw).backward();
@@ -287,6 +289,17 @@ std::vector<Batch> toy_batch(uint64_t seed, int64_t n) {
   return {b};
 }
 
+// Steps [from, from + steps) of `m` on fresh toy batches of `n` examples, keyed by the step.
+void toy_steps(Parsec& m, int64_t from, int64_t steps, int64_t n = 64) {
+  StepMetrics metrics;
+  StepContext ctx;
+  ctx.key = RngKey(2);
+  for (int64_t s = from; s < from + steps; ++s) {
+    ctx.global_step = s;
+    m.step(toy_batch(2 * static_cast<uint64_t>(s), n), toy_batch(2 * static_cast<uint64_t>(s) + 1, n), ctx, metrics);
+  }
+}
+
 TEST(ParsecUpdate, TheDistributionConcentratesOnTheBestOperationOfEveryEdge) {
   torch::manual_seed(0);
   auto net = std::make_shared<GatedLinear>();
@@ -296,14 +309,8 @@ TEST(ParsecUpdate, TheDistributionConcentratesOnTheBestOperationOfEveryEdge) {
   o.samples = 8;
   Parsec m(net, o, RngKey(1));
   m.begin_epoch(0, 1);
-  StepMetrics metrics;
-  StepContext ctx;
-  ctx.key = RngKey(2);
   const auto uniform = m.scalars();
-  for (int64_t s = 0; s < 300; ++s) {
-    ctx.global_step = s;
-    m.step(toy_batch(2 * static_cast<uint64_t>(s), 64), toy_batch(2 * static_cast<uint64_t>(s) + 1, 64), ctx, metrics);
-  }
+  toy_steps(m, 0, 300);
   const auto p = m.expected_weights()[0];
   for (int64_t e = 0; e < 6; ++e)
     EXPECT_GT(p[e][GatedLinear::best(e)].item<double>(), 0.9) << "edge " << e << ": " << p[e];
@@ -328,13 +335,7 @@ TEST(ParsecUpdate, WithoutImportanceWeightsTheDistributionDoesNotLearn) {
   Parsec m(net, o, RngKey(1));
   m.begin_epoch(0, 2);
   EXPECT_FALSE(m.updates_architecture());
-  StepMetrics metrics;
-  StepContext ctx;
-  ctx.key = RngKey(2);
-  for (int64_t s = 0; s < 20; ++s) {
-    ctx.global_step = s;
-    m.step(toy_batch(2 * static_cast<uint64_t>(s), 64), toy_batch(2 * static_cast<uint64_t>(s) + 1, 64), ctx, metrics);
-  }
+  toy_steps(m, 0, 20);
   EXPECT_EQ(m.logits().abs().max().item<double>(), 0.0);
   EXPECT_TRUE(torch::allclose(m.last_weights(), torch::full({8}, 0.125, torch::kFloat64)));
   m.begin_epoch(1, 2);
@@ -373,23 +374,13 @@ TEST(ParsecUpdate, ImportanceWeightsOfAStepAreTheNormalisedValidationLikelihoods
 }
 
 TEST(ParsecUpdate, SaveAndLoadRestoreEverythingTheNextStepUses) {
-  auto run = [](Parsec& m, int64_t from, int64_t steps) {
-    StepMetrics metrics;
-    StepContext ctx;
-    ctx.key = RngKey(2);
-    for (int64_t s = from; s < from + steps; ++s) {
-      ctx.global_step = s;
-      m.step(toy_batch(2 * static_cast<uint64_t>(s), 32), toy_batch(2 * static_cast<uint64_t>(s) + 1, 32), ctx,
-             metrics);
-    }
-  };
   ParsecOptions o;
   o.arch.lr = 0.05;
   torch::manual_seed(0);
   auto net_a = std::make_shared<GatedLinear>();
   Parsec a(net_a, o, RngKey(1));
   a.begin_epoch(0, 2);
-  run(a, 0, 5);
+  toy_steps(a, 0, 5, 32);
   ckpt::State state;
   a.save(state.group("method"), state.group("optim"));
   torch::manual_seed(9);
@@ -403,8 +394,8 @@ TEST(ParsecUpdate, SaveAndLoadRestoreEverythingTheNextStepUses) {
   b.load(state.group("method"), state.group("optim"));
   b.begin_epoch(0, 2);
   EXPECT_TRUE(torch::equal(a.logits(), b.logits()));
-  run(a, 5, 3);
-  run(b, 5, 3);
+  toy_steps(a, 5, 3, 32);
+  toy_steps(b, 5, 3, 32);
   EXPECT_TRUE(torch::equal(a.logits(), b.logits()));
   auto pa = net_a->parameters(), pb = net_b->parameters();
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "weight " << i;
