@@ -155,7 +155,9 @@ bool may_change_on_resume(const std::string& key) {
   // PGNAS's ranking options act after training: a finished search can be ranked again with others.
   static const std::set<std::string> ranking = {"pgnas.candidates", "pgnas.sampling", "pgnas.random_drop",
                                                 "pgnas.bn",         "pgnas.bn_images", "pgnas.eval_images",
-                                                "pgnas.eval_batch", "pgnas.test"};
+                                                "pgnas.eval_batch", "pgnas.test",
+                                                // PARSEC's report only: how many architectures genotype.json lists
+                                                "parsec.top_k"};
   return keys.count(key) != 0 || ranking.count(key) != 0 || key.rfind("ckpt.", 0) == 0 ||
          key.rfind("report.", 0) == 0;
 }

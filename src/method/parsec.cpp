@@ -82,7 +82,7 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
     }
     // [ranks, K / ranks] in rank order: sample k at k's place.
     const auto all = ctx.comm ? ctx.comm->allgather(local).reshape({-1}) : local;
-    w = importance_weights(all);
+    w = importance_weights(all).to(logits_.device());
   } else {
     w = torch::full({options_.samples}, 1.0 / static_cast<double>(options_.samples),
                     logits_.options().dtype(torch::kFloat64).requires_grad(false));
