@@ -33,6 +33,9 @@ const OptionTable& search_option_table() {
                 "ResNet with gated channels")
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
         .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
+        .integer("search.arch_batch_size", 0, 0, 1 << 24,
+                 "global batch of the architecture split (0: search.batch_size), cut into micro-batches of the "
+                 "weight batch's micro-batch size (GibbsNAS estimates the architecture gradient on 2048 images)")
         .integer("search.micro_batches", 1, 1, 1 << 20,
                  "micro-batches per global batch (the unit ranks share; each has its own BatchNorm statistics)")
         .real("search.lr", 0.025, 0, 10, "weight learning rate (start of the cosine schedule)")

@@ -198,6 +198,24 @@ void write_cells(const Genotype& genotype, const std::string& dir, bool render) 
 
 }  // namespace
 
+namespace {
+// The architecture split's batches: search.arch_batch_size images (0: the weight batch's size).
+SplitOptions architecture_split_options(const Config& c, const SplitOptions& weights) {
+  SplitOptions a = weights;
+  const int64_t batch = c.integer("search.arch_batch_size");
+  if (batch == 0) return a;
+  // Micro-batches of the weight batch's size, so that a rank's memory per forward pass is the same.
+  const int64_t micro = weights.global_batch / weights.micro_batches;
+  PROBNAS_CHECK(weights.global_batch % weights.micro_batches == 0 && batch % micro == 0, "search.arch_batch_size = ",
+                batch, " must be a multiple of the micro-batch size search.batch_size / search.micro_batches = ",
+                weights.global_batch, " / ", weights.micro_batches, " (the architecture batch is cut into micro-batches "
+                "of that size)");
+  a.global_batch = batch;
+  a.micro_batches = batch / micro;
+  return a;
+}
+}  // namespace
+
 SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) {
   Stopwatch wall;
   check_method_and_space(c);
@@ -235,6 +253,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   so.transform.crop = c.boolean("data.crop");
   so.transform.crop_padding = c.integer("data.crop_padding");
   so.transform.flip = c.boolean("data.flip");
+  const SplitOptions arch_so = architecture_split_options(c, so);
   // Supernet and method; weight initialisation drawn from a keyed seed.
   SpaceOptions space;
   space.space = c.text("search.space");
@@ -256,7 +275,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   const int loader_ranks = method->splits_samples() ? 1 : comm.size();
   const SplitLoader weight_loader(data, split.weights, stats, so, key.with("data").with("weights"), device,
                                   loader_rank, loader_ranks);
-  const SplitLoader arch_loader(data, split.arch, stats, so, key.with("data").with("arch"), device, loader_rank,
+  const SplitLoader arch_loader(data, split.arch, stats, arch_so, key.with("data").with("arch"), device, loader_rank,
                                 loader_ranks);
 
   std::optional<Nb201Table> table;
@@ -334,7 +353,11 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                     << (method->splits_samples()
                             ? "all on every rank; the ranks split the " + std::to_string(c.integer("parsec.samples")) + " samples"
                             : std::to_string(so.micro_batches / comm.size()) + " per rank; one architecture draw each")
-                    << ") -> " << dir;
+                    << ")" << (arch_so.global_batch != so.global_batch
+                                   ? "; architecture batches of " + std::to_string(arch_so.global_batch) + " images in " +
+                                         std::to_string(arch_so.micro_batches) + " micro-batches"
+                                   : std::string())
+                    << " -> " << dir;
 
   // Checkpoint writing: every rank takes part (generator states and metric sums are gathered);
   // rank 0 writes; nobody returns before the file is complete.
@@ -388,6 +411,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       loader.set_attr("arch_examples", arch_loader.examples());
       loader.set_attr("global_batch", so.global_batch);
       loader.set_attr("micro_batches", so.micro_batches);
+      loader.set_attr("arch_global_batch", arch_so.global_batch);
 
       auto& rng = state.group("rng");
       rng.set_attr("seed", c.integer("run.seed"));
@@ -444,7 +468,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
     method->step(train, val, ctx, metrics);
     const int64_t done = g + 1;
     if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(tracked(), comm, done);
-    const int64_t step_images = so.global_batch * (method->updates_architecture() ? 2 : 1);
+    const int64_t step_images = so.global_batch + (method->updates_architecture() ? arch_so.global_batch : 0);
     epoch_images += step_images;
     images += step_images;
     if (since_progress.seconds() >= progress_interval || done == total_steps) {

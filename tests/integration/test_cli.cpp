@@ -106,6 +106,33 @@ TEST_P(CliGdas, SearchesWritesTheGenotypeAndLogsTau) {
 
 INSTANTIATE_TEST_SUITE_P(Spaces, CliGdas, ::testing::Values("nb201", "darts"));
 
+TEST(Cli, ALargerArchitectureBatchIsCutIntoMicroBatchesOfTheWeightBatchsSize) {
+  TempDir tmp;
+  const std::string args = "search --data.dataset synthetic --data.synthetic_count 128 --data.synthetic_size 8 "
+                           "--space.channels 2 --space.cells_per_stage 1 --search.batch_size 16 "
+                           "--search.micro_batches 2 --search.arch_batch_size 32 --search.epochs 1 --run.threads 1 ";
+  const auto one = run(args + "--run.dir " + tmp.file("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_NE(one.output.find("architecture batches of 32 images in 4 micro-batches"), std::string::npos) << one.output;
+  const auto m = timeless_metrics(tmp.file("one"));
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["images"], 4 * (16 + 32));  // 64 weight images: 4 steps, each with 16 + 32 images
+  // The ranks share the 4 architecture micro-batches: the same search on 2 ranks.
+  const auto two = run_shell(mpirun(2) + PROBNAS_BINARY + " " + args + "--run.dir " + tmp.file("two"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp.file("one/genotype.json")))["genotype"],
+            nlohmann::json::parse(read_file(tmp.file("two/genotype.json")))["genotype"]);
+  const auto m2 = timeless_metrics(tmp.file("two"));
+  ASSERT_EQ(m2.size(), 1u);
+  for (const char* key : {"train_loss", "val_loss", "arch_entropy"})
+    EXPECT_NEAR(m[0][key].get<double>(), m2[0][key].get<double>(), 1e-5 * std::abs(m[0][key].get<double>())) << key;
+  // A size that is not a whole number of micro-batches is refused, naming the keys.
+  const auto bad = run(args + "--search.arch_batch_size 20 --run.dir " + tmp.file("bad"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("search.arch_batch_size = 20 must be a multiple of the micro-batch size"), std::string::npos)
+      << bad.output;
+}
+
 class CliParsec : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
