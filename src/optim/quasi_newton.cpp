@@ -116,15 +116,16 @@ bool DiagonalInverseHessian::update(const torch::Tensor& s_in, const torch::Tens
     sy_.erase(sy_.begin());
     yy_.erase(yy_.begin());
   }
-  sy_.push_back(s * y);
-  yy_.push_back(y * y);
+  // Kept in float32: the history of omega's pairs is 2 m copies of the network (sums run in float64).
+  sy_.push_back((s * y).to(torch::kFloat32));
+  yy_.push_back((y * y).to(torch::kFloat32));
   recompute(s.dot(y).item<double>() / y.dot(y).item<double>());
   return true;
 }
 
 void DiagonalInverseHessian::recompute(double gamma) {
   gamma_ = gamma;
-  auto num = torch::zeros_like(sy_.front()), den = torch::zeros_like(yy_.front());
+  auto num = torch::zeros_like(d_), den = torch::zeros_like(d_);
   for (size_t k = 0; k < sy_.size(); ++k) {
     num += sy_[k];
     den += yy_[k];
@@ -156,8 +157,8 @@ void DiagonalInverseHessian::load(const ckpt::State& state) {
   sy_.clear();
   yy_.clear();
   for (int64_t k = 0; k < state.attr_int("pairs"); ++k) {
-    sy_.push_back(state.get("sy" + std::to_string(k)).to(device, torch::kFloat64));
-    yy_.push_back(state.get("yy" + std::to_string(k)).to(device, torch::kFloat64));
+    sy_.push_back(state.get("sy" + std::to_string(k)).to(device, torch::kFloat32));
+    yy_.push_back(state.get("yy" + std::to_string(k)).to(device, torch::kFloat32));
   }
 }
 

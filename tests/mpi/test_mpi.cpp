@@ -16,6 +16,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/gibbs.h"
 
 namespace probnas {
 namespace {
@@ -121,6 +122,11 @@ SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t 
   o.second_order = name == "darts2";  // every gradient of the unrolled step reduced before use
   if (name == "darts" || name == "darts2") run.method = std::make_unique<Darts>(run.net, o, key);
   else if (name == "gdas") run.method = std::make_unique<Gdas>(run.net, o, GdasOptions{}, key);
+  else if (name == "gibbs1" || name == "gibbs2") {  // sampled weights (2) or SGD (1), sampled alpha
+    GibbsOptions g;
+    g.order = name == "gibbs1" ? 1 : 2;
+    run.method = std::make_unique<GibbsNas>(run.net, o, g, key);
+  }
   else run.method = std::make_unique<Drnas>(run.net, o, key);
   run.method->begin_epoch(0, 1);
   StepMetrics metrics;
@@ -168,7 +174,8 @@ TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
   for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0]));
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance, ::testing::Values("drnas", "darts", "darts2", "gdas"));
+INSTANTIATE_TEST_SUITE_P(Methods, WorldSizeInvariance,
+                         ::testing::Values("drnas", "darts", "darts2", "gdas", "gibbs1", "gibbs2"));
 
 
 // ---- PARSEC: the ranks split the K samples; every rank sees the whole global batches ------------

@@ -6,6 +6,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/gibbs.h"
 
 namespace probnas {
 namespace {
@@ -49,6 +50,12 @@ std::unique_ptr<GradientMethod> make_with(const std::string& name, std::shared_p
                                           const GradientMethodOptions& o, const RngKey& key) {
   if (name == "darts") return std::make_unique<Darts>(std::move(net), o, key);
   if (name == "gdas") return std::make_unique<Gdas>(std::move(net), o, GdasOptions{}, key);
+  if (name.rfind("gibbs", 0) == 0) {  // gibbs1, gibbs2 (sampled), gibbs2-mean (mean steps only)
+    GibbsOptions g;
+    g.order = name == "gibbs1" ? 1 : 2;
+    g.sample_weights = g.sample_arch = name != "gibbs2-mean";
+    return std::make_unique<GibbsNas>(std::move(net), o, g, key);
+  }
   return std::make_unique<Drnas>(std::move(net), o, key);
 }
 
@@ -195,6 +202,7 @@ TEST_P(DescendingMethods, ArchitectureStepDescendsTheValidationObjective) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, GradientMethods, ::testing::Values("darts", "drnas", "gdas"));
+INSTANTIATE_TEST_SUITE_P(Gibbs, GradientMethods, ::testing::Values("gibbs1", "gibbs2", "gibbs2-mean"));
 INSTANTIATE_TEST_SUITE_P(Methods, DescendingMethods, ::testing::Values("darts", "drnas"));
 
 // GDAS's architecture step: the gradient it leaves in alpha is the sum over the validation

@@ -72,6 +72,30 @@ TEST(BfgsInverseHessian, RandomPairsOfAQuadraticSatisfyTheSecantConditionAndAppr
   EXPECT_EQ(h.resets(), 0);
 }
 
+TEST(BfgsInverseHessian, MeanOnlyGaussianStepsConvergeLikeNewtonsMethod) {
+  // GibbsNAS's mean-only update x <- x - H b, H built from its own steps, on f = x'Ax/2 - c'x with a
+  // condition number of 40: superlinear like Newton's method. Gradient descent at its best fixed
+  // step (2 / (lambda_min + lambda_max), contraction 39/41 per step) needs about 460 steps to
+  // reduce the error 1e10-fold.
+  auto gen = make_generator(RngKey(7));
+  const int64_t n = 6;
+  const auto A = spd(n, 0.5, 20, gen);
+  const auto c = torch::randn({n}, gen, torch::kFloat64);
+  const auto best = torch::linalg_solve(A, c, /*left=*/true);
+  auto x = torch::randn({n}, gen, torch::kFloat64);
+  const double start = (x - best).norm().item<double>();
+  BfgsInverseHessian h(n, BfgsOptions{0.05});  // about 1 / lambda_max before the first pair
+  torch::Tensor previous_x, previous_b;
+  int steps = 0;
+  for (; steps < 40 && (x - best).norm().item<double>() > 1e-10 * start; ++steps) {
+    const auto b = A.mv(x) - c;
+    if (previous_x.defined()) h.update(x - previous_x, b - previous_b);
+    previous_x = x, previous_b = b;
+    x = x - h.apply(b);
+  }
+  EXPECT_LE(steps, 25) << "error " << (x - best).norm().item<double>() / start;
+}
+
 TEST(BfgsInverseHessian, PairsWithoutPositiveCurvatureAreSkipped) {
   BfgsInverseHessian h(3, BfgsOptions{2.0});
   const auto before = h.matrix().clone();
@@ -149,7 +173,7 @@ TEST(DiagonalInverseHessian, RecoversASeparableQuadraticsInverseDiagonal) {
     ASSERT_TRUE(d.update(s, a * s));
   }
   EXPECT_EQ(d.pairs(), 3);  // the history keeps the newest 3
-  EXPECT_LT(relative_error(d.diagonal(), 1 / a), 1e-12);
+  EXPECT_LT(relative_error(d.diagonal(), 1 / a), 1e-6);  // the history is kept in float32
 }
 
 TEST(DiagonalInverseHessian, CoordinatesWithoutCurvatureFallBackAndEverythingIsClamped) {

@@ -90,7 +90,7 @@ class DiagonalInverseHessian {
   void recompute(double gamma);
   int64_t n_;
   DiagonalOptions options_;
-  std::vector<torch::Tensor> sy_, yy_;  // per kept pair, oldest first
+  std::vector<torch::Tensor> sy_, yy_;  // per kept pair, oldest first (float32)
   torch::Tensor d_;
   double gamma_;
   int64_t skipped_ = 0;
