@@ -30,14 +30,19 @@ void set_weight_training(const Config& c, Options& o) {
   PROBNAS_CHECK(o.lr_min <= o.weights.lr, "search.lr_min = ", o.lr_min, " exceeds search.lr = ", o.weights.lr);
   o.grad_clip = c.real("search.grad_clip");
 }
+
+// Progressive learning prunes and widens a mixed supernet; methods that do not mix operations refuse it.
+void refuse_progressive(const Config& c, const std::string& method) {
+  PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
+                ": progressive learning is built for DrNAS and DARTS, not ", method);
+}
 }  // namespace
 
 std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Supernet> net, const RngKey& key) {
   check_method_and_space(c);
   const std::string& method = c.text("search.method");
   if (method == "pgnas") {
-    PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
-                  ": progressive learning is built for DrNAS and DARTS, not PGNAS");
+    refuse_progressive(c, "PGNAS");
     PgnasOptions p;
     set_weight_training(c, p);
     p.drop.lr = c.real("pgnas.drop_lr");
@@ -47,8 +52,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     return std::make_unique<Pgnas>(std::dynamic_pointer_cast<MultiBranchNet>(net), p, key);
   }
   if (method == "parsec") {
-    PROBNAS_CHECK(c.text("progressive.k").empty(), "progressive.k = ", c.text("progressive.k"),
-                  ": progressive learning is built for DrNAS and DARTS, not PARSEC (which samples single paths)");
+    refuse_progressive(c, "PARSEC (which samples single paths)");
     PROBNAS_CHECK(!c.boolean("search.edge_norm"), "search.edge_norm = true: edge normalisation is built for the "
                   "gradient methods, not PARSEC");
     PROBNAS_CHECK(c.integer("space.partial_channels") == 1, "space.partial_channels = ",
