@@ -26,7 +26,7 @@ const OptionTable& search_option_table() {
         .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
     t.integer("comm.verify_interval", 100, 0, 1000000000,
               "steps between checks that every rank holds identical parameters (0: never)");
-    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "parsec", "pgnas"},
+    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "gibbsnas", "parsec", "pgnas"},
              "search method (pgnas needs search.space = multibranch)")
         .choice("search.space", "nb201", {"nb201", "darts", "multibranch"},
                 "search space: NAS-Bench-201 cells, DARTS's normal and reduction cells, or PGNAS's multi-branch "
@@ -61,6 +61,26 @@ const OptionTable& search_option_table() {
         .real("gdas.tau_min", 0.1, 1e-4, 1e4, "GDAS temperature in the last epoch (linear in between; "
                                               "at most gdas.tau_max)")
         .real("gdas.arch_weight_decay", 1e-3, 0, 1, "L2 decay of GDAS's alpha (Adam weight decay)");
+    t.integer("gibbs.order", 2, 1, 2, "GibbsNAS: 2 samples the weights and alpha from their quasi-Newton Gaussians; 1 "
+                                      "trains the weights by momentum SGD (search.lr ...) and samples alpha")
+        .boolean("gibbs.sample_weights", true, "GibbsNAS order 2: sample the weights (false: step to the Gaussian's "
+                                               "mean, the mean-only ablation)")
+        .boolean("gibbs.sample_arch", true, "GibbsNAS: sample alpha (false: step to the Gaussian's mean)")
+        .real("gibbs.weight_step", 1, 0, 1e6, "GibbsNAS order 2: scale eta_w of the weights' mean step -eta_w D b at the "
+                                             "start (1: the Gaussian's mean); it follows search.lr's cosine schedule")
+        .real("gibbs.weight_noise", 1e-4, 0, 1e6, "GibbsNAS order 2: tau_w, the weights' noise covariance is tau_w D")
+        .real("gibbs.noise_clip", 1, 0, 1e6, "GibbsNAS order 2: the weights' noise norm is clipped to this times the "
+                                             "mean step's norm (0: no clipping)")
+        .integer("gibbs.history", 5, 1, 1000, "GibbsNAS order 2: curvature pairs kept by the weights' diagonal "
+                                               "inverse-Hessian estimate D")
+        .integer("gibbs.pair_every", 1, 1, 1000000, "GibbsNAS order 2: a curvature pair of D every N steps, on the "
+                                                    "step's own batch (costs one more gradient)")
+        .real("gibbs.arch_step", 0.01, 0, 1e6, "GibbsNAS: scale eta_a of alpha's mean step -eta_a H b (H: dense BFGS)")
+        .real("gibbs.arch_noise", 1e-6, 0, 1e6, "GibbsNAS: tau_a, alpha's noise covariance is tau_a H")
+        .real("gibbs.arch_max_inverse_curvature", 1000, 0, 1e12, "GibbsNAS: eigenvalues of H are capped at this "
+                                                                  "(0: no cap)")
+        .real("gibbs.arch_prior_decay", 1e-4, 0, 1, "GibbsNAS: decay (1 / prior variance) of alpha's Gaussian prior; "
+                                                    "the weights' is search.weight_decay");
     t.integer("parsec.samples", 8, 1, 1000000, "PARSEC: architectures K sampled per step for the importance-weighted "
                                                "gradients (ranks split them: a multiple of the number of ranks)")
         .real("parsec.arch_lr", 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")

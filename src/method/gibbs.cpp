@@ -26,6 +26,18 @@ void unflatten_into(const torch::Tensor& x, const std::vector<torch::Tensor>& pa
   }
 }
 
+// min(1, limit / ||v||), on v's device (no host synchronisation); `limit` a number or a 0-d tensor.
+template <typename Limit>
+torch::Tensor clip_factor(const torch::Tensor& v, const Limit& limit) {
+  return torch::clamp_max(limit / v.norm().clamp_min(1e-300), 1.0);
+}
+
+BfgsOptions arch_bfgs_options(const GibbsOptions& gibbs) {
+  BfgsOptions o;
+  o.max_eigenvalue = gibbs.arch_max_inverse_curvature;
+  return o;
+}
+
 torch::Tensor flatten(const std::vector<torch::Tensor>& list, const c10::Device& device) {
   std::vector<torch::Tensor> parts;
   for (const auto& t : list) parts.push_back(t.detach().reshape({-1}).to(device, torch::kFloat64));
@@ -36,7 +48,7 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& list, const c10::Device&
 GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options, GibbsOptions gibbs, const RngKey& key)
     : Darts(std::move(net), options, key),
       gibbs_(gibbs),
-      arch_h_(numel(arch_)),
+      arch_h_(numel(arch_), arch_bfgs_options(gibbs)),
       weight_d_(gibbs.order == 2 ? numel(weights_) : 1,
                 DiagonalOptions{gibbs.history, options.weights.lr > 0 ? options.weights.lr : 1.0},
                 weights_.front().device()) {
@@ -82,39 +94,45 @@ void GibbsNas::weight_sweep(const std::vector<Batch>& train, const StepContext& 
   const auto device = weights_.front().device();
   const auto x = flat_weights();
   const auto b = flatten(grads, device) + options_.weights.weight_decay * x;
-  if (prev_weights_.defined()) weight_d_.update(x - prev_weights_.to(torch::kFloat64), b - prev_weight_grad_);
   const auto& d = weight_d_.diagonal();
-  const auto mean_step = weight_eta_ * d * b;
+  // search.grad_clip caps the gradient of the step as it caps SGD's (the pair below keeps the true one).
+  const auto clipped = options_.grad_clip > 0 ? b * clip_factor(b, options_.grad_clip) : b;
+  const auto mean_step = weight_eta_ * d * clipped;
   auto next = x - mean_step;
   if (gibbs_.sample_weights) {
     auto gen = make_generator(noise_key(ctx, "weights"), device);
     auto noise = (gibbs_.weight_noise * d).sqrt() * torch::randn({x.numel()}, gen, x.options());
     if (gibbs_.noise_clip > 0) {
       // Sampling clipping, on the device: the noise is at most noise_clip times the mean step.
-      const auto limit = gibbs_.noise_clip * mean_step.norm();
-      noise = noise * torch::clamp_max(limit / noise.norm().clamp_min(1e-300), 1.0);
+      noise = noise * clip_factor(noise, gibbs_.noise_clip * mean_step.norm());
     }
     next = next + noise;
   }
-  prev_weights_ = x.to(weights_.front().scalar_type());  // exact: x holds the weights' values
-  prev_weight_grad_ = b;
   unflatten_into(next, weights_);
+  if (ctx.global_step % gibbs_.pair_every != 0) return;
+  // The curvature pair on the same batch (see the header): s = next - x, y = b(next) - b(x).
+  const auto again = summed_gradient(train, false, weights_, false, ctx, nullptr);
+  const auto x_new = flat_weights();
+  weight_d_.update(x_new - x, flatten(again, device) + options_.weights.weight_decay * x_new - b);
 }
 
 void GibbsNas::arch_sweep(const std::vector<Batch>& val, const StepContext& ctx, StepMetrics& metrics) {
-  const auto grads = summed_gradient(val, true, arch_, true, ctx, &metrics);
-  for (const auto& a : arch_) a.mutable_grad() = torch::Tensor();
-  const auto x = flat_arch();
-  const auto b = flatten(grads, torch::kCPU) + gibbs_.arch_prior_decay * x;
-  if (prev_arch_.defined()) arch_h_.update(x - prev_arch_, b - prev_arch_grad_);
+  const auto gradient = [&](StepMetrics* m) {
+    const auto grads = summed_gradient(val, true, arch_, true, ctx, m);
+    for (const auto& a : arch_) a.mutable_grad() = torch::Tensor();
+    const auto x = flat_arch();
+    return std::make_pair(x, flatten(grads, torch::kCPU) + gibbs_.arch_prior_decay * x);
+  };
+  const auto [x, b] = gradient(&metrics);
   auto next = x - gibbs_.arch_step * arch_h_.apply(b);
   if (gibbs_.sample_arch) {
     auto gen = make_generator(noise_key(ctx, "arch"));
     next = next + std::sqrt(gibbs_.arch_noise) * arch_h_.correlate(torch::randn({x.numel()}, gen, torch::kFloat64));
   }
-  prev_arch_ = x;
-  prev_arch_grad_ = b;
   unflatten_into(next.to(arch_.front().device()), arch_);
+  if (ctx.global_step % gibbs_.pair_every != 0) return;
+  const auto [x_new, b_new] = gradient(nullptr);  // the same batch at the new point
+  arch_h_.update(x_new - x, b_new - b);
 }
 
 void GibbsNas::save(ckpt::State& method, ckpt::State& optim) const {
@@ -122,15 +140,6 @@ void GibbsNas::save(ckpt::State& method, ckpt::State& optim) const {
   auto& g = method.group("gibbs");
   arch_h_.save(g.group("arch_inverse_hessian"));
   if (gibbs_.order == 2) weight_d_.save(g.group("weight_inverse_hessian"));
-  auto& prev = g.group("previous");
-  if (prev_arch_.defined()) {
-    prev.put("arch", prev_arch_);
-    prev.put("arch_grad", prev_arch_grad_);
-  }
-  if (prev_weights_.defined()) {
-    prev.put("weights", prev_weights_);
-    prev.put("weight_grad", prev_weight_grad_);
-  }
 }
 
 void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
@@ -139,12 +148,6 @@ void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
   const auto& g = method.group("gibbs");
   arch_h_.load(g.group("arch_inverse_hessian"));
   if (gibbs_.order == 2) weight_d_.load(g.group("weight_inverse_hessian"));
-  const auto& prev = g.group("previous");
-  const auto device = weights_.front().device();
-  prev_arch_ = prev.has("arch") ? prev.get("arch") : torch::Tensor();
-  prev_arch_grad_ = prev.has("arch_grad") ? prev.get("arch_grad") : torch::Tensor();
-  prev_weights_ = prev.has("weights") ? prev.get("weights").to(device) : torch::Tensor();
-  prev_weight_grad_ = prev.has("weight_grad") ? prev.get("weight_grad").to(device) : torch::Tensor();
 }
 
 std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
@@ -152,6 +155,7 @@ std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
   const auto spread = arch_h_.matrix().diagonal();
   s.emplace_back("arch_variance_mean", gibbs_.arch_noise * spread.mean().item<double>());
   s.emplace_back("bfgs_skipped", static_cast<double>(arch_h_.skipped()));
+  s.emplace_back("bfgs_clamped", static_cast<double>(arch_h_.clamped()));
   if (gibbs_.order == 2) s.emplace_back("weight_inverse_curvature_mean", weight_d_.diagonal().mean().item<double>());
   return s;
 }

@@ -5,6 +5,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/gibbs.h"
 #include "probnas/method/parsec.h"
 #include "probnas/method/pgnas.h"
 #include "probnas/method/progressive.h"
@@ -97,7 +98,26 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     g.tau_min = c.real("gdas.tau_min");
     return std::make_unique<Gdas>(std::move(net), o, g, key);
   }
-  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, parsec, pgnas)");
+  if (method == "gibbsnas") {
+    refuse_progressive(c, "GibbsNAS (which samples alpha and the weights as they are)");
+    PROBNAS_CHECK(!o.edge_norm, "search.edge_norm = true: GibbsNAS samples alpha alone (leave it false)");
+    GibbsOptions g;
+    g.order = c.integer("gibbs.order");
+    g.sample_weights = c.boolean("gibbs.sample_weights");
+    g.sample_arch = c.boolean("gibbs.sample_arch");
+    g.weight_step = c.real("gibbs.weight_step");
+    g.weight_noise = c.real("gibbs.weight_noise");
+    g.noise_clip = c.real("gibbs.noise_clip");
+    g.history = c.integer("gibbs.history");
+    g.pair_every = c.integer("gibbs.pair_every");
+    g.arch_step = c.real("gibbs.arch_step");
+    g.arch_noise = c.real("gibbs.arch_noise");
+    g.arch_max_inverse_curvature = c.real("gibbs.arch_max_inverse_curvature");
+    g.arch_prior_decay = c.real("gibbs.arch_prior_decay");
+    return std::make_unique<GibbsNas>(std::move(net), o, g, key);
+  }
+  PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, gibbsnas, "
+               "parsec, pgnas)");
 }
 
 }  // namespace probnas

@@ -30,6 +30,8 @@ bool curvature_ok(const torch::Tensor& s, const torch::Tensor& y, double eps) {
 BfgsInverseHessian::BfgsInverseHessian(int64_t n, BfgsOptions options) : n_(n), options_(options) {
   PROBNAS_CHECK(n >= 1, "BFGS: ", n, " parameters");
   PROBNAS_CHECK(options_.initial_scale > 0, "BFGS: initial scale ", options_.initial_scale, " must be positive");
+  PROBNAS_CHECK(options_.max_eigenvalue == 0 || options_.max_eigenvalue >= options_.initial_scale, "BFGS: maximum "
+                "eigenvalue ", options_.max_eigenvalue, " below the initial scale ", options_.initial_scale);
   h_ = torch::eye(n, torch::kFloat64) * options_.initial_scale;
   chol_ = torch::eye(n, torch::kFloat64) * std::sqrt(options_.initial_scale);
 }
@@ -49,6 +51,16 @@ bool BfgsInverseHessian::update(const torch::Tensor& s_in, const torch::Tensor& 
   const double yhy = y.dot(hy).item<double>();
   h_ = h_ - rho * (torch::outer(s, hy) + torch::outer(hy, s)) + (rho * rho * yhy + rho) * torch::outer(s, s);
   h_ = 0.5 * (h_ + h_.t());
+  if (options_.max_eigenvalue > 0) {
+    // The spectrum cap: along a direction of (near) zero curvature a single pair adds ||s||^2 / s'y,
+    // without bound; larger eigenvalues are clamped to the cap (cheap: H is small).
+    const auto [w, q] = torch::linalg_eigh(h_);
+    if (w.max().item<double>() > options_.max_eigenvalue) {
+      h_ = q.mm(torch::diag(w.clamp_max(options_.max_eigenvalue))).mm(q.t());
+      h_ = 0.5 * (h_ + h_.t());
+      ++clamped_;
+    }
+  }
   factorise(s, y);
   ++accepted_;
   return true;
@@ -61,7 +73,8 @@ void BfgsInverseHessian::factorise(const torch::Tensor& s, const torch::Tensor& 
     return;
   }
   // Rounding made H indefinite: start again from the newest pair's scalar curvature.
-  const double gamma = s.dot(y).item<double>() / y.dot(y).item<double>();
+  double gamma = s.dot(y).item<double>() / y.dot(y).item<double>();
+  if (options_.max_eigenvalue > 0) gamma = std::min(gamma, options_.max_eigenvalue);
   h_ = torch::eye(n_, torch::kFloat64) * gamma;
   chol_ = torch::eye(n_, torch::kFloat64) * std::sqrt(gamma);
   ++resets_;
@@ -83,6 +96,7 @@ void BfgsInverseHessian::save(ckpt::State& state) const {
   state.set_attr("accepted", accepted_);
   state.set_attr("skipped", skipped_);
   state.set_attr("resets", resets_);
+  state.set_attr("clamped", clamped_);
 }
 
 void BfgsInverseHessian::load(const ckpt::State& state) {
@@ -94,6 +108,7 @@ void BfgsInverseHessian::load(const ckpt::State& state) {
   accepted_ = state.attr_int("accepted");
   skipped_ = state.attr_int("skipped");
   resets_ = state.attr_int("resets");
+  clamped_ = state.attr_int("clamped");
 }
 
 DiagonalInverseHessian::DiagonalInverseHessian(int64_t n, DiagonalOptions options, c10::Device device)

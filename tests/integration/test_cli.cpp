@@ -167,6 +167,53 @@ TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
 
 INSTANTIATE_TEST_SUITE_P(Spaces, CliParsec, ::testing::Values("nb201", "darts"));
 
+// Both GibbsNAS variants from the CLI: the Gaussian samplers run, alpha's spread per edge and
+// operation lands in genotype.json and the curvature estimates in metrics.jsonl.
+class CliGibbs : public ::testing::TestWithParam<int> {};
+
+TEST_P(CliGibbs, SearchesAndReportsAlphasPosteriorSpread) {
+  TempDir tmp;
+  const int order = GetParam();
+  const std::string dir = tmp.file("gibbs");
+  const auto r = run("search --search.method gibbsnas --gibbs.order " + std::to_string(order) +
+                     " --space.cells_per_stage 1 --space.channels 2 --data.dataset synthetic --data.synthetic_count 64 "
+                     "--data.synthetic_size 8 --search.batch_size 8 --search.arch_batch_size 16 --search.epochs 2 "
+                     "--run.threads 1 --run.dir " + dir);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("gibbsnas on nb201 (C=2"), std::string::npos) << r.output;
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["method"], "gibbsnas");
+  const auto& report = g["gibbsnas"];
+  EXPECT_EQ(report["order"], order);
+  ASSERT_EQ(report["alpha_std"]["cell"].size(), 6u) << report.dump();
+  for (const auto& [edge, ops] : report["alpha_std"]["cell"].items()) {
+    ASSERT_EQ(ops.size(), 5u) << edge;
+    for (const auto& [op, sd] : ops.items()) EXPECT_GT(sd.get<double>(), 0.0) << edge << " " << op;
+  }
+  const auto m = timeless_metrics(dir);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_TRUE(m[1].contains("arch_variance_mean"));
+  EXPECT_GT(m[1]["arch_variance_mean"].get<double>(), 0.0);
+  EXPECT_EQ(m[1].contains("weight_inverse_curvature_mean"), order == 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Orders, CliGibbs, ::testing::Values(1, 2));
+
+TEST(Cli, GibbsRefusesWhatItCannotSampleNamingTheKeys) {
+  TempDir tmp;
+  const std::string data = " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "
+                           "--search.batch_size 16 --run.dir " + tmp.file("run");
+  auto r = run("search --search.method gibbsnas --gibbs.order 1 --gibbs.sample_weights false" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("gibbs.sample_weights = false with gibbs.order = 1"), std::string::npos) << r.output;
+  r = run("search --search.method gibbsnas --search.space darts --search.edge_norm true --space.channels 4" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("search.edge_norm = true"), std::string::npos) << r.output;
+  r = run("search --search.method gibbsnas --gibbs.order 3" + data);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("gibbs.order"), std::string::npos) << r.output;
+}
+
 TEST(Cli, ParsecRefusesWhatItCannotSearchNamingTheKeys) {
   TempDir tmp;
   const std::string data = " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "

@@ -160,6 +160,26 @@ TEST(ResumeCli, ParsecKilledResumesBitwiseIdenticalAndAcrossWorldSizes) {
   expect_same_search(ref, two, 1e-5);
 }
 
+// GibbsNAS (order 2, both samplers on) killed mid-epoch resumes bitwise: the weights, alpha, BFGS's H
+// and its Cholesky factor, the diagonal estimate and its pair history come from the checkpoint; the
+// noise is keyed by the step.
+TEST(ResumeCli, GibbsKilledResumesBitwiseIdentical) {
+  const std::string args = kThreeEpochs + "--search.method gibbsnas --search.arch_batch_size 32 ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:16:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-12.h5\n") << killed.output;
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 12 of 24"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir);
+  const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
+  EXPECT_EQ(g["gibbsnas"]["order"], 2);
+}
+
 // --- signals, sent from outside to a running search -------------------------------------------
 
 std::vector<std::string> split_words(const std::string& s) {

@@ -1,6 +1,7 @@
 // DARTS, DrNAS and GDAS on a tiny problem: the validation loss falls, the architecture parameters
 // move, keyed draws reproduce, and save/load restores everything a further step depends on.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "probnas/method/darts.h"
@@ -267,6 +268,66 @@ TEST(Drnas, DrawsAreDirichletWithMeanBetaOverItsSum) {
   ASSERT_EQ(scalars.size(), 2u);
   EXPECT_EQ(scalars[1].first, "concentration");
   EXPECT_NEAR(scalars[1].second, 5.0, 0.05);  // 5 ops x beta ~ 1
+}
+
+
+// GibbsNAS's weight sweep, order 2: one step of a sampling method and of its mean-only twin from the
+// same point differ by the noise alone. With a huge tau_w the sampling clip must bring the noise down
+// to gibbs.noise_clip times the mean step; without the clip the same noise is far larger.
+double gibbs_noise_over_mean_step(double noise_clip) {
+  auto p = make_problem();
+  std::vector<torch::Tensor> moved[2], start;
+  for (const auto& w : tiny_net(0)->parameters()) start.push_back(w.detach().clone());
+  for (int variant = 0; variant < 2; ++variant) {
+    auto net = tiny_net(0);
+    GibbsOptions g;
+    g.order = 2;
+    g.sample_weights = variant == 1;
+    g.sample_arch = false;
+    g.weight_noise = 1e3;
+    g.noise_clip = noise_clip;
+    GibbsNas m(net, fast_options(), g, RngKey(3));
+    m.begin_epoch(0, 1);
+    StepMetrics metrics;
+    run_steps(m, p, 0, 1, metrics);
+    for (const auto& w : net->parameters()) moved[variant].push_back(w.detach().clone());
+  }
+  double noise = 0, mean_step = 0;
+  for (size_t i = 0; i < start.size(); ++i) {
+    noise += (moved[1][i] - moved[0][i]).pow(2).sum().item<double>();
+    mean_step += (moved[0][i] - start[i]).pow(2).sum().item<double>();
+  }
+  EXPECT_GT(mean_step, 0);
+  return std::sqrt(noise / mean_step);
+}
+
+TEST(Gibbs, SamplingClipHoldsTheWeightNoiseToItsShareOfTheMeanStep) {
+  EXPECT_NEAR(gibbs_noise_over_mean_step(0.5), 0.5, 1e-3);
+  EXPECT_NEAR(gibbs_noise_over_mean_step(1.0), 1.0, 1e-3);
+  EXPECT_GT(gibbs_noise_over_mean_step(0.0), 100.0);  // unclipped: sqrt(1e3 D) against D b
+}
+
+// The final report: alpha's posterior spread per edge and operation, sqrt(tau_a diag H).
+TEST(Gibbs, ReportGivesAlphasPosteriorSpreadPerEdgeAndOperation) {
+  auto p = make_problem();
+  auto net = tiny_net(0);
+  GibbsOptions g;
+  GibbsNas m(net, fast_options(), g, RngKey(3));
+  m.begin_epoch(0, 1);
+  StepMetrics metrics;
+  run_steps(m, p, 0, 6, metrics);
+  const auto report = nlohmann::json::parse(m.report_json());
+  const auto& shape = net->arch_shape().front();
+  const auto& spread = report["alpha_std"][shape.name];
+  ASSERT_EQ(static_cast<int64_t>(spread.size()), shape.edges());
+  const auto h = m.arch_inverse_hessian().matrix();
+  EXPECT_GT(m.arch_inverse_hessian().accepted(), 0);
+  for (int64_t e = 0; e < shape.edges(); ++e)
+    for (int64_t o = 0; o < shape.num_ops(); ++o) {
+      const int64_t i = e * shape.num_ops() + o;
+      EXPECT_NEAR(spread[shape.edge_names[static_cast<size_t>(e)]][shape.ops[static_cast<size_t>(o)]].get<double>(),
+                  std::sqrt(g.arch_noise * h[i][i].item<double>()), 1e-12);
+    }
 }
 
 }  // namespace

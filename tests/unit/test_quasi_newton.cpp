@@ -113,6 +113,37 @@ TEST(BfgsInverseHessian, PairsWithoutPositiveCurvatureAreSkipped) {
   EXPECT_GT(torch::linalg_eigvalsh(h.matrix()).min().item<double>(), 0.0);
 }
 
+TEST(BfgsInverseHessian, TheSpectrumCapBoundsANearlyFlatDirectionAndLeavesTheOthers) {
+  // A quadratic with curvatures 2, 1, 0.5 and 1e-4 (an almost flat direction, as alpha's loss often
+  // has), probed along its eigenvectors (conjugate directions: BFGS is then exact after 4 pairs). It
+  // learns 1e4 along the flat one unless capped; the cap leaves the other three exact.
+  auto gen = make_generator(RngKey(4));
+  const auto q = std::get<0>(torch::linalg_qr(torch::randn({4, 4}, gen, torch::kFloat64)));
+  const auto curv = torch::tensor({2.0, 1.0, 0.5, 1e-4}, torch::kFloat64);
+  const auto A = q.mm(torch::diag(curv)).mm(q.t());
+  BfgsOptions capped;
+  capped.max_eigenvalue = 10;
+  BfgsInverseHessian free(4), cap(4, capped);
+  for (int64_t k = 0; k < 4; ++k) {
+    const auto s = q.select(1, k) * (k + 1.0);
+    free.update(s, A.mv(s));
+    cap.update(s, A.mv(s));
+  }
+  const auto free_eig = torch::linalg_eigvalsh(free.matrix());
+  const auto cap_eig = torch::linalg_eigvalsh(cap.matrix());
+  EXPECT_NEAR(free_eig.max().item<double>(), 1e4, 1e-3);
+  EXPECT_EQ(free.clamped(), 0);
+  EXPECT_EQ(cap.clamped(), 1);
+  EXPECT_TRUE(torch::allclose(cap_eig, torch::tensor({0.5, 1.0, 2.0, 10.0}, torch::kFloat64), 1e-9, 1e-9)) << cap_eig;
+  // The kept Cholesky factor is that of the capped matrix (the noise has the capped covariance).
+  const auto z = torch::eye(4, torch::kFloat64);
+  std::vector<torch::Tensor> cols;
+  for (int64_t i = 0; i < 4; ++i) cols.push_back(cap.correlate(z[i]));
+  const auto l = torch::stack(cols, 1);
+  EXPECT_TRUE(torch::allclose(l.mm(l.t()), cap.matrix(), 1e-9, 1e-9));
+  EXPECT_THROW(BfgsInverseHessian(4, BfgsOptions{1.0, 1e-8, true, 0.5}), Error);  // cap below the start
+}
+
 TEST(BfgsInverseHessian, GaussianDrawsHaveTheTargetMeanAndCovariance) {
   // The posterior N(mu, A^-1) of the negative log density f(x) = (x - mu)' A (x - mu) / 2; at any x,
   // b = A (x - mu) and x - H b + L z with H = A^-1 is a draw from it.

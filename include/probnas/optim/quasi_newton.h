@@ -23,6 +23,9 @@ struct BfgsOptions {
   // Before the first update H is rescaled to (s'y / y'y) I (Nocedal & Wright, Eq. 6.20): the
   // inverse curvature along the first step, so the first update starts at the right scale.
   bool scale_first = true;
+  // Spectrum cap (0: none): eigenvalues of H above it are clamped after every update, so a pair along
+  // a direction of almost no curvature cannot make H (the step and the sampling covariance) explode.
+  double max_eigenvalue = 0;
 };
 
 // Dense BFGS inverse Hessian: H+ = (I - rho s y') H (I - rho y s') + rho s s', rho = 1 / y's.
@@ -44,6 +47,7 @@ class BfgsInverseHessian {
   int64_t accepted() const { return accepted_; }
   int64_t skipped() const { return skipped_; }
   int64_t resets() const { return resets_; }
+  int64_t clamped() const { return clamped_; }  // updates whose spectrum was capped
   void save(ckpt::State& state) const;
   void load(const ckpt::State& state);
 
@@ -52,7 +56,7 @@ class BfgsInverseHessian {
   int64_t n_;
   BfgsOptions options_;
   torch::Tensor h_, chol_;
-  int64_t accepted_ = 0, skipped_ = 0, resets_ = 0;
+  int64_t accepted_ = 0, skipped_ = 0, resets_ = 0, clamped_ = 0;
 };
 
 struct DiagonalOptions {
