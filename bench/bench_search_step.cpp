@@ -1,9 +1,11 @@
 // Times search steps (one architecture step + one weight step) of DrNAS, DARTS (first order;
-// "darts2": second order), GDAS and PARSEC (--samples K single-path architectures per step) on the
+// "darts2": second order), GDAS, PARSEC (--samples K single-path architectures per step) and GibbsNAS
+// ("gibbs1", "gibbs2": first and second order, the latter with its extra curvature gradients) on the
 // NB201 or DARTS-space supernet with synthetic images, after warm-up, and prints one JSON line per case:
 //   {"bench":"search_step","method":..,"device":..,"threads":..,"images_per_s":..,
 //    "step_ms_median":..,"step_ms_p90":..,"peak_rss_mb":..,"peak_gpu_mb":..}
-// images_per_s counts both halves of a step (batch images for the weights + batch for the architecture).
+// images_per_s counts both halves of a step (batch images for the weights + --arch-batch, default batch,
+// for the architecture).
 // step_extra_rss_mb is the resident memory the timed steps added on top of what the process held before
 // them (peak reset through /proc/self/clear_refs): compare methods with one process each, e.g.
 //   bench_search_step --methods drnas; bench_search_step --methods parsec
@@ -31,6 +33,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
+#include "probnas/method/gibbs.h"
 #include "probnas/method/parsec.h"
 
 namespace po = boost::program_options;
@@ -69,14 +72,17 @@ int main(int argc, char** argv) {
   std::string device_name, methods, space_name;
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
-  int64_t micro_batches = 0, samples = 8;
+  int64_t micro_batches = 0, samples = 8, arch_batch = 0;
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
       ("methods", po::value(&methods)->default_value("drnas,darts"),
-       "comma-separated methods: drnas, darts, darts2 (DARTS second order), gdas, parsec")
+       "comma-separated methods: drnas, darts, darts2 (DARTS second order), gdas, parsec, gibbs1, gibbs2 "
+       "(GibbsNAS first and second order)")
       ("samples", po::value(&samples)->default_value(8), "PARSEC: architectures K per step (ranks split them)")
       ("batch", po::value(&batch)->default_value(64), "global batch size")
+      ("arch-batch", po::value(&arch_batch)->default_value(0), "architecture batch (0: --batch; a multiple of "
+                                                               "--batch; GibbsNAS's paper uses 2048)")
       ("space", po::value(&space_name)->default_value("nb201"), "nb201 or darts")
       ("channels", po::value(&channels)->default_value(16), "initial channels C")
       ("cells", po::value(&cells)->default_value(5), "NB201: cells per stage N; DARTS space: cells")
@@ -107,8 +113,13 @@ int main(int argc, char** argv) {
     const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*comm));
     const c10::Device device = select_device(device_name, comm->local_rank());
     if (micro_batches == 0) micro_batches = comm->size();
+    if (arch_batch == 0) arch_batch = batch;
+    if (arch_batch % batch != 0) {
+      std::cerr << "bench_search_step: --arch-batch " << arch_batch << " is not a multiple of --batch " << batch << "\n";
+      return 2;
+    }
     SyntheticOptions so;
-    so.count = 2 * batch, so.channels = 3, so.size = size, so.classes = 10;
+    so.count = batch + arch_batch, so.channels = 3, so.size = size, so.classes = 10;
     auto data = std::make_shared<const Dataset>(make_synthetic(so));
     SplitOptions lo;
     lo.global_batch = batch;
@@ -116,8 +127,12 @@ int main(int argc, char** argv) {
     const auto stats = ChannelStats::of(*data);
     const auto all = torch::arange(data->size(), torch::kInt64);
     // PARSEC's ranks split the samples and see every micro-batch.
-    auto loader = [&](int64_t first, const char* name, bool whole) {
-      return SplitLoader(data, all.narrow(0, first, batch), stats, lo, RngKey(0).with(name), device,
+    // The architecture batch is cut into micro-batches of the weight batch's micro-batch size.
+    auto loader = [&](int64_t first, int64_t size, const char* name, bool whole) {
+      SplitOptions o = lo;
+      o.global_batch = size;
+      o.micro_batches = micro_batches * (size / batch);
+      return SplitLoader(data, all.narrow(0, first, size), stats, o, RngKey(0).with(name), device,
                          whole ? 0 : comm->rank(), whole ? 1 : comm->size());
     };
 
@@ -141,15 +156,20 @@ int main(int argc, char** argv) {
       } else if (method == "drnas") m = std::make_unique<Drnas>(net, go, RngKey(0));
       else if (method == "darts" || method == "darts2") m = std::make_unique<Darts>(net, go, RngKey(0));
       else if (method == "gdas") m = std::make_unique<Gdas>(net, go, GdasOptions{}, RngKey(0));
-      else {
-        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2, gdas, parsec)\n";
+      else if (method == "gibbs1" || method == "gibbs2") {
+        GibbsOptions g;
+        g.order = method == "gibbs1" ? 1 : 2;
+        m = std::make_unique<GibbsNas>(net, go, g, RngKey(0));
+      } else {
+        std::cerr << "bench_search_step: unknown method '" << method << "' (allowed: drnas, darts, darts2, gdas, parsec, "
+                     "gibbs1, gibbs2)\n";
         return 2;
       }
       m->begin_epoch(then_k > 0 ? 1 : 0, then_k > 0 ? 2 : 1);  // the second stage prunes and widens here
       int64_t weights = 0;
       for (const auto& p : net->parameters()) weights += p.numel();
-      const auto tb = loader(0, "w", m->splits_samples()).batch(0, 0);
-      const auto vb = loader(batch, "a", m->splits_samples()).batch(0, 0);
+      const auto tb = loader(0, batch, "w", m->splits_samples()).batch(0, 0);
+      const auto vb = loader(batch, arch_batch, "a", m->splits_samples()).batch(0, 0);
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
@@ -183,6 +203,7 @@ int main(int argc, char** argv) {
       j["threads"] = used_threads;
       j["micro_batches"] = micro_batches;
       j["batch"] = batch;
+      j["arch_batch"] = arch_batch;
       j["channels"] = channels;
       j[space_name == "darts" ? "cells" : "cells_per_stage"] = cells;
       if (space_name == "darts") {
@@ -192,7 +213,7 @@ int main(int argc, char** argv) {
       j["weights"] = weights;
       j["image"] = "3x" + std::to_string(size) + "x" + std::to_string(size);
       j["steps"] = steps;
-      j["images_per_s"] = 2.0 * static_cast<double>(batch) * static_cast<double>(steps) / (total / 1e3);
+      j["images_per_s"] = static_cast<double>(batch + arch_batch) * static_cast<double>(steps) / (total / 1e3);
       j["step_ms_median"] = percentile(ms, 0.5);
       j["step_ms_p90"] = percentile(ms, 0.9);
       j["comm_share"] = comm_seconds / (total / 1e3);

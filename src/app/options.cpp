@@ -66,8 +66,10 @@ const OptionTable& search_option_table() {
         .boolean("gibbs.sample_weights", true, "GibbsNAS order 2: sample the weights (false: step to the Gaussian's "
                                                "mean, the mean-only ablation)")
         .boolean("gibbs.sample_arch", true, "GibbsNAS: sample alpha (false: step to the Gaussian's mean)")
-        .real("gibbs.weight_step", 1, 0, 1e6, "GibbsNAS order 2: scale eta_w of the weights' mean step -eta_w D b at the "
+        .real("gibbs.weight_step", 5, 0, 1e6, "GibbsNAS order 2: scale eta_w of the weights' mean step -eta_w D b at the "
                                              "start (1: the Gaussian's mean); it follows search.lr's cosine schedule")
+        .real("gibbs.max_step", 10, 0, 1e6, "GibbsNAS order 2: trust region of the weights' step, eta_w d_i <= this x "
+                                            "search.lr's schedule for every coordinate i (0: none)")
         .real("gibbs.weight_noise", 1e-4, 0, 1e6, "GibbsNAS order 2: tau_w, the weights' noise covariance is tau_w D")
         .real("gibbs.noise_clip", 1, 0, 1e6, "GibbsNAS order 2: the weights' noise norm is clipped to this times the "
                                              "mean step's norm (0: no clipping)")

@@ -64,7 +64,8 @@ void GibbsNas::begin_epoch(int64_t epoch, int64_t epochs) {
   GradientMethod::begin_epoch(epoch, epochs);
   // The weights' step follows their cosine schedule, scaled to start at gibbs.weight_step.
   const double lr = options_.weights.lr;
-  weight_eta_ = lr > 0 ? gibbs_.weight_step * cosine_lr(lr, options_.lr_min, epoch, epochs) / lr : 0.0;
+  weight_lr_ = cosine_lr(lr, options_.lr_min, epoch, epochs);
+  weight_eta_ = lr > 0 ? gibbs_.weight_step * weight_lr_ / lr : 0.0;
 }
 
 RngKey GibbsNas::noise_key(const StepContext& ctx, const char* what) const {
@@ -94,7 +95,11 @@ void GibbsNas::weight_sweep(const std::vector<Batch>& train, const StepContext& 
   const auto device = weights_.front().device();
   const auto x = flat_weights();
   const auto b = flatten(grads, device) + options_.weights.weight_decay * x;
-  const auto& d = weight_d_.diagonal();
+  // The trust region: no coordinate steps more than max_step times the scheduled learning rate.
+  // It also bounds the noise, whose covariance is tau_w D.
+  const auto d = gibbs_.max_step > 0 && weight_eta_ > 0
+                     ? weight_d_.diagonal().clamp_max(gibbs_.max_step * weight_lr_ / weight_eta_)
+                     : weight_d_.diagonal();
   // search.grad_clip caps the gradient of the step as it caps SGD's (the pair below keeps the true one).
   const auto clipped = options_.grad_clip > 0 ? b * clip_factor(b, options_.grad_clip) : b;
   const auto mean_step = weight_eta_ * d * clipped;

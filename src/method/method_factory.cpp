@@ -106,6 +106,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     g.sample_weights = c.boolean("gibbs.sample_weights");
     g.sample_arch = c.boolean("gibbs.sample_arch");
     g.weight_step = c.real("gibbs.weight_step");
+    g.max_step = c.real("gibbs.max_step");
     g.weight_noise = c.real("gibbs.weight_noise");
     g.noise_clip = c.real("gibbs.noise_clip");
     g.history = c.integer("gibbs.history");

@@ -20,7 +20,8 @@
 // drop the noise (the mean-only ablations).
 //
 // Choices of ours, where the paper defers to a supplement we do not have (README, "GibbsNAS"):
-// eta_w follows the weights' cosine schedule scaled by gibbs.weight_step / search.lr; the noise is
+// eta_w follows the weights' cosine schedule scaled by gibbs.weight_step / search.lr, and a trust
+// region caps eta_w d_i at gibbs.max_step times that schedule's learning rate; the noise is
 // scaled by tau (gibbs.weight_noise, gibbs.arch_noise) and omega's noise vector is clipped to
 // gibbs.noise_clip times the norm of its mean step ("sampling clipping"); H's eigenvalues are capped
 // (gibbs.arch_max_inverse_curvature: alpha's loss is nearly flat along some directions, where one pair
@@ -35,7 +36,8 @@ struct GibbsOptions {
   bool sample_weights = true;
   bool sample_arch = true;
   double arch_prior_decay = 1e-4;    // sigma^-2 of alpha's Gaussian prior (omega's: search.weight_decay)
-  double weight_step = 1.0;          // eta_w at the schedule's start (order 2)
+  double weight_step = 5.0;          // eta_w at the schedule's start (order 2)
+  double max_step = 10.0;            // eta_w d_i <= max_step x the scheduled learning rate (0: no cap)
   double arch_step = 0.01;           // eta_a
   double weight_noise = 1e-4;        // tau_w
   double arch_noise = 1e-6;          // tau_a
@@ -73,7 +75,7 @@ class GibbsNas : public Darts {
   GibbsOptions gibbs_;
   BfgsInverseHessian arch_h_;
   DiagonalInverseHessian weight_d_;
-  double weight_eta_ = 1;
+  double weight_eta_ = 1, weight_lr_ = 0;
 };
 
 }  // namespace probnas
