@@ -31,6 +31,14 @@ inline Result run_shell(const std::string& cmd) {
 
 inline Result run(const std::string& args) { return run_shell(std::string(PROBNAS_BINARY) + " " + args); }
 
+// A command that must fail with `text` in its output.
+#define EXPECT_REFUSED(result, text)                                               \
+  do {                                                                             \
+    const auto& r_ = (result);                                                     \
+    EXPECT_NE(r_.code, 0) << r_.output;                                            \
+    EXPECT_NE(r_.output.find(text), std::string::npos) << r_.output;               \
+  } while (0)
+
 // The mpirun prefix for `np` ranks (root allowed, oversubscribed: CI has 2 cores).
 inline std::string mpirun(int np) {
   return std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_pcompress_base_silence_warning=1 ") +

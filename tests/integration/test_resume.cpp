@@ -111,21 +111,29 @@ TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
   EXPECT_TRUE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
 }
 
+// Runs `args` with a checkpoint every 6 steps, killed (SIGKILL) at step `kill_at`; the newest
+// checkpoint must be ckpt-`latest`, and the same command must resume from it and end bitwise where
+// the uninterrupted run does. Returns the run folder.
+std::string expect_killed_run_resumes(TempDir& tmp, const std::string& args, int kill_at, int latest) {
+  const std::string& ref = reference(args);
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
+  const auto killed = run_shell("PROBNAS_FAIL_AT=0:" + std::to_string(kill_at) + ":KILL " +
+                                std::string(PROBNAS_BINARY) + " " + cmd);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  EXPECT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-" + std::to_string(latest) + ".h5\n") << killed.output;
+  const auto resumed = run(cmd);
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step " + std::to_string(latest) + " of 24"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir);
+  return dir;
+}
+
 // GDAS's temperature is a function of the epoch: a search killed in the second epoch (tau 5.05 of
 // 10 -> 0.1 over 3 epochs) resumes at the same temperature and ends bitwise where the uninterrupted one does.
 TEST(ResumeCli, GdasKilledInTheSecondEpochResumesBitwiseIdentical) {
-  const std::string args = kThreeEpochs + "--search.method gdas ";
-  const std::string& ref = reference(args);
   TempDir tmp;
-  const std::string dir = tmp.file("run");
-  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
-  const auto killed = run_shell("PROBNAS_FAIL_AT=0:13:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
-  EXPECT_NE(killed.code, 0) << killed.output;
-  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-12.h5\n") << killed.output;
-  const auto resumed = run(cmd);
-  ASSERT_EQ(resumed.code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("(step 12 of 24"), std::string::npos) << resumed.output;
-  expect_same_search(ref, dir);
+  const std::string dir = expect_killed_run_resumes(tmp, kThreeEpochs + "--search.method gdas ", 13, 12);
   const auto m = timeless_metrics(dir);
   ASSERT_EQ(m.size(), 3u);
   EXPECT_DOUBLE_EQ(m[1]["tau"].get<double>(), 5.05);
@@ -138,15 +146,7 @@ TEST(ResumeCli, ParsecKilledResumesBitwiseIdenticalAndAcrossWorldSizes) {
   const std::string args = kThreeEpochs + "--search.method parsec --parsec.samples 4 --parsec.arch_lr 0.05 ";
   const std::string& ref = reference(args);
   TempDir tmp;
-  const std::string dir = tmp.file("run");
-  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
-  const auto killed = run_shell("PROBNAS_FAIL_AT=0:10:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
-  EXPECT_NE(killed.code, 0) << killed.output;
-  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-6.h5\n") << killed.output;
-  const auto resumed = run(cmd);
-  ASSERT_EQ(resumed.code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("(step 6 of 24"), std::string::npos) << resumed.output;
-  expect_same_search(ref, dir);
+  const std::string dir = expect_killed_run_resumes(tmp, args, 10, 6);
   const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
   EXPECT_EQ(g["parsec"]["most_probable"].size(), 10u);
 
@@ -164,18 +164,9 @@ TEST(ResumeCli, ParsecKilledResumesBitwiseIdenticalAndAcrossWorldSizes) {
 // and its Cholesky factor, the diagonal estimate and its pair history come from the checkpoint; the
 // noise is keyed by the step.
 TEST(ResumeCli, GibbsKilledResumesBitwiseIdentical) {
-  const std::string args = kThreeEpochs + "--search.method gibbsnas --search.arch_batch_size 32 ";
-  const std::string& ref = reference(args);
   TempDir tmp;
-  const std::string dir = tmp.file("run");
-  const std::string cmd = "search " + args + "--ckpt.interval_steps 6 --run.dir " + dir;
-  const auto killed = run_shell("PROBNAS_FAIL_AT=0:16:KILL " + std::string(PROBNAS_BINARY) + " " + cmd);
-  EXPECT_NE(killed.code, 0) << killed.output;
-  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-12.h5\n") << killed.output;
-  const auto resumed = run(cmd);
-  ASSERT_EQ(resumed.code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("(step 12 of 24"), std::string::npos) << resumed.output;
-  expect_same_search(ref, dir);
+  const std::string dir =
+      expect_killed_run_resumes(tmp, kThreeEpochs + "--search.method gibbsnas --search.arch_batch_size 32 ", 16, 12);
   const auto g = nlohmann::json::parse(read_file(dir + "/genotype.json"));
   EXPECT_EQ(g["gibbsnas"]["order"], 2);
 }

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
@@ -305,6 +307,38 @@ TEST(Gibbs, SamplingClipHoldsTheWeightNoiseToItsShareOfTheMeanStep) {
   EXPECT_NEAR(gibbs_noise_over_mean_step(0.5), 0.5, 1e-3);
   EXPECT_NEAR(gibbs_noise_over_mean_step(1.0), 1.0, 1e-3);
   EXPECT_GT(gibbs_noise_over_mean_step(0.0), 100.0);  // unclipped: sqrt(1e3 D) against D b
+}
+
+// The weights' trust region: with a large step scale (eta_w = 10) the order-2 search diverges on the
+// tiny problem unless no coordinate may step more than max_step x the learning rate; with it, the
+// loss falls as with SGD.
+double gibbs_worst_loss(double max_step, double* last) {
+  auto p = make_problem();
+  auto net = tiny_net(0);
+  GibbsOptions g;
+  g.weight_step = 10;
+  g.max_step = max_step;
+  GibbsNas m(net, fast_options(), g, RngKey(3));
+  m.begin_epoch(0, 1);
+  std::vector<Batch> held_out;
+  for (int64_t s = 0; s < 4; ++s)
+    for (auto& b : p.val->batch(0, s)) held_out.push_back(b);
+  StepMetrics metrics;
+  double worst = 0;
+  for (int k = 0; k < 8; ++k) {
+    run_steps(m, p, k * 5, 5, metrics);
+    *last = validation_loss(*net, m, held_out);
+    worst = std::max(worst, std::isfinite(*last) ? *last : 1e300);
+  }
+  return worst;
+}
+
+TEST(Gibbs, TrustRegionKeepsLargeWeightStepsStable) {
+  double last = 0;
+  const double bounded = gibbs_worst_loss(10, &last);
+  EXPECT_LT(bounded, 1.5);  // it starts at 1.44
+  EXPECT_LT(last, 0.6);
+  EXPECT_GT(gibbs_worst_loss(0, &last), 10.0);
 }
 
 // The final report: alpha's posterior spread per edge and operation, sqrt(tau_a diag H).
