@@ -34,8 +34,8 @@ const OptionTable& search_option_table() {
         .integer("search.epochs", 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
         .integer("search.batch_size", 64, 1, 1 << 20, "global batch size (fixed whatever the number of ranks)")
         .integer("search.arch_batch_size", 0, 0, 1 << 24,
-                 "global batch of the architecture split (0: search.batch_size), cut into micro-batches of the "
-                 "weight batch's micro-batch size (GibbsNAS estimates the architecture gradient on 2048 images)")
+                 "global batch of the architecture split (0: search.batch_size; for GibbsNAS 2048, the paper's, "
+                 "rounded up to whole micro-batches), cut into micro-batches of the weight batch's micro-batch size")
         .integer("search.micro_batches", 1, 1, 1 << 20,
                  "micro-batches per global batch (the unit ranks share; each has its own BatchNorm statistics)")
         .real("search.lr", 0.025, 0, 10, "weight learning rate (start of the cosine schedule)")
@@ -75,8 +75,8 @@ const OptionTable& search_option_table() {
                                              "mean step's norm (0: no clipping)")
         .integer("gibbs.history", 5, 1, 1000, "GibbsNAS order 2: curvature pairs kept by the weights' diagonal "
                                                "inverse-Hessian estimate D")
-        .integer("gibbs.pair_every", 1, 1, 1000000, "GibbsNAS order 2: a curvature pair of D every N steps, on the "
-                                                    "step's own batch (costs one more gradient)")
+        .integer("gibbs.pair_every", 1, 1, 1000000, "GibbsNAS: a curvature pair for H (and D, order 2) every N steps, "
+                                                    "on the step's own batches (costs one more gradient each)")
         .real("gibbs.arch_step", 0.01, 0, 1e6, "GibbsNAS: scale eta_a of alpha's mean step -eta_a H b (H: dense BFGS)")
         .real("gibbs.arch_noise", 1e-6, 0, 1e6, "GibbsNAS: tau_a, alpha's noise covariance is tau_a H")
         .real("gibbs.arch_max_inverse_curvature", 1000, 0, 1e12, "GibbsNAS: eigenvalues of H are capped at this "

@@ -58,7 +58,7 @@ SplitLoader::SplitLoader(std::shared_ptr<const Dataset> data, torch::Tensor indi
                 " is not a multiple of the ", world_size_, " ranks: every rank must take the same number of "
                 "micro-batches (set search.micro_batches to ", world_size_, " or a multiple of it)");
   PROBNAS_CHECK(steps_per_epoch() > 0, "a split of ", examples(), " examples holds no whole batch of ",
-                options_.global_batch, " (raise data.limit or lower search.batch_size)");
+                options_.global_batch, " (raise data.limit or lower ", options_.batch_option, ")");
 }
 
 const torch::Tensor& SplitLoader::order(int64_t epoch) const {

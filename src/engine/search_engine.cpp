@@ -202,16 +202,20 @@ namespace {
 // The architecture split's batches: search.arch_batch_size images (0: the weight batch's size).
 SplitOptions architecture_split_options(const Config& c, const SplitOptions& weights) {
   SplitOptions a = weights;
-  const int64_t batch = c.integer("search.arch_batch_size");
-  if (batch == 0) return a;
+  int64_t batch = c.integer("search.arch_batch_size");
+  const bool gibbs = c.text("search.method") == "gibbsnas";
+  if (batch == 0 && !gibbs) return a;
   // Micro-batches of the weight batch's size, so that a rank's memory per forward pass is the same.
   const int64_t micro = weights.global_batch / weights.micro_batches;
+  // GibbsNAS's default is the paper's 2048 images, rounded up to whole micro-batches.
+  if (batch == 0) batch = (2048 + micro - 1) / micro * micro;
   PROBNAS_CHECK(weights.global_batch % weights.micro_batches == 0 && batch % micro == 0, "search.arch_batch_size = ",
                 batch, " must be a multiple of the micro-batch size search.batch_size / search.micro_batches = ",
                 weights.global_batch, " / ", weights.micro_batches, " (the architecture batch is cut into micro-batches "
                 "of that size)");
   a.global_batch = batch;
   a.micro_batches = batch / micro;
+  a.batch_option = "search.arch_batch_size";
   return a;
 }
 }  // namespace

@@ -209,6 +209,10 @@ TEST(Cli, GibbsRefusesWhatItCannotSampleNamingTheKeys) {
                      "--space.channels 4" + data),
                  "search.edge_norm = true");
   EXPECT_REFUSED(run("search --search.method gibbsnas --gibbs.order 3" + data), "gibbs.order");
+  // The architecture batch defaults to the paper's 2048 images, more than this split holds.
+  EXPECT_REFUSED(run("search --search.method gibbsnas" + data),
+                 "a split of 32 examples holds no whole batch of 2048 (raise data.limit or lower "
+                 "search.arch_batch_size)");
 }
 
 TEST(Cli, ParsecRefusesWhatItCannotSearchNamingTheKeys) {

@@ -45,6 +45,7 @@ struct SplitOptions {
   int64_t micro_batches = 1;
   TransformOptions transform;
   bool augment = true;
+  const char* batch_option = "search.batch_size";  // the option that set global_batch, for errors
 };
 
 class SplitLoader {

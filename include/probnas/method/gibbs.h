@@ -44,7 +44,7 @@ struct GibbsOptions {
   double arch_max_inverse_curvature = 1000;  // cap on H's eigenvalues (0: none)
   double noise_clip = 1.0;           // omega's noise norm <= noise_clip * ||mean step|| (0: no clipping)
   int64_t history = 5;               // pairs of the diagonal estimate
-  int64_t pair_every = 1;            // order 2: a same-batch curvature pair every N steps (one more gradient)
+  int64_t pair_every = 1;            // same-batch curvature pairs every N steps (one more gradient each)
 };
 
 class GibbsNas : public Darts {
