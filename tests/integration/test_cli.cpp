@@ -167,6 +167,12 @@ TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
 
 INSTANTIATE_TEST_SUITE_P(Spaces, CliParsec, ::testing::Values("nb201", "darts"));
 
+// 64 tiny synthetic images in batches of 16 (splits of 32), for commands that must be refused.
+std::string refusal_data(TempDir& tmp) {
+  return " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 "
+         "--run.dir " + tmp.file("run");
+}
+
 // Both GibbsNAS variants from the CLI: the Gaussian samplers run, alpha's spread per edge and
 // operation lands in genotype.json and the curvature estimates in metrics.jsonl.
 class CliGibbs : public ::testing::TestWithParam<int> {};
@@ -201,8 +207,7 @@ INSTANTIATE_TEST_SUITE_P(Orders, CliGibbs, ::testing::Values(1, 2));
 
 TEST(Cli, GibbsRefusesWhatItCannotSampleNamingTheKeys) {
   TempDir tmp;
-  const std::string data = " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "
-                           "--search.batch_size 16 --run.dir " + tmp.file("run");
+  const std::string data = refusal_data(tmp);
   EXPECT_REFUSED(run("search --search.method gibbsnas --gibbs.order 1 --gibbs.sample_weights false" + data),
                  "gibbs.sample_weights = false with gibbs.order = 1");
   EXPECT_REFUSED(run("search --search.method gibbsnas --search.space darts --search.edge_norm true "
@@ -217,8 +222,7 @@ TEST(Cli, GibbsRefusesWhatItCannotSampleNamingTheKeys) {
 
 TEST(Cli, ParsecRefusesWhatItCannotSearchNamingTheKeys) {
   TempDir tmp;
-  const std::string data = " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 "
-                           "--search.batch_size 16 --run.dir " + tmp.file("run");
+  const std::string data = refusal_data(tmp);
   EXPECT_REFUSED(run("search --search.method parsec --search.space multibranch" + data),
                  "search.method = parsec with search.space = multibranch");
   EXPECT_REFUSED(run("search --search.method parsec --search.space darts --space.partial_channels 2 "
