@@ -6,6 +6,10 @@ find_package(Boost REQUIRED COMPONENTS program_options)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
+# libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev): decodes image folders in probnas convert
+# and the JPEG shards in the loader threads.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 
 set(PROBNAS_WITH_CUDA OFF)
 if(PROBNAS_CUDA STREQUAL "ON" OR (PROBNAS_CUDA STREQUAL "AUTO" AND TARGET torch_cuda))

@@ -2,14 +2,14 @@
 # Installs what probnas needs to build, test and run on Debian 12, skipping what is already there.
 # Run as root (or with sudo available). Packages: the compiler and CMake, LibTorch (Debian's CPU
 # build), OpenMPI, HDF5 (and hdf5-tools: h5dump, h5ls for looking into checkpoints),
-# Boost.ProgramOptions, zlib, nlohmann-json, GoogleTest, ccache, Graphviz (dot renders the cell
+# Boost.ProgramOptions, zlib, libjpeg-turbo (TurboJPEG: probnas convert and JPEG shards), nlohmann-json, GoogleTest, ccache, Graphviz (dot renders the cell
 # pictures to SVG; without it probnas writes only their DOT text), and Fashion-MNIST (the
 # quick-start's data, in /usr/share/datasets/fashion-mnist).
 set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build ccache pkg-config
           libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev
-          zlib1g-dev nlohmann-json3-dev libgtest-dev graphviz dataset-fashion-mnist)
+          zlib1g-dev libturbojpeg0-dev nlohmann-json3-dev libgtest-dev graphviz dataset-fashion-mnist)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,6 +12,7 @@
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
+#include "probnas/data/convert.h"
 #include "probnas/engine/search_engine.h"
 
 namespace probnas {
@@ -25,6 +26,8 @@ const char* kUsage =
     "             resumes from its checkpoints; PGNAS then ranks its candidates\n"
     "  sample     PGNAS: (re)rank candidates of a finished search (same options as search; pgnas.candidates,\n"
     "             pgnas.sampling, pgnas.random_drop, pgnas.bn*, pgnas.eval_* and pgnas.test may change)\n"
+    "  convert    image folder trees (ImageNet), CIFAR binaries, IDX files or synthetic images to HDF5 image\n"
+    "             shards for --data.dataset shards (probnas convert --help); runs on several ranks too\n"
     "  inspect    probnas inspect <ckpt.h5> [--config] [--cells DIR]: a checkpoint's meta data, genotype, sizes,\n"
     "             validity; --cells DIR also draws its cells\n"
     "\n"
@@ -74,6 +77,34 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
               << (config.text("search.method") != "pgnas"
                       ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
                       : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, checkpoints/)\n");
+  }
+  return 0;
+}
+
+int convert_command(const std::vector<std::string>& args) {
+  Config config(convert_option_table());
+  const CommandLine cl = parse_command_line(config, args);
+  if (cl.help) {
+    std::cout << "usage: probnas convert --from folder --in DIR --out DIR [--size 256] [--fraction F] [options]\n"
+                 "       probnas convert --synthetic N [--shape 3x224x224] [--classes 1000] --out DIR\n\n"
+                 "Writes HDF5 image shards (shard-NNNNN.h5) and their index.h5 to --out; search on them with\n"
+                 "--data.dataset shards --data.path DIR. Unreadable images are reported with their path and reason,\n"
+                 "skipped, counted in the summary and listed in DIR/skipped.txt. Under mpirun/srun every rank converts\n"
+                 "its share of the shards; a killed conversion keeps its finished shards and resumes.\n\n"
+                 "Every option (also from an INI file with --config):\n"
+              << convert_option_table().help_text();
+    return 0;
+  }
+  log::set_level(log::parse_level(config.text("log_level")));
+  auto comm = make_world_communicator();
+  const ConvertSummary s = run_convert(config, *comm);
+  if (comm->rank() == 0) {
+    std::cout << "converted " << s.images << " images of " << s.classes << " classes into " << s.shards << " shard"
+              << (s.shards == 1 ? "" : "s") << " (" << format_bytes(static_cast<double>(s.bytes)) << ", "
+              << s.reused_shards << " kept from an earlier run) in " << format_duration(s.seconds) << ", "
+              << static_cast<int64_t>(static_cast<double>(s.images) / std::max(1e-9, s.seconds)) << " images/s; "
+              << s.skipped << " skipped" << (s.skipped > 0 ? " (listed in " + s.out + "/skipped.txt)" : std::string())
+              << "\nsearch on them with --data.dataset shards --data.path " << s.out << "\n";
   }
   return 0;
 }
@@ -146,13 +177,15 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
       return 1;
     }
   }
-  if (command != "search" && command != "sample") {
-    std::cerr << "probnas: unknown command '" << command << "' (allowed: search, sample, inspect; see probnas --help)\n";
+  if (command != "search" && command != "sample" && command != "convert") {
+    std::cerr << "probnas: unknown command '" << command
+              << "' (allowed: search, sample, convert, inspect; see probnas --help)\n";
     return 2;
   }
   try {
     MpiSession mpi(argc, argv);
     try {
+      if (command == "convert") return convert_command(rest);
       return search_command(rest, command == "sample");
     } catch (const Error& e) {
       PROBNAS_LOG(error) << e.what();

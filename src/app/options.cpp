@@ -109,10 +109,10 @@ const OptionTable& search_option_table() {
                                                        "whole architecture split)")
         .integer("pgnas.eval_batch", 500, 1, 1000000, "PGNAS: batch size of candidate evaluation")
         .boolean("pgnas.test", true, "PGNAS: evaluate the best candidates and the supernet on the test split");
-    t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"},
-             "training data")
+    t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "shards"},
+             "training data (shards: HDF5 image shards written by probnas convert, read a batch at a time)")
         .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "
-                               "MNIST family; required for CIFAR)")
+                               "MNIST family; required for CIFAR and shards: the folder probnas convert wrote)")
         .integer("data.limit", 0, 0, 1000000000, "use only the first N training images (0: all)")
         .real("data.train_portion", 0.5, 0.01, 0.99,
               "share of the training images for the weights; the rest drive the architecture")
@@ -120,6 +120,15 @@ const OptionTable& search_option_table() {
         .boolean("data.crop", true, "random crop after zero padding (training augmentation)")
         .integer("data.crop_padding", 4, 0, 64, "padding of the random crop, pixels")
         .boolean("data.flip", true, "random horizontal flip (training augmentation)")
+        .boolean("data.random_resized_crop", false, "ImageNet augmentation: a random crop of data.crop_scale_min-1 "
+                 "of the area at aspect ratio 3/4-4/3, resized to data.image_size (replaces the padded crop)")
+        .real("data.crop_scale_min", 0.08, 0.01, 1.0, "smallest area fraction of a random resized crop")
+        .integer("data.image_size", 0, 0, 4096, "height = width of the images the network sees (0: as stored); "
+                 "stored images are resized to it, or random-resized-cropped to it")
+        .integer("data.workers", 2, 0, 64, "loader threads per rank that read, decode and augment ahead of the "
+                 "search (0: on the main thread); they change speed, never results")
+        .integer("data.prefetch", 2, 1, 64, "global batches the loader threads prepare ahead (memory: this many "
+                 "batches of images)")
         .integer("data.synthetic_count", 1024, 2, 100000000, "synthetic: number of images")
         .integer("data.synthetic_size", 32, 4, 4096, "synthetic: image height and width")
         .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")

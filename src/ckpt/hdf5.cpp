@@ -426,6 +426,62 @@ std::vector<std::string> Group::children() const {
   return names;
 }
 
+torch::Tensor Dataset::read_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges) const {
+  Id type(PROBNAS_H5(H5Dget_type(id()), "HDF5: cannot read the type of ", where()));
+  const torch::ScalarType dtype =
+      has_attr("dtype") ? dtype_from_name(attr_text("dtype")) : natural_dtype(type.get(), where());
+  TypePair types = types_of(dtype);
+  std::vector<int64_t> dims = shape();
+  PROBNAS_CHECK(!dims.empty(), "HDF5: ", where(), " is a scalar; it has no rows to read");
+  const int64_t rows = dims[0];
+  int64_t total = 0;
+  for (const auto& [begin, count] : ranges) {
+    PROBNAS_CHECK(begin >= 0 && count >= 0 && begin + count <= rows, "HDF5: rows [", begin, ", ", begin + count,
+                  ") are outside ", where(), " (", rows, " rows): damaged or truncated file?");
+    total += count;
+  }
+  std::vector<int64_t> out_shape = dims;
+  out_shape[0] = total;
+  auto tensor = torch::empty(out_shape, torch::TensorOptions().dtype(dtype));
+  if (total == 0) return tensor;
+  Id file_space(PROBNAS_H5(H5Dget_space(id()), "HDF5: cannot read the shape of ", where()));
+  std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+  bool first = true;
+  for (const auto& [begin, n] : ranges) {
+    if (n == 0) continue;
+    start[0] = static_cast<hsize_t>(begin);
+    count[0] = static_cast<hsize_t>(n);
+    PROBNAS_H5(H5Sselect_hyperslab(file_space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(), nullptr,
+                                   count.data(), nullptr),
+               "HDF5: cannot select rows of ", where());
+    first = false;
+  }
+  std::vector<hsize_t> mdims(out_shape.begin(), out_shape.end());
+  Id memory_space(PROBNAS_H5(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr),
+                             "HDF5: cannot create a memory space for ", where()));
+  // A union of hyperslabs is read in file order: the ranges are sorted here and put back in the caller's order.
+  std::vector<size_t> order(ranges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a].first < ranges[b].first; });
+  bool sorted = true;
+  for (size_t i = 0; i < order.size(); ++i) sorted = sorted && order[i] == i;
+  torch::Tensor target = sorted ? tensor : torch::empty_like(tensor);
+  PROBNAS_H5(H5Dread(id(), types.memory, memory_space.get(), file_space.get(), H5P_DEFAULT, target.data_ptr()),
+             "HDF5: cannot read ", where(), " (damaged or truncated file?)");
+  if (!sorted) {
+    std::vector<int64_t> at(ranges.size());  // where each range starts in the caller's order
+    int64_t pos = 0;
+    for (size_t i = 0; i < ranges.size(); ++i) at[i] = pos, pos += ranges[i].second;
+    pos = 0;
+    for (size_t k : order) {
+      const int64_t n = ranges[k].second;
+      if (n > 0) tensor.narrow(0, at[k], n).copy_(target.narrow(0, pos, n));
+      pos += n;
+    }
+  }
+  return tensor;
+}
+
 Dataset Group::write_tensor(const std::string& name, const torch::Tensor& tensor, const DatasetOptions& options) {
   const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
   TypePair types = types_of(t.scalar_type());
@@ -442,8 +498,11 @@ Dataset Group::write_tensor(const std::string& name, const torch::Tensor& tensor
       for (hsize_t c : chunk) n *= static_cast<int64_t>(c);
       return n;
     };
-    for (size_t i = 0; i < chunk.size(); ++i)
-      while (bytes() > options.chunk_bytes && chunk[i] > 1) chunk[i] = (chunk[i] + 1) / 2;
+    if (options.chunk_rows > 0)
+      chunk[0] = std::min<hsize_t>(chunk[0], static_cast<hsize_t>(options.chunk_rows));
+    else
+      for (size_t i = 0; i < chunk.size(); ++i)
+        while (bytes() > options.chunk_bytes && chunk[i] > 1) chunk[i] = (chunk[i] + 1) / 2;
     PROBNAS_H5(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "HDF5: cannot chunk ",
                where(name));
     if (options.compression > 0) {

@@ -104,7 +104,8 @@ std::string OptionSpec::allowed() const {
 }
 
 OptionTable& OptionTable::add(OptionSpec spec) {
-  PROBNAS_CHECK(spec.key.find('.') != std::string::npos, "option '", spec.key, "' needs a section prefix");
+  PROBNAS_CHECK(!spec.key.empty() && spec.key.front() != '.' && spec.key.back() != '.', "option '", spec.key,
+                "' is not a name or section.name");
   PROBNAS_CHECK(find(spec.key) == nullptr, "option '", spec.key, "' declared twice");
   specs_.push_back(std::move(spec));
   return *this;
@@ -153,7 +154,8 @@ std::string OptionTable::help_text() const {
   std::ostringstream out;
   std::string section;
   for (const auto& s : specs_) {
-    const std::string sec = s.key.substr(0, s.key.find('.'));
+    const auto dot = s.key.find('.');
+    const std::string sec = dot == std::string::npos ? "" : s.key.substr(0, dot);  // undotted keys: no section
     if (sec != section) {
       section = sec;
       out << "\n[" << section << "]\n";
@@ -247,13 +249,13 @@ std::string Config::to_ini() const {
   std::string section;
   for (const auto& s : table_->specs()) {
     const auto dot = s.key.find('.');
-    const std::string sec = s.key.substr(0, dot);
+    const std::string sec = dot == std::string::npos ? "" : s.key.substr(0, dot);
     if (sec != section) {
       section = sec;
       out << "\n[" << section << "]\n";
     }
     out << "# " << s.help << " (" << s.allowed() << ")\n";
-    out << s.key.substr(dot + 1) << " = " << values_.at(s.key) << "\n";
+    out << (dot == std::string::npos ? s.key : s.key.substr(dot + 1)) << " = " << values_.at(s.key) << "\n";
   }
   return out.str();
 }

@@ -274,17 +274,20 @@ PrunedNet import_pruned(const std::string& path) {
 
 namespace {
 
-EvalSet make_eval_set(const Dataset& data, torch::Tensor indices, const ChannelStats& stats, bool normalize,
+EvalSet make_eval_set(const ImageSource& data, torch::Tensor indices, const ChannelStats& stats, bool normalize,
+                      int64_t size,
                       int64_t batch, const c10::Device& device) {
   TransformOptions t;
   t.normalize = normalize;
+  t.size = size;
   t.crop = false;
   t.flip = false;
   EvalSet set;
   for (int64_t start = 0; start < indices.numel(); start += batch) {
     const auto idx = indices.narrow(0, start, std::min(batch, indices.numel() - start));
-    set.x.push_back(transform_images(data.images.index_select(0, idx), t, stats, false, nullptr).to(device));
-    set.y.push_back(data.labels.index_select(0, idx).to(device));
+    const Examples ex = data.read(idx);
+    set.x.push_back(transform_images(ex.images, t, stats, false, nullptr).to(device));
+    set.y.push_back(ex.labels.to(device));
   }
   return set;
 }
@@ -320,7 +323,7 @@ std::string percent(double v) {
 
 }  // namespace
 
-PgnasOutcome finish_pgnas(const Config& c, Pgnas& method, const Dataset& data, const SearchSplit& split,
+PgnasOutcome finish_pgnas(const Config& c, Pgnas& method, const ImageSource& data, const SearchSplit& split,
                           const ChannelStats& stats, const c10::Device& device, Communicator& comm,
                           const std::string& dir, int64_t trained_steps) {
   PgnasOutcome outcome;
@@ -341,10 +344,10 @@ PgnasOutcome finish_pgnas(const Config& c, Pgnas& method, const Dataset& data, c
                   std::to_string(c.integer("pgnas.eval_images")) + "-bn" + c.text("pgnas.bn") +
                   (o.recalibrate_bn ? std::to_string(c.integer("pgnas.bn_images")) : "");
 
-  const EvalSet val = make_eval_set(data, head(split.arch, c.integer("pgnas.eval_images")), stats, normalize, batch, device);
+  const EvalSet val = make_eval_set(data, head(split.arch, c.integer("pgnas.eval_images")), stats, normalize, c.integer("data.image_size"), batch, device);
   EvalSet calibration;
   if (o.recalibrate_bn)
-    calibration = make_eval_set(data, head(split.weights, c.integer("pgnas.bn_images")), stats, normalize, batch, device);
+    calibration = make_eval_set(data, head(split.weights, c.integer("pgnas.bn_images")), stats, normalize, c.integer("data.image_size"), batch, device);
 
   const RankingResult ranking = rank_candidates(method, key, val, calibration, o, comm);
   if (ranking.interrupted) {
@@ -357,11 +360,12 @@ PgnasOutcome finish_pgnas(const Config& c, Pgnas& method, const Dataset& data, c
   if (root) {
     std::optional<EvalSet> test;
     if (c.boolean("pgnas.test")) {
-      if (data.name == "synthetic") {
-        PROBNAS_LOG(info) << "PGNAS: synthetic data has no test split; test accuracies are not reported";
+      if (data.name() == "synthetic" || data.name() == "shards") {
+        PROBNAS_LOG(info) << "PGNAS: " << data.name() << " data has no test split here; test accuracies are not "
+                          << "reported";
       } else {
-        const Dataset t = load_dataset(c.text("data.dataset"), c.text("data.path"), Split::test);
-        test = make_eval_set(t, torch::arange(t.size()), stats, normalize, batch, device);
+        const auto t = memory_source(load_dataset(c.text("data.dataset"), c.text("data.path"), Split::test));
+        test = make_eval_set(*t, torch::arange(t->size()), stats, normalize, c.integer("data.image_size"), batch, device);
       }
     }
     auto build = [&](const std::vector<torch::Tensor>& gates) {
@@ -381,7 +385,7 @@ PgnasOutcome finish_pgnas(const Config& c, Pgnas& method, const Dataset& data, c
 
     nlohmann::ordered_json extra;
     extra["method"] = "pgnas";
-    extra["dataset"] = data.name;
+    extra["dataset"] = data.name();
     extra["seed"] = c.integer("run.seed");
     extra["search_steps"] = trained_steps;
     extra["held_out_images"] = val.examples();

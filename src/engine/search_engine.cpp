@@ -19,6 +19,7 @@
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
+#include "probnas/data/shards.h"
 #include "probnas/engine/nb201_table.h"
 #include "probnas/engine/pgnas_ranking.h"
 #include "probnas/method/pgnas.h"
@@ -39,34 +40,31 @@ std::string run_directory(const Config& c) {
 
 namespace {
 
-std::shared_ptr<const Dataset> load_training_data(const Config& c) {
-  Dataset d;
-  if (c.text("data.dataset") == "synthetic") {
+std::shared_ptr<const ImageSource> load_training_data(const Config& c) {
+  const int64_t limit = c.integer("data.limit");
+  PROBNAS_CHECK(limit == 0 || limit >= 2, "data.limit = ", limit, " leaves no data to split");
+  const std::string& name = c.text("data.dataset");
+  if (name == "shards") {
+    PROBNAS_CHECK(!c.text("data.path").empty(), "data.dataset = shards needs data.path: the folder probnas convert "
+                  "wrote (--out)");
+    return std::make_shared<const ShardedSource>(c.text("data.path"), limit);
+  }
+  if (name == "synthetic") {
     SyntheticOptions s;
     s.count = c.integer("data.synthetic_count");
     s.size = c.integer("data.synthetic_size");
     s.channels = c.integer("data.synthetic_channels");
     s.classes = c.integer("data.synthetic_classes");
     s.seed = static_cast<uint64_t>(c.integer("run.seed"));
-    d = make_synthetic(s);
-  } else {
-    d = load_dataset(c.text("data.dataset"), c.text("data.path"), Split::train);
+    return memory_source(make_synthetic(s), limit);
   }
-  const int64_t limit = c.integer("data.limit");
-  PROBNAS_CHECK(limit == 0 || limit >= 2, "data.limit = ", limit, " leaves no data to split");
-  return std::make_shared<const Dataset>(d.head(limit));
+  return memory_source(load_dataset(name, c.text("data.path"), Split::train), limit);
 }
 
 // Every rank must run the same config on the same data: compare each rank's fingerprint with rank 0's.
-void check_ranks_agree(const Config& c, const Dataset& data, Communicator& comm) {
+void check_ranks_agree(const Config& c, const ImageSource& data, Communicator& comm) {
   if (comm.size() == 1) return;
-  std::ostringstream data_print;
-  data_print << data.name << " " << data.size();
-  for (const auto& f : data.files) {
-    std::error_code ec;
-    data_print << " " << std::filesystem::path(f).filename().string() << ":" << std::filesystem::file_size(f, ec);
-  }
-  const std::string mine = std::to_string(c.hash()) + "|" + data_print.str();
+  const std::string mine = std::to_string(c.hash()) + "|" + data.fingerprint();
   const auto all = comm.allgather_bytes(mine);
   auto split = [](const std::string& print) {
     const auto bar = print.find('|');
@@ -248,7 +246,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   // Data: the weight and architecture halves of the training split.
   auto data = load_training_data(c);
   check_ranks_agree(c, *data, comm);
-  const ChannelStats stats = ChannelStats::of(*data);
+  const ChannelStats stats = data->stats();
   const SearchSplit split = make_search_split(data->size(), c.real("data.train_portion"), key);
   SplitOptions so;
   so.global_batch = c.integer("search.batch_size");
@@ -257,6 +255,11 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   so.transform.crop = c.boolean("data.crop");
   so.transform.crop_padding = c.integer("data.crop_padding");
   so.transform.flip = c.boolean("data.flip");
+  so.transform.resized_crop = c.boolean("data.random_resized_crop");
+  so.transform.crop_scale_min = c.real("data.crop_scale_min");
+  so.transform.size = c.integer("data.image_size");
+  so.workers = c.integer("data.workers");
+  so.prefetch = c.integer("data.prefetch");
   const SplitOptions arch_so = architecture_split_options(c, so);
   // Supernet and method; weight initialisation drawn from a keyed seed.
   SpaceOptions space;
@@ -269,7 +272,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   space.stem = c.text("space.stem");
   if (space.space == "multibranch") space.kernels = parse_kernels(c.text("space.kernels"));
   space.input_channels = data->channels();
-  space.classes = data->num_classes;
+  space.classes = data->num_classes();
   torch::manual_seed(key.with("weights-init").value());
   auto net = make_supernet(space);
   net->to(device);
@@ -306,7 +309,15 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                   loader.attr_int("arch_examples"), " images in ", loader.attr_int("steps_per_epoch"),
                   " steps per epoch; this run has ", weight_loader.examples(), " + ", arch_loader.examples(),
                   " images in ", steps_per_epoch, " steps: the training data changed");
+    if (loader.has_attr("data"))
+      PROBNAS_CHECK(loader.attr_text("data") == data->fingerprint(), "checkpoint '", resume_name,
+                    "' was made on other training data (", loader.attr_text("data"), "; this run: ",
+                    data->fingerprint(), "): resume with the data the search started on, or start a new run.dir");
     start_step = loader.attr_int("global_step");
+    if (loader.has_attr("next_weight_example") && start_step < total_steps)
+      PROBNAS_CHECK(loader.attr_int("next_weight_example") == weight_loader.global_batch_indices(start_step)[0].item<int64_t>(),
+                    "checkpoint '", resume_name, "': the loader would not continue at the example the run stopped "
+                    "before (", loader.attr_int("next_weight_example"), "): the data order changed");
     PROBNAS_CHECK(!sample_only || start_step >= total_steps, "probnas sample: the search in '", dir,
                   "' stopped at step ", start_step, " of ", total_steps, ": finish it first (run probnas search "
                   "with the same config; it resumes and ranks the candidates at the end)");
@@ -349,7 +360,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                                          : ", N=" + std::to_string(space.cells_per_stage))
             << (space.space == "multibranch" ? ", kernels " + c.text("space.kernels") : "")
             << ", " << params << " weights), "
-            << data->name << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
+            << data->name() << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
             << arch_loader.examples() << " architecture), " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "")
             << ", " << device_description(device) << (comm.size() > 1 ? ", " + std::to_string(comm.node_count()) + " node(s)" : "");
   PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images in "
@@ -380,7 +391,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                                          "." + std::to_string(TORCH_VERSION_PATCH));
       meta.set_attr("method", c.text("search.method"));
       meta.set_attr("space", c.text("search.space"));
-      meta.set_attr("dataset", data->name);
+      meta.set_attr("dataset", data->name());
       meta.set_attr("world_size", int64_t{comm.size()});
       meta.set_attr("step", done);
       meta.set_attr("epoch", done / steps_per_epoch);
@@ -416,6 +427,10 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       loader.set_attr("global_batch", so.global_batch);
       loader.set_attr("micro_batches", so.micro_batches);
       loader.set_attr("arch_global_batch", arch_so.global_batch);
+      loader.set_attr("data", data->fingerprint());
+      // The first example of the next weight batch: a resumed run must read it first.
+      loader.set_attr("next_weight_example",
+                      done < total_steps ? weight_loader.global_batch_indices(done)[0].item<int64_t>() : int64_t{-1});
 
       auto& rng = state.group("rng");
       rng.set_attr("seed", c.integer("run.seed"));
@@ -511,7 +526,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
 
       nlohmann::ordered_json extra;
       extra["method"] = method->name();
-      extra["dataset"] = data->name;
+      extra["dataset"] = data->name();
       extra["seed"] = c.integer("run.seed");
       extra["epochs_done"] = epoch + 1;
       extra["search_val_acc"] = v.val_acc;

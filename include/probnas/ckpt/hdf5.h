@@ -43,6 +43,8 @@ struct DatasetOptions {
   int compression = 0;      // gzip level 1-9; 0 = none
   bool checksum = true;     // Fletcher-32 on every chunked dataset (verified on read)
   int64_t chunk_bytes = 1 << 20;
+  int64_t chunk_rows = 0;   // > 0: chunks of this many rows of the leading dimension (whole rows), for
+                            // datasets read a few rows at a time (image shards); 0: by chunk_bytes
 };
 
 class Dataset;
@@ -82,6 +84,9 @@ class Dataset : public Object {
   // Text datasets: a scalar string is one element.
   std::vector<std::string> read_strings() const;
   int64_t storage_bytes() const;  // bytes on disk (after compression)
+  // Rows [begin, begin + count) of the leading dimension for each range, concatenated in the
+  // given order, in one H5Dread (ranges must not overlap). Dtype as read_tensor's.
+  torch::Tensor read_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges) const;
 
  private:
   friend class Group;

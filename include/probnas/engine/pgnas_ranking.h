@@ -79,7 +79,7 @@ RankingResult rank_candidates(Pgnas& method, const RngKey& key, const EvalSet& v
 namespace probnas {
 
 class Config;
-struct Dataset;
+class ImageSource;
 struct ChannelStats;
 struct SearchSplit;
 
@@ -92,7 +92,7 @@ struct PgnasOutcome {
 
 // After a PGNAS search: ranks the candidates as the config says, then (rank 0) writes
 // candidates.csv, genotype.json (best candidate, baselines, supernet) and best_network.h5.
-PgnasOutcome finish_pgnas(const Config& config, Pgnas& method, const Dataset& data, const SearchSplit& split,
+PgnasOutcome finish_pgnas(const Config& config, Pgnas& method, const ImageSource& data, const SearchSplit& split,
                           const ChannelStats& stats, const c10::Device& device, Communicator& comm,
                           const std::string& dir, int64_t trained_steps);
 
