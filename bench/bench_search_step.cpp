@@ -17,6 +17,8 @@
 // peak_rss_mb is that case's:
 //   bench_search_step --space darts --cells 8 --k 6 --methods drnas
 //   bench_search_step --space darts --cells 8 --k 6 --then-k 3 --then-keep 4 --methods drnas
+// ImageNet-sized search steps (the loader bench compares its throughput with these):
+//   bench_search_step --space darts --cells 8 --k 2 --stem imagenet --size 224 --methods drnas
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -69,7 +71,7 @@ double percentile(std::vector<double> v, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string device_name, methods, space_name;
+  std::string device_name, methods, space_name, stem;
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
   int64_t micro_batches = 0, samples = 8, arch_batch = 0;
@@ -91,6 +93,7 @@ int main(int argc, char** argv) {
                                                         "(0: the first stage)")
       ("then-keep", po::value(&then_keep)->default_value(0), "operations per edge kept in the second stage (0: half)")
       ("size", po::value(&size)->default_value(32), "image side (3 x size x size)")
+      ("stem", po::value(&stem)->default_value("cifar"), "cifar or imagenet (three stride-2 convs, for 224 images)")
       ("warmup", po::value(&warmup)->default_value(2), "untimed steps first")
       ("steps", po::value(&steps)->default_value(10), "timed steps")
       ("threads", po::value(&threads)->default_value(0), "intra-op threads per rank (0: node cores / ranks on the node)")
@@ -142,6 +145,7 @@ int main(int argc, char** argv) {
       SpaceOptions space;
       space.space = space_name, space.channels = channels, space.input_channels = 3, space.classes = 10;
       space.cells_per_stage = cells, space.cells = cells, space.partial_channels = k;
+      space.stem = stem;
       auto net = make_supernet(space);
       net->to(device);
       GradientMethodOptions go;

@@ -25,6 +25,15 @@ std::string message(tjhandle h) {
   return m ? m : "unknown libjpeg-turbo error";
 }
 
+// After a failed call a TurboJPEG handle may keep the failed image's state: take its message and
+// start the next image with a fresh handle.
+std::string fail_and_reset(tjhandle& h) {
+  std::string m = message(h);
+  tjDestroy(h);
+  h = nullptr;
+  return m;
+}
+
 }  // namespace
 
 torch::Tensor decode(const void* data, size_t size, int channels, const std::string& what) {
@@ -36,13 +45,13 @@ torch::Tensor decode(const void* data, size_t size, int channels, const std::str
   auto* bytes = static_cast<const unsigned char*>(data);
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(h, bytes, static_cast<unsigned long>(size), &width, &height, &subsampling, &colorspace) != 0)
-    PROBNAS_FAIL(what, ": not a readable JPEG image (libjpeg-turbo: ", message(h), ")");
+    PROBNAS_FAIL(what, ": not a readable JPEG image (libjpeg-turbo: ", fail_and_reset(handles.decompress), ")");
   PROBNAS_CHECK(width > 0 && height > 0, what, ": JPEG image of size ", width, "x", height);
   auto hwc = torch::empty({height, width, channels}, torch::kUInt8);
   // Warnings (truncated data, corrupt segments) stop the decode too: such an image is skipped, not half-read.
   if (tjDecompress2(h, bytes, static_cast<unsigned long>(size), hwc.data_ptr<uint8_t>(), width, 0, height,
                     channels == 3 ? TJPF_RGB : TJPF_GRAY, TJFLAG_STOPONWARNING | TJFLAG_ACCURATEDCT) != 0)
-    PROBNAS_FAIL(what, ": corrupt or unsupported JPEG data (libjpeg-turbo: ", message(h), ")");
+    PROBNAS_FAIL(what, ": corrupt or unsupported JPEG data (libjpeg-turbo: ", fail_and_reset(handles.decompress), ")");
   return hwc.permute({2, 0, 1}).contiguous();
 }
 
@@ -60,7 +69,7 @@ std::string encode(const torch::Tensor& image, int quality) {
   const int rc = tjCompress2(h, hwc.data_ptr<uint8_t>(), width, 0, height, c == 3 ? TJPF_RGB : TJPF_GRAY, &out,
                              &out_size, c == 3 ? TJSAMP_420 : TJSAMP_GRAY, quality, TJFLAG_ACCURATEDCT);
   if (rc != 0) {
-    const std::string m = message(h);
+    const std::string m = fail_and_reset(handles.compress);
     if (out) tjFree(out);
     PROBNAS_FAIL("libjpeg-turbo: cannot encode a ", width, "x", height, " image: ", m);
   }

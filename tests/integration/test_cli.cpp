@@ -604,3 +604,46 @@ TEST(CliPgnas, KilledTrainingResumesToTheSameCandidates) {
   EXPECT_EQ(timeless_metrics(tmp.file("ref")), timeless_metrics(dir));
   EXPECT_EQ(read_file(tmp.file("ref") + "/candidates.csv"), read_file(dir + "/candidates.csv"));
 }
+
+namespace probnas {
+namespace {
+
+// probnas convert on 2 ranks writes shards; a search reads them on 2 ranks (each rank its own
+// micro-batches) with the ImageNet augmentation, is killed, and resumes at the step it stopped.
+TEST(CliShards, ConvertOnTwoRanksThenSearchOnTwoRanksKilledAndResumed) {
+  TempDir tmp;
+  const std::string shards = tmp.file("shards");
+  const auto conv = run_shell(mpirun(2) + PROBNAS_BINARY + " convert --synthetic 640 --shape 3x20x20 --classes 4 "
+                              "--shard_size 100 --out " + shards);
+  ASSERT_EQ(conv.code, 0) << conv.output;
+  EXPECT_NE(conv.output.find("converted 640 images of 4 classes into 7 shards"), std::string::npos) << conv.output;
+  EXPECT_NE(conv.output.find("0 skipped"), std::string::npos) << conv.output;
+  const std::string args = " search --search.method darts --search.space nb201 --space.channels 4 "
+                           "--space.cells_per_stage 1 --data.dataset shards --data.path " + shards +
+                           " --data.random_resized_crop true --data.image_size 16 --search.batch_size 32 "
+                           "--search.micro_batches 2 --search.epochs 2 --ckpt.interval_steps 5 --run.dir " +
+                           tmp.file("run");
+  const auto killed = run_shell("PROBNAS_FAIL_AT=1:7:KILL " + mpirun(2) + "-x PROBNAS_FAIL_AT " + PROBNAS_BINARY + args);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  EXPECT_NE(killed.output.find("shards 640 images (320 weights / 320 architecture), 2 ranks"), std::string::npos)
+      << killed.output;
+  const auto resumed = run_shell(mpirun(2) + PROBNAS_BINARY + args);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 5 of 20"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("search finished"), std::string::npos) << resumed.output;
+}
+
+TEST(CliShards, ConvertHelpAndRefusals) {
+  const auto help = run("convert --help");
+  EXPECT_EQ(help.code, 0);
+  for (const char* option : {"--from", "--in", "--out", "--encoding", "--size", "--fraction", "--synthetic",
+                             "--shape", "--classes", "--shard_size", "--threads"})
+    EXPECT_NE(help.output.find(option), std::string::npos) << option;
+  TempDir tmp;
+  EXPECT_REFUSED(run("convert --in " + tmp.file("missing") + " --out " + tmp.file("o")), tmp.file("missing"));
+  EXPECT_REFUSED(run("search --data.dataset shards --data.path " + tmp.file("missing")), tmp.file("missing"));
+  EXPECT_REFUSED(run("search --data.dataset shards"), "data.path");
+}
+
+}  // namespace
+}  // namespace probnas

@@ -17,6 +17,8 @@
 #include "probnas/method/drnas.h"
 #include "probnas/method/gdas.h"
 #include "probnas/method/gibbs.h"
+#include "probnas/data/convert.h"
+#include "probnas/data/shards.h"
 
 namespace probnas {
 namespace {
@@ -334,6 +336,60 @@ TEST(PgnasWorldSize, SameTrainingAndSameCandidateScoresOnOneAndOnManyRanks) {
   g_comm->barrier();
   std::error_code ec;
   std::filesystem::remove_all(o.dir, ec);
+  if (g_comm->rank() == 0) std::filesystem::remove_all(dir + "-dist", ec);
+}
+
+// probnas convert on every rank of the job writes the same shards as one rank alone: which example
+// goes in which shard is fixed by the input and the seed; the ranks only share the work. Then each
+// rank's loader reads its micro-batches of the shards, and together they make the global batch.
+TEST(ShardsWorldSize, ConvertingOnManyRanksWritesWhatOneRankWritesAndRanksReadTheirShare) {
+  std::string dir = "/tmp/probnas-mpi-shards-" + std::to_string(::getpid());
+  g_comm->broadcast_bytes(dir);
+  Config c(convert_option_table());
+  c.set("synthetic", "230");
+  c.set("shape", "3x10x10");
+  c.set("classes", "5");
+  c.set("shard_size", "40");  // 6 shards: some ranks convert more than others
+  c.set("threads", "1");
+  c.set("log_level", "warn");
+  c.set("out", dir + "-dist");
+  const ConvertSummary dist = run_convert(c, *g_comm);
+  SerialCommunicator alone;
+  c.set("out", dir + "-alone-rank" + std::to_string(g_comm->rank()));
+  run_convert(c, alone);
+  const ShardedSource a(dir + "-dist"), b(dir + "-alone-rank" + std::to_string(g_comm->rank()));
+  EXPECT_EQ(a.index().dataset_id, b.index().dataset_id);
+  ASSERT_EQ(a.size(), 230);
+  const auto all = torch::arange(230, torch::kInt64);
+  const auto ea = a.read(all), eb = b.read(all);
+  EXPECT_TRUE(torch::equal(ea.images, eb.images));
+  EXPECT_TRUE(torch::equal(ea.labels, eb.labels));
+  EXPECT_TRUE(torch::allclose(a.stats().mean, b.stats().mean));
+  if (g_comm->rank() == 0) {
+    EXPECT_EQ(dist.images, 230);
+  }
+
+  // Each rank reads its micro-batches; gathered, they are the one-rank loader's global batch.
+  auto src = std::make_shared<const ShardedSource>(dir + "-dist");
+  SplitOptions so;
+  so.global_batch = 30;
+  so.micro_batches = 6;
+  so.workers = 1;
+  so.transform.resized_crop = true;
+  so.transform.size = 8;
+  const SplitLoader mine(src, all, src->stats(), so, RngKey(5), torch::kCPU, g_comm->rank(), g_comm->size());
+  const SplitLoader whole(src, all, src->stats(), so, RngKey(5), torch::kCPU, 0, 1);
+  for (int64_t g : {0, 3, 8}) {
+    std::vector<torch::Tensor> xs;
+    for (const auto& m : mine.batch_at(g)) xs.push_back(m.x);
+    const auto gathered = g_comm->allgather(torch::cat(xs));  // [ranks, share, ...]
+    std::vector<torch::Tensor> ref;
+    for (const auto& m : whole.batch_at(g)) ref.push_back(m.x);
+    EXPECT_TRUE(torch::equal(gathered.flatten(0, 1), torch::cat(ref))) << "global step " << g;
+  }
+  g_comm->barrier();
+  std::error_code ec;
+  std::filesystem::remove_all(dir + "-alone-rank" + std::to_string(g_comm->rank()), ec);
   if (g_comm->rank() == 0) std::filesystem::remove_all(dir + "-dist", ec);
 }
 }  // namespace

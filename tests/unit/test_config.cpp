@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -424,6 +425,24 @@ TEST(ConfigHelp, HelpTextListsEveryOption) {
   for (const auto& spec : table.specs())
     EXPECT_NE(help.find("--" + spec.key + " <"), std::string::npos) << spec.key;
   EXPECT_NE(help.find("integer in [1, 1000000]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace probnas
+
+namespace probnas {
+namespace {
+
+// Every shipped config in inputs/ parses: its keys exist and its values are in range.
+TEST(ShippedConfigs, EveryInputsIniParses) {
+  int parsed = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(PROBNAS_SOURCE_DIR) + "/inputs")) {
+    if (e.path().extension() != ".ini") continue;
+    Config config(search_option_table());
+    EXPECT_EQ(test::error_of([&] { read_config_file(config, e.path().string()); }), "<no error>") << e.path();
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 13);
 }
 
 }  // namespace
