@@ -2,9 +2,10 @@
 # Installs what probnas needs to build, test and run on Debian 12, skipping what is already there.
 # Run as root (or with sudo available). Packages: the compiler and CMake, LibTorch (Debian's CPU
 # build), OpenMPI, HDF5 (and hdf5-tools: h5dump, h5ls for looking into checkpoints),
-# Boost.ProgramOptions, zlib, libjpeg-turbo (TurboJPEG: probnas convert and JPEG shards), nlohmann-json, GoogleTest, ccache, Graphviz (dot renders the cell
-# pictures to SVG; without it probnas writes only their DOT text), and Fashion-MNIST (the
-# quick-start's data, in /usr/share/datasets/fashion-mnist).
+# Boost.ProgramOptions, zlib, libjpeg-turbo's TurboJPEG (probnas convert decodes image folders
+# with it, the loader decodes JPEG shards), nlohmann-json, GoogleTest, ccache, Graphviz (dot
+# renders the cell pictures to SVG; without it probnas writes only their DOT text), and
+# Fashion-MNIST (the quick-start's data, in /usr/share/datasets/fashion-mnist).
 set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build ccache pkg-config

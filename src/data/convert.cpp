@@ -1,6 +1,5 @@
 #include "probnas/data/convert.h"
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -151,6 +150,12 @@ torch::Tensor synthetic_image(int64_t i, int64_t label, const std::vector<int64_
   return (proto * 0.6 + 0.2 + noise).clamp(0, 1).mul(255).round().to(torch::kUInt8);
 }
 
+uint64_t fnv(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
 std::string format_number(double x) {
   std::ostringstream out;
   out << x;
@@ -185,7 +190,6 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
   const int threads = c.integer("threads") > 0
                           ? static_cast<int>(c.integer("threads"))
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, comm.local_size()));
-  at::set_num_threads(threads);
 
   // 1. The examples and the stored layout, identical on every rank.
   std::vector<std::string> classes;
@@ -341,24 +345,28 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     if (!summary) {
       std::vector<torch::Tensor> images(static_cast<size_t>(count));
       std::vector<std::string> errors(static_cast<size_t>(count));
-      at::parallel_for(0, count, 1, [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; ++j) {
-          const Item& it = items[static_cast<size_t>(begin + j)];
-          try {
-            torch::Tensor img;
-            if (from == "folder") {
-              const std::string bytes = read_file(it.file);
-              img = jpeg::resize_center_crop(jpeg::decode(bytes.data(), bytes.size(), 3, it.file), layout.height);
-            } else if (from == "synthetic") {
-              img = synthetic_image(it.record, it.label, synthetic_shape, seed);
-            } else {
-              img = memory->images[it.record];
-            }
-            images[static_cast<size_t>(j)] = img;
-          } catch (const std::exception& ex) {
-            errors[static_cast<size_t>(j)] = ex.what();
+      parallel_items(count, threads, [&](int64_t j) {
+        const Item& it = items[static_cast<size_t>(begin + j)];
+        const std::string what = from == "folder" ? it.file : from + " example " + std::to_string(it.record);
+        try {
+          torch::Tensor img;
+          if (from == "folder") {
+            const std::string bytes = read_file(it.file);
+            img = jpeg::resize_center_crop(jpeg::decode(bytes.data(), bytes.size(), 3, it.file), layout.height);
+          } else if (from == "synthetic") {
+            img = synthetic_image(it.record, it.label, synthetic_shape, seed);
+          } else {
+            img = memory->images[it.record];
           }
+          images[static_cast<size_t>(j)] = img;
+        } catch (const Error& ex) {  // names the file already
+          errors[static_cast<size_t>(j)] = ex.what();
+        } catch (const c10::Error& ex) {  // one line, without LibTorch's backtrace
+          errors[static_cast<size_t>(j)] = what + ": " + ex.what_without_backtrace();
+        } catch (const std::exception& ex) {
+          errors[static_cast<size_t>(j)] = what + ": " + ex.what();
         }
+        std::replace(errors[static_cast<size_t>(j)].begin(), errors[static_cast<size_t>(j)].end(), '\n', ' ');
       });
       ShardContents contents;
       std::vector<torch::Tensor> kept;
@@ -377,14 +385,16 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
       contents.images = kept.empty() ? torch::empty({0, layout.channels, layout.height, layout.width}, torch::kUInt8)
                                      : torch::stack(kept);
       contents.labels = torch::tensor(labels, torch::kInt64);
-      summary = write_shard(path, s, layout, contents, conversion);
-      // The skipped files of this shard travel in a side file, so a resumed conversion still reports them.
+      // The skipped files of this shard go in a side file first, so a resumed conversion that keeps
+      // the shard still reports them.
       std::error_code ec;
       fs::remove(path + ".skipped", ec);
       if (!shard_skipped.empty()) {
         std::ofstream side(path + ".skipped");
         for (const auto& line : shard_skipped) side << line << "\n";
+        PROBNAS_CHECK(side.good(), "cannot write '", path, ".skipped'");
       }
+      summary = write_shard(path, s, layout, contents, conversion, threads);
     } else {
       ++reused;
       std::ifstream side(path + ".skipped");
@@ -394,7 +404,8 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
 
     for (auto& line : shard_skipped) skipped.push_back(std::move(line));
     std::ostringstream l;
-    l << std::setprecision(17) << s << " " << summary->count << " " << summary->bytes << " " << (was_there ? 1 : 0);
+    l << std::setprecision(17) << s << " " << summary->count << " " << summary->bytes << " " << (was_there ? 1 : 0)
+      << " " << fnv(conversion);
     const auto sums = summary->pixel_sums.to(torch::kFloat64).contiguous();
     for (int64_t k = 0; k < sums.numel(); ++k) l << " " << sums.data_ptr<double>()[k];
     lines.push_back(l.str());
@@ -429,17 +440,20 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     index.source = source;
     index.shard_counts.assign(static_cast<size_t>(shards), 0);
     index.shard_files.resize(static_cast<size_t>(shards));
-    auto sums = torch::zeros({2, layout.channels}, torch::kFloat64);
+    index.shard_conversions.resize(static_cast<size_t>(shards));
+    std::vector<torch::Tensor> shard_sums(static_cast<size_t>(shards));
     for (const auto& text : all) {
       std::istringstream in(text);
       size_t k = 0;
       in >> k;
       for (size_t i = 0; i < k; ++i) {
         int64_t s = 0, count = 0, bytes = 0, was = 0;
-        in >> s >> count >> bytes >> was;
+        uint64_t conversion_hash = 0;
+        in >> s >> count >> bytes >> was >> conversion_hash;
         auto row = torch::empty({2 * layout.channels}, torch::kFloat64);
         for (int64_t j = 0; j < 2 * layout.channels; ++j) in >> row.data_ptr<double>()[j];
-        sums += row.view({2, layout.channels});
+        shard_sums[static_cast<size_t>(s)] = row.view({2, layout.channels});
+        index.shard_conversions[static_cast<size_t>(s)] = std::to_string(conversion_hash);
         index.shard_counts[static_cast<size_t>(s)] = count;
         summary.images += count;
         summary.bytes += bytes;
@@ -455,6 +469,8 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
       std::snprintf(name, sizeof name, "shard-%05lld.h5", static_cast<long long>(s));
       index.shard_files[static_cast<size_t>(s)] = name;
     }
+    auto sums = torch::zeros({2, layout.channels}, torch::kFloat64);
+    for (const auto& row : shard_sums) sums += row;  // in shard order: the same bits on any rank count
     PROBNAS_CHECK(summary.images > 0, "no image could be converted (", index.skipped.size(), " skipped; the first: ",
                   index.skipped.empty() ? "-" : index.skipped.front(), ")");
     const double pixels = static_cast<double>(summary.images) * static_cast<double>(layout.height * layout.width);

@@ -59,7 +59,19 @@ torch::Tensor random_resized_crop(const torch::Tensor& x, double scale_min, int6
   return torch::cat(crops);
 }
 
+// LibTorch's CPU ops run OpenMP teams of the rank's intra-op thread count. A loader thread keeps
+// its ops to itself (it is one of several, beside the search's own threads): it sets its own
+// OpenMP thread count to 1. The OpenMP runtime is the one LibTorch loaded; without one, nothing to do.
+extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
 }  // namespace
+
+void single_threaded_ops() {
+  // LibTorch initialises each thread's OpenMP thread count on its first parallel op, to the
+  // process-wide count: let it do that first, or it would undo the 1 set here.
+  (void)at::get_num_threads();
+  if (omp_set_num_threads != nullptr) omp_set_num_threads(1);
+}
 
 torch::Tensor transform_images(const torch::Tensor& images, const TransformOptions& o, const ChannelStats& stats,
                                bool augment, at::Generator* gen) {
@@ -155,16 +167,24 @@ struct SplitLoader::Core {
 struct SplitLoader::Prefetcher {
   using Result = std::shared_future<std::vector<MicroBatch>>;
   Prefetcher(std::shared_ptr<const Core> core, int64_t workers, int64_t depth) : core_(std::move(core)), depth_(depth) {
-    for (int64_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    try {
+      for (int64_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    } catch (...) {
+      stop_and_join();
+      throw;
+    }
   }
-  ~Prefetcher() {
+  ~Prefetcher() { stop_and_join(); }
+
+  void stop_and_join() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
       queue_.clear();
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
   }
 
   std::vector<MicroBatch> get(int64_t g) {
@@ -173,6 +193,13 @@ struct SplitLoader::Prefetcher {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = window_.find(g);
       if (it != window_.end()) mine = it->second;
+      // Not started yet: the caller computes it now rather than wait for a thread to pick it up.
+      for (auto q = queue_.begin(); q != queue_.end(); ++q)
+        if (q->step == g) {
+          queue_.erase(q);
+          mine.reset();
+          break;
+        }
       // Forget what lies behind; queue the steps ahead.
       while (!window_.empty() && window_.begin()->first <= g) window_.erase(window_.begin());
       for (int64_t a = g + 1; a <= g + depth_; ++a) {
@@ -198,6 +225,7 @@ struct SplitLoader::Prefetcher {
     std::shared_ptr<std::promise<std::vector<MicroBatch>>> promise;
   };
   void work() {
+    single_threaded_ops();
     for (;;) {
       Task task;
       {

@@ -3,13 +3,17 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/core/error.h"
 #include "probnas/data/jpeg.h"
+#include "probnas/data/loader.h"
 
 namespace probnas {
 namespace fs = std::filesystem;
@@ -61,8 +65,32 @@ void write_layout(h5::Group& root, const ShardLayout& layout) {
 
 }  // namespace
 
+void parallel_items(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
+  const int64_t t = std::max<int64_t>(1, std::min<int64_t>(threads, n));
+  if (t == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(t));
+  std::vector<std::thread> pool;
+  for (int64_t k = 0; k < t; ++k)
+    pool.emplace_back([&, k] {
+      single_threaded_ops();
+      try {
+        for (int64_t i = next++; i < n; i = next++) fn(i);
+      } catch (...) {
+        errors[static_cast<size_t>(k)] = std::current_exception();
+        next = n;
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
 ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayout& layout,
-                         const ShardContents& contents, const std::string& conversion) {
+                         const ShardContents& contents, const std::string& conversion, int threads) {
   const int64_t n = contents.labels.numel();
   PROBNAS_CHECK(contents.images.size(0) == n && static_cast<int64_t>(contents.sources.size()) == n,
                 "internal: shard ", path, " has ", contents.images.size(0), " images, ", n, " labels, ",
@@ -70,9 +98,15 @@ ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayo
   ShardSummary summary;
   summary.count = n;
   {
-    auto x = contents.images.to(torch::kFloat64).div_(255.0);
-    summary.pixel_sums = n > 0 ? torch::stack({x.sum({0, 2, 3}), x.pow(2).sum({0, 2, 3})})
-                               : torch::zeros({2, layout.channels}, torch::kFloat64);
+    // Exact integer sums, a few images at a time (a shard can be hundreds of MB): the same bits on
+    // any thread count, and the index's mean/std the same on any rank count.
+    auto sums = torch::zeros({2, layout.channels}, torch::kInt64);
+    for (int64_t b = 0; b < n; b += 64) {
+      const auto x = contents.images.narrow(0, b, std::min<int64_t>(64, n - b)).to(torch::kInt64);
+      sums[0] += x.sum({0, 2, 3});
+      sums[1] += (x * x).sum({0, 2, 3});
+    }
+    summary.pixel_sums = sums.to(torch::kFloat64) / torch::tensor({255.0, 255.0 * 255.0}, torch::kFloat64).view({2, 1});
   }
   const std::string tmp = path + ".tmp";
   {
@@ -91,8 +125,8 @@ ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayo
       root.write_tensor("images", contents.images.contiguous(), one_image);
     } else {
       std::vector<std::string> encoded(static_cast<size_t>(n));
-      at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) encoded[static_cast<size_t>(i)] = jpeg::encode(contents.images[i], layout.jpeg_quality);
+      parallel_items(n, threads, [&](int64_t i) {
+        encoded[static_cast<size_t>(i)] = jpeg::encode(contents.images[i], layout.jpeg_quality);
       });
       auto offsets = torch::empty({n + 1}, torch::kInt64);
       auto off = offsets.accessor<int64_t, 1>();
@@ -137,7 +171,9 @@ void write_index(const std::string& dir, ShardIndex index) {
   uint64_t h = fnv1a(encoding_name(index.layout.encoding) + std::to_string(index.layout.channels) + "x" +
                      std::to_string(index.layout.height) + "x" + std::to_string(index.layout.width) + index.source);
   for (size_t i = 0; i < index.shard_files.size(); ++i)
-    h = fnv1a(index.shard_files[i] + ":" + std::to_string(index.shard_counts[i]), h);
+    h = fnv1a(index.shard_files[i] + ":" + std::to_string(index.shard_counts[i]) + ":" +
+                  (i < index.shard_conversions.size() ? index.shard_conversions[i] : std::string()),
+              h);
   char id[17];
   std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(h));
   index.dataset_id = id;
@@ -197,7 +233,16 @@ ShardIndex read_index(const std::string& dir) {
   if (root.has("skipped")) index.skipped = need_dataset("skipped").read_strings();
   PROBNAS_CHECK(counts.numel() == static_cast<int64_t>(index.shard_files.size()), "'", path, "' lists ",
                 index.shard_files.size(), " shard files but ", counts.numel(), " shard counts: a damaged index");
-  for (int64_t i = 0; i < counts.numel(); ++i) index.shard_counts.push_back(counts[i].item<int64_t>());
+  int64_t total = 0;
+  for (int64_t i = 0; i < counts.numel(); ++i) {
+    index.shard_counts.push_back(counts[i].item<int64_t>());
+    PROBNAS_CHECK(index.shard_counts.back() >= 0, "'", path, "': shard_counts[", i, "] = ", index.shard_counts.back(),
+                  " is negative: a damaged index");
+    total += index.shard_counts.back();
+  }
+  const int64_t examples = need_int(root, "examples", path);
+  PROBNAS_CHECK(total == examples, "'", path, "': the shard counts add up to ", total, " but examples = ", examples,
+                ": a damaged index");
   PROBNAS_CHECK(index.layout.channels == 1 || index.layout.channels == 3 || index.layout.encoding == ShardEncoding::raw,
                 "'", path, "': JPEG shards hold 1 or 3 channels, not ", index.layout.channels);
   PROBNAS_CHECK(index.mean.numel() == index.layout.channels && index.std.numel() == index.layout.channels, "'", path,
@@ -219,7 +264,8 @@ struct ShardedSource::OpenShard {
   explicit OpenShard(h5::File f) : file(std::move(f)) {}
 };
 
-ShardedSource::ShardedSource(const std::string& dir, int64_t limit) : dir_(dir), index_(read_index(dir)) {
+ShardedSource::ShardedSource(const std::string& dir, int64_t limit, bool file_locking)
+    : dir_(dir), index_(read_index(dir)), file_locking_(file_locking) {
   name_ = "shards";
   starts_.push_back(0);
   for (size_t s = 0; s < index_.shard_files.size(); ++s) {
@@ -240,13 +286,26 @@ std::pair<int64_t, int64_t> ShardedSource::locate(int64_t i) const {
   return {s, i - starts_[static_cast<size_t>(s)]};
 }
 
-const ShardedSource::OpenShard& ShardedSource::shard(int64_t s) const {
+std::shared_ptr<const ShardedSource::OpenShard> ShardedSource::shard(int64_t s) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  ++clock_;
   auto it = open_.find(s);
-  if (it != open_.end()) return *it->second;
+  if (it != open_.end()) {
+    it->second.second = clock_;
+    return it->second.first;
+  }
+  // At most kMaxOpenShards files stay open (file descriptors, HDF5 caches): close the least recently used.
+  while (static_cast<int64_t>(open_.size()) >= kMaxOpenShards) {
+    auto oldest = open_.begin();
+    for (auto o = open_.begin(); o != open_.end(); ++o)
+      if (o->second.second < oldest->second.second) oldest = o;
+    open_.erase(oldest);  // a reader still using it holds its own reference
+  }
   const std::string path = dir_ + "/" + index_.shard_files[static_cast<size_t>(s)];
   PROBNAS_CHECK(h5::File::is_hdf5(path), "shard '", path, "' is not an HDF5 file (damaged? convert the data again)");
-  auto open = std::make_unique<OpenShard>(h5::File::open(path));
+  h5::FileOptions fo;
+  fo.file_locking = file_locking_;
+  auto open = std::make_shared<OpenShard>(h5::File::open(path, false, fo));
   open->path = path;
   h5::Group root = open->file.root();
   check_format(root, path);
@@ -266,18 +325,25 @@ const ShardedSource::OpenShard& ShardedSource::shard(int64_t s) const {
   open->labels = need("labels").read_tensor().to(torch::kInt64);
   PROBNAS_CHECK(open->labels.numel() == count, "shard '", path, "' has ", open->labels.numel(), " labels for ", count,
                 " examples");
+  if (count > 0) {
+    const int64_t lo = open->labels.min().item<int64_t>(), hi = open->labels.max().item<int64_t>();
+    PROBNAS_CHECK(lo >= 0 && hi < num_classes(), "shard '", path, "' has label ", lo < 0 ? lo : hi, " outside the ",
+                  num_classes(), " classes of its index");
+  }
   if (index_.layout.encoding == ShardEncoding::raw) {
     open->images.emplace(need("images"));
     const auto shape = open->images->shape();
     PROBNAS_CHECK(shape == (std::vector<int64_t>{count, channels(), height(), width()}), "shard '", path,
-                  "': images dataset has the wrong shape");
+                  "': its images dataset is ", c10::IntArrayRef(shape), ", not [", count, ", ", channels(), ", ", height(),
+                  ", ", width(), "]");
   } else {
     open->bytes.emplace(need("jpeg_bytes"));
     open->offsets = need("jpeg_offsets").read_tensor().to(torch::kInt64);
     PROBNAS_CHECK(open->offsets.numel() == count + 1, "shard '", path, "' has ", open->offsets.numel(),
                   " JPEG offsets for ", count, " examples");
   }
-  return *open_.emplace(s, std::move(open)).first->second;
+  open_.emplace(s, std::make_pair(open, clock_));
+  return open;
 }
 
 Examples ShardedSource::read(const torch::Tensor& indices) const {
@@ -292,7 +358,8 @@ Examples ShardedSource::read(const torch::Tensor& indices) const {
     wanted[s].push_back({row, k});
   }
   for (auto& [s, rows] : wanted) {
-    const OpenShard& sh = shard(s);
+    const std::shared_ptr<const OpenShard> held = shard(s);
+    const OpenShard& sh = *held;
     std::sort(rows.begin(), rows.end());
     std::vector<int64_t> unique;  // distinct rows, ascending
     for (const auto& r : rows)
@@ -323,11 +390,12 @@ Examples ShardedSource::read(const torch::Tensor& indices) const {
       }
     }
     const int64_t* labels = sh.labels.data_ptr<int64_t>();
+    int64_t* out_labels = out.labels.data_ptr<int64_t>();
     size_t u = 0;
     for (const auto& [row, pos] : rows) {
       while (unique[u] != row) ++u;
       out.images[pos].copy_(images[static_cast<int64_t>(u)]);
-      out.labels[pos] = labels[row];
+      out_labels[pos] = labels[row];
     }
   }
   return out;

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "probnas/ckpt/checkpoint.h"
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/core/config.h"
 #include "probnas/data/dataset.h"

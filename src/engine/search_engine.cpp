@@ -47,7 +47,7 @@ std::shared_ptr<const ImageSource> load_training_data(const Config& c) {
   if (name == "shards") {
     PROBNAS_CHECK(!c.text("data.path").empty(), "data.dataset = shards needs data.path: the folder probnas convert "
                   "wrote (--out)");
-    return std::make_shared<const ShardedSource>(c.text("data.path"), limit);
+    return std::make_shared<const ShardedSource>(c.text("data.path"), limit, c.boolean("ckpt.file_locking"));
   }
   if (name == "synthetic") {
     SyntheticOptions s;
@@ -259,6 +259,13 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   so.transform.crop_scale_min = c.real("data.crop_scale_min");
   so.transform.size = c.integer("data.image_size");
   so.workers = c.integer("data.workers");
+  if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) {
+    if (root) {
+      PROBNAS_LOG(warn) << "this HDF5 library is not thread-safe (a parallel HDF5 build?): the shards are read on "
+                           "the main thread (data.workers = 0); link a thread-safe HDF5 for loader threads";
+    }
+    so.workers = 0;
+  }
   so.prefetch = c.integer("data.prefetch");
   const SplitOptions arch_so = architecture_split_options(c, so);
   // Supernet and method; weight initialisation drawn from a keyed seed.
@@ -314,7 +321,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                     "' was made on other training data (", loader.attr_text("data"), "; this run: ",
                     data->fingerprint(), "): resume with the data the search started on, or start a new run.dir");
     start_step = loader.attr_int("global_step");
-    if (loader.has_attr("next_weight_example") && start_step < total_steps)
+    if (loader.has_attr("next_weight_example") && loader.attr_int("next_weight_example") >= 0 && start_step < total_steps)
       PROBNAS_CHECK(loader.attr_int("next_weight_example") == weight_loader.global_batch_indices(start_step)[0].item<int64_t>(),
                     "checkpoint '", resume_name, "': the loader would not continue at the example the run stopped "
                     "before (", loader.attr_int("next_weight_example"), "): the data order changed");

@@ -13,7 +13,7 @@
 
 #include "probnas/app/options.h"
 #include "probnas/ckpt/checkpoint.h"
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/ckpt/state.h"
 #include "probnas/core/config.h"
 #include "probnas/core/error.h"

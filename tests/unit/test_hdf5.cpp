@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "test_support.h"

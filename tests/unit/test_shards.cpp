@@ -4,14 +4,16 @@
 // the same global batches on 1 and 2 ranks, with and without threads, and after a restart.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <turbojpeg.h>
 
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/data/convert.h"
 #include "probnas/data/jpeg.h"
@@ -410,6 +412,26 @@ TEST(Transform, RandomResizedCropIsKeyedAndAtFullScaleIsAPlainResize) {
   const auto plain = transform_images(images, o, stats, false, nullptr);
   EXPECT_TRUE(torch::allclose(full, plain, 1e-5, 1e-5));
   EXPECT_FALSE(torch::allclose(a, plain, 1e-2, 1e-2));
+}
+
+// Loader and decode threads run LibTorch's ops on one thread each (no OpenMP team per loader thread).
+TEST(LoaderThreads, RunSingleThreadedOps) {
+#if AT_PARALLEL_OPENMP
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  int inside = -1;
+  std::thread t([&] {
+    single_threaded_ops();
+    (void)torch::rand({512, 512}).sum().item<float>();
+    inside = at::get_num_threads();
+  });
+  t.join();
+  EXPECT_EQ(inside, 1);
+  EXPECT_EQ(at::get_num_threads(), 2);  // the calling thread keeps its count
+  at::set_num_threads(before);
+#else
+  GTEST_SKIP() << "LibTorch without OpenMP";
+#endif
 }
 
 TEST(Jpeg, CorruptDataIsAnErrorNamingWhat) {

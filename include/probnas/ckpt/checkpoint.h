@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/ckpt/state.h"
 #include "probnas/core/config.h"
 #include "probnas/core/error.h"

@@ -42,6 +42,9 @@ struct TransformOptions {
 torch::Tensor transform_images(const torch::Tensor& images, const TransformOptions& options,
                                const ChannelStats& stats, bool augment, at::Generator* gen);
 
+// Makes LibTorch's CPU ops on the calling thread single-threaded (loader and decode threads).
+void single_threaded_ops();
+
 struct SplitOptions {
   int64_t global_batch = 64;
   int64_t micro_batches = 1;

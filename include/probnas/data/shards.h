@@ -18,6 +18,7 @@
 //
 // Example i of the dataset is example i - (count of the shards before) of the shard that holds it.
 // Every image is stored at channels x height x width (the converter resizes and centre-crops).
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -45,7 +46,6 @@ struct ShardLayout {
 // leaves no half-written shard under a final name).
 struct ShardContents {
   torch::Tensor images;               // uint8 [n, C, H, W] (encoded here if the layout says jpeg)
-  std::vector<std::string> encoded;   // jpeg: already-encoded images (used instead of `images` when set)
   torch::Tensor labels;               // int64 [n]
   std::vector<std::string> sources;   // [n]
 };
@@ -54,8 +54,12 @@ struct ShardSummary {
   int64_t bytes = 0;       // file size
   torch::Tensor pixel_sums;  // float64 [2, C]
 };
+// `threads`: JPEG encoding threads.
 ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayout& layout, const ShardContents& contents,
-                         const std::string& conversion);
+                         const std::string& conversion, int threads = 1);
+// fn(i) for i in [0, n) on `threads` threads (each with single-threaded LibTorch ops); the first
+// exception is rethrown after all threads stopped.
+void parallel_items(int64_t n, int threads, const std::function<void(int64_t)>& fn);
 // The summary of an existing shard if it is complete and was written with `conversion`; nullopt otherwise.
 std::optional<ShardSummary> existing_shard(const std::string& path, const std::string& conversion);
 
@@ -68,6 +72,7 @@ struct ShardIndex {
   torch::Tensor mean, std;                // float [C]
   std::vector<std::string> skipped;
   std::string dataset_id, source;
+  std::vector<std::string> shard_conversions;  // written: the settings of each shard, folded into dataset_id
 };
 // Writes DIR/index.h5 (via a temporary file); fills in dataset_id from the shards' names and counts.
 void write_index(const std::string& dir, ShardIndex index);
@@ -80,7 +85,8 @@ ShardIndex read_index(const std::string& dir);
 class ShardedSource : public ImageSource {
  public:
   // `limit` > 0: only the first `limit` examples.
-  explicit ShardedSource(const std::string& dir, int64_t limit = 0);
+  explicit ShardedSource(const std::string& dir, int64_t limit = 0, bool file_locking = true);
+  static constexpr int64_t kMaxOpenShards = 128;
   ~ShardedSource() override;
 
   const std::string& name() const override { return name_; }
@@ -99,13 +105,15 @@ class ShardedSource : public ImageSource {
 
  private:
   struct OpenShard;
-  const OpenShard& shard(int64_t s) const;
+  std::shared_ptr<const OpenShard> shard(int64_t s) const;
   std::string dir_, name_;
   ShardIndex index_;
   std::vector<int64_t> starts_;  // first example of each shard, plus the total
   int64_t size_ = 0;
+  bool file_locking_ = true;
   mutable std::mutex mutex_;
-  mutable std::map<int64_t, std::unique_ptr<OpenShard>> open_;
+  mutable std::map<int64_t, std::pair<std::shared_ptr<const OpenShard>, int64_t>> open_;  // shard -> (file, last use)
+  mutable int64_t clock_ = 0;
 };
 
 }  // namespace probnas

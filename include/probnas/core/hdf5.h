@@ -1,7 +1,8 @@
 #pragma once
 // Small RAII owners over the HDF5 C API (DESIGN: one move-only owner per C handle kind; errors
-// become probnas::Error carrying HDF5's own error stack). Only what checkpoints need: files,
-// groups, datasets holding tensors or text, attributes holding integers, reals or text.
+// become probnas::Error carrying HDF5's own error stack). What checkpoints and image shards need:
+// files, groups, datasets holding tensors or text (whole, or rows of them), attributes holding
+// integers, reals or text. In core, below data (image shards) and ckpt (checkpoints), which both use it.
 #include <hdf5.h>
 #include <torch/types.h>
 
@@ -133,6 +134,10 @@ class File {
   Id id_;
   std::string path_;
 };
+
+// Whether the HDF5 library serialises concurrent calls (built --enable-threadsafe). Without it,
+// only one thread may call HDF5 at a time.
+bool library_is_threadsafe();
 
 // "float32", "int64", ... as in torch; the inverse throws for unknown names.
 std::string dtype_name(torch::ScalarType type);

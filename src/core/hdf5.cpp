@@ -1,4 +1,4 @@
-#include "probnas/ckpt/hdf5.h"
+#include "probnas/core/hdf5.h"
 
 #include <torch/torch.h>
 
@@ -102,6 +102,11 @@ void Id::close() {
 
 // ---------------------------------------------------------------------------------------------
 // Types
+
+bool library_is_threadsafe() {
+  hbool_t safe = false;
+  return H5is_library_threadsafe(&safe) >= 0 && safe;
+}
 
 std::string dtype_name(torch::ScalarType type) {
   switch (type) {
