@@ -125,8 +125,9 @@ const OptionTable& search_option_table() {
         .real("data.crop_scale_min", 0.08, 0.01, 1.0, "smallest area fraction of a random resized crop")
         .integer("data.image_size", 0, 0, 4096, "height = width of the images the network sees (0: as stored); "
                  "stored images are resized to it, or random-resized-cropped to it")
-        .integer("data.workers", 2, 0, 64, "loader threads per rank that read, decode and augment ahead of the "
-                 "search (0: on the main thread); they change speed, never results")
+        .integer("data.workers", -1, -1, 64, "loader threads per rank that read, decode and augment ahead of the "
+                 "search (0: on the main thread; -1: 2 for shards, 0 for data held in memory); they change speed, "
+                 "never results")
         .integer("data.prefetch", 2, 1, 64, "global batches the loader threads prepare ahead (memory: this many "
                  "batches of images)")
         .integer("data.synthetic_count", 1024, 2, 100000000, "synthetic: number of images")

@@ -449,40 +449,23 @@ torch::Tensor Dataset::read_rows(const std::vector<std::pair<int64_t, int64_t>>&
   out_shape[0] = total;
   auto tensor = torch::empty(out_shape, torch::TensorOptions().dtype(dtype));
   if (total == 0) return tensor;
+  // One H5Dread per range, straight into its place in the output. (A union of hyperslabs in one
+  // read measured 5x slower for rows of image size: HDF5 then walks the selection element-wise.)
   Id file_space(PROBNAS_H5(H5Dget_space(id()), "HDF5: cannot read the shape of ", where()));
   std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
-  bool first = true;
+  int64_t pos = 0;
   for (const auto& [begin, n] : ranges) {
     if (n == 0) continue;
     start[0] = static_cast<hsize_t>(begin);
     count[0] = static_cast<hsize_t>(n);
-    PROBNAS_H5(H5Sselect_hyperslab(file_space.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(), nullptr,
-                                   count.data(), nullptr),
+    PROBNAS_H5(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                "HDF5: cannot select rows of ", where());
-    first = false;
-  }
-  std::vector<hsize_t> mdims(out_shape.begin(), out_shape.end());
-  Id memory_space(PROBNAS_H5(H5Screate_simple(static_cast<int>(mdims.size()), mdims.data(), nullptr),
-                             "HDF5: cannot create a memory space for ", where()));
-  // A union of hyperslabs is read in file order: the ranges are sorted here and put back in the caller's order.
-  std::vector<size_t> order(ranges.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a].first < ranges[b].first; });
-  bool sorted = true;
-  for (size_t i = 0; i < order.size(); ++i) sorted = sorted && order[i] == i;
-  torch::Tensor target = sorted ? tensor : torch::empty_like(tensor);
-  PROBNAS_H5(H5Dread(id(), types.memory, memory_space.get(), file_space.get(), H5P_DEFAULT, target.data_ptr()),
-             "HDF5: cannot read ", where(), " (damaged or truncated file?)");
-  if (!sorted) {
-    std::vector<int64_t> at(ranges.size());  // where each range starts in the caller's order
-    int64_t pos = 0;
-    for (size_t i = 0; i < ranges.size(); ++i) at[i] = pos, pos += ranges[i].second;
-    pos = 0;
-    for (size_t k : order) {
-      const int64_t n = ranges[k].second;
-      if (n > 0) tensor.narrow(0, at[k], n).copy_(target.narrow(0, pos, n));
-      pos += n;
-    }
+    Id memory_space(PROBNAS_H5(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr),
+                               "HDF5: cannot create a memory space for ", where()));
+    PROBNAS_H5(H5Dread(id(), types.memory, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                       tensor.narrow(0, pos, n).data_ptr()),
+               "HDF5: cannot read rows [", begin, ", ", begin + n, ") of ", where(), " (damaged or truncated file?)");
+    pos += n;
   }
   return tensor;
 }

@@ -259,6 +259,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   so.transform.crop_scale_min = c.real("data.crop_scale_min");
   so.transform.size = c.integer("data.image_size");
   so.workers = c.integer("data.workers");
+  if (so.workers < 0) so.workers = c.text("data.dataset") == "shards" ? 2 : 0;
   if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) {
     if (root) {
       PROBNAS_LOG(warn) << "this HDF5 library is not thread-safe (a parallel HDF5 build?): the shards are read on "

@@ -86,7 +86,7 @@ class Dataset : public Object {
   std::vector<std::string> read_strings() const;
   int64_t storage_bytes() const;  // bytes on disk (after compression)
   // Rows [begin, begin + count) of the leading dimension for each range, concatenated in the
-  // given order, in one H5Dread (ranges must not overlap). Dtype as read_tensor's.
+  // given order (one H5Dread per range, into place). Dtype as read_tensor's.
   torch::Tensor read_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges) const;
 
  private:
