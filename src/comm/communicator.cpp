@@ -214,6 +214,20 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   log::set_rank(rank, size);
+  check_launcher_world(size);
+}
+
+void check_launcher_world(int world_size) {
+  // srun started this step's tasks; an MPI library that cannot talk to Slurm's launcher (srun
+  // --mpi=none, or no PMIx support) gives each task a world of its own: N unrelated runs that would
+  // write the same run folder and overwrite each other's checkpoints.
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  if (tasks == nullptr) return;
+  const long n = std::strtol(tasks, nullptr, 10);
+  PROBNAS_CHECK(n <= 1 || world_size == n, "Slurm started ", n, " tasks (SLURM_STEP_NUM_TASKS=", tasks,
+                ") but MPI reports a world of ", world_size, ": this MPI library was not started through Slurm's "
+                "launcher, and the tasks would be ", n, " separate runs overwriting each other's checkpoints. "
+                "Launch with srun --mpi=pmix (see srun --mpi=list), or with mpirun inside the allocation");
 }
 
 MpiSession::~MpiSession() {

@@ -363,6 +363,13 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   }
   const std::string title = method->name() + (c.text("search.method") == "darts" && c.integer("darts.order") == 2
                                                    ? " (second order)" : "");
+  if (const char* job = std::getenv("SLURM_JOB_ID")) {
+    const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+    const char* name = std::getenv("SLURM_JOB_NAME");
+    const char* nodes = std::getenv("SLURM_JOB_NODELIST");
+    PROBNAS_LOG(info) << "Slurm job " << job << (name ? std::string(" (") + name + ")" : std::string()) << ", restart "
+                      << (restarts ? restarts : "0") << (nodes ? std::string(", nodes ") + nodes : std::string());
+  }
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << title << " on " << space.space << " (C="
             << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
                                          : ", N=" + std::to_string(space.cells_per_stage))
@@ -531,6 +538,11 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       line["images"] = images;
       line["wall_s"] = wall_before + wall.seconds();
       line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
+      if (const char* job = std::getenv("SLURM_JOB_ID")) {  // which Slurm job (and requeue) ran this epoch
+        line["slurm_job_id"] = job;
+        const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+        line["slurm_restart_count"] = restarts ? std::atoll(restarts) : 0;
+      }
 
       nlohmann::ordered_json extra;
       extra["method"] = method->name();

@@ -647,3 +647,28 @@ TEST(CliShards, ConvertHelpAndRefusals) {
 
 }  // namespace
 }  // namespace probnas
+
+namespace probnas {
+namespace {
+
+// srun started 2 tasks but MPI sees a world of 1 (an MPI library not connected to Slurm's
+// launcher): probnas refuses instead of running 2 runs that overwrite each other's checkpoints.
+TEST(CliSlurm, TasksThatMpiDoesNotJoinAreRefused) {
+  TempDir tmp;
+  const auto r = run_shell("SLURM_STEP_NUM_TASKS=2 " + std::string(PROBNAS_BINARY) +
+                           " search --data.dataset synthetic --run.dir " + tmp.file("run"));
+  EXPECT_REFUSED(r, "Slurm started 2 tasks (SLURM_STEP_NUM_TASKS=2) but MPI reports a world of 1");
+  EXPECT_NE(r.output.find("srun --mpi=pmix"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("run")));
+  const auto one = run_shell("SLURM_STEP_NUM_TASKS=1 SLURM_JOB_ID=77 SLURM_RESTART_COUNT=3 " +
+                             std::string(PROBNAS_BINARY) + " search --data.dataset synthetic --data.synthetic_count 128 "
+                             "--search.epochs 1 --search.batch_size 32 --space.channels 4 --space.cells_per_stage 1 "
+                             "--run.dir " + tmp.file("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  EXPECT_NE(one.output.find("Slurm job 77"), std::string::npos) << one.output;
+  EXPECT_NE(read_file(tmp.file("one/metrics.jsonl")).find("\"slurm_job_id\":\"77\",\"slurm_restart_count\":3"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace probnas

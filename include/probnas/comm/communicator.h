@@ -71,6 +71,10 @@ std::unique_ptr<Communicator> make_world_communicator();
 // the node (at least 1), never more than the cores this process may run on.
 int default_threads_per_rank(const Communicator& comm);
 
+// Fails (naming the variables) when Slurm says this step has N > 1 tasks but MPI sees a world of
+// another size: the MPI library did not connect to Slurm's launcher. MpiSession calls it.
+void check_launcher_world(int world_size);
+
 // MPI_Init_thread / MPI_Finalize, once per process (in main).
 class MpiSession {
  public:
