@@ -22,7 +22,7 @@ fail() { say "FAILED: $*"; exit 1; }
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
   { echo "SKIP: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"; exit 77; }
 "$LOCAL" available || { echo "SKIP: slurm-wlm and munge are neither installed nor installable here"; exit 77; }
-"$LOCAL" install || fail "installing slurm-wlm and munge"
+"$LOCAL" install || { echo "SKIP: slurm-wlm and munge could not be installed (apt-get's messages above)"; exit 77; }
 
 WORK=$(mktemp -d /tmp/probnas-slurm-test.XXXXXX)
 cleanup() { "$LOCAL" stop "$WORK/cluster" >/dev/null 2>&1; rm -rf "$WORK"; }
