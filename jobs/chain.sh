@@ -9,7 +9,8 @@
 #
 # RUN_DIR (default outputs/<config name>) and the variables of jobs/probnas-slurm.sh pass through.
 # Prints the job ids, first to last. A job that fails (exit code not 0 or 75) still lets the next
-# one start, which resumes from the last good checkpoint.
+# one start, which resumes from the last good checkpoint; jobs after the search is complete end at
+# once. To stop a chain, scancel its remaining jobs. Do not pass --dependency or --export here.
 set -euo pipefail
 if [ $# -lt 2 ] || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: jobs/chain.sh N CONFIG [sbatch options ...] [-- probnas options ...]" >&2
@@ -18,6 +19,7 @@ fi
 n=$1 config=$2
 shift 2
 [ -f "$config" ] || { echo "chain.sh: CONFIG '$config' does not exist" >&2; exit 2; }
+[ -f jobs/probnas-slurm.sh ] || { echo "chain.sh: run it from the repository folder (the jobs source jobs/probnas-slurm.sh there)" >&2; exit 2; }
 sbatch_args=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do sbatch_args+=("$1"); shift; done
 [ $# -gt 0 ] && shift
@@ -27,7 +29,8 @@ previous=""
 for ((i = 1; i <= n; i++)); do
   dependency=()
   [ -n "$previous" ] && dependency=(--dependency="afterany:$previous")
-  previous=$(sbatch --parsable "${dependency[@]}" "${sbatch_args[@]}" --no-requeue \
+  # ${a[@]+"${a[@]}"}: an empty array under set -u on bash < 4.4.
+  previous=$(sbatch --parsable ${dependency[@]+"${dependency[@]}"} ${sbatch_args[@]+"${sbatch_args[@]}"} --no-requeue \
                --export="ALL,CONFIG=$config,RUN_DIR=$run_dir,REQUEUE=0" "$here/search.sbatch" "$@")
   previous=${previous%%;*}
   echo "$previous"

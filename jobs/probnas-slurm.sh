@@ -8,66 +8,98 @@
 #   REQUEUE      1 (default): a job stopped by the time-limit signal requeues itself; 0: it just ends
 #                (jobs/chain.sh sets 0: the next job of the chain goes on)
 #
+# Signals (they reach the batch shell: #SBATCH --signal=B:USR1@300, scancel --signal=... --batch,
+# preemption):
+#   USR1  the time limit is near: checkpoint, then requeue the job (REQUEUE=1) to resume
+#   USR2  stop cleanly: checkpoint and end the job without requeueing (scancel --signal=USR2 --batch J)
+#   TERM  checkpoint and end (preemption, scancel --full); requeueing is then the site's business
+# Each is passed to the step's tasks as USR1 (probnas treats the three alike; srun would turn a
+# TERM into SIGKILL for its tasks). A plain `scancel J` or the hard time limit kills the tasks
+# without a checkpoint: the work since the last periodic checkpoint is lost.
+#
 # Pitfalls this handles: bash runs a trap only between commands, so the step runs in the background
-# and the script waits for it; USR1, USR2 and TERM (Slurm's --signal, scancel --signal, preemption)
-# are all forwarded to the step, whose ranks write a checkpoint and exit with 75; newer srun does not
-# inherit --cpus-per-task, so SRUN_CPUS_PER_TASK is set from it.
+# and the script waits for it; a signal that arrives before or between steps is remembered and
+# honoured; newer srun does not inherit --cpus-per-task, so SRUN_CPUS_PER_TASK is set from it.
 
 PROBNAS=${PROBNAS:-${SLURM_SUBMIT_DIR:-.}/build/probnas}
 SRUN_MPI=${SRUN_MPI:-pmix}
 REQUEUE=${REQUEUE:-1}
-export SRUN_CPUS_PER_TASK=${SRUN_CPUS_PER_TASK:-${SLURM_CPUS_PER_TASK:-1}}
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK=${SRUN_CPUS_PER_TASK:-$SLURM_CPUS_PER_TASK}; fi
 export OMPI_MCA_pcompress_base_silence_warning=1 PMIX_MCA_pcompress_base_silence_warning=1
-
-if [ ! -x "$PROBNAS" ]; then
-  echo "probnas-slurm: PROBNAS=$PROBNAS is not an executable: build probnas first (jobs/build.sh) and submit" \
-       "from the repository folder, or set PROBNAS" >&2
-  exit 1
-fi
 
 probnas_log() { echo "probnas-slurm [$(date '+%F %T')] job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}): $*" >&2; }
 
-# probnas_forward SIG: passes a signal that reached the batch shell on to the running step.
-probnas_forward() {
-  probnas_log "SIG$1 received: forwarding it to the job step (the search checkpoints and exits with 75)"
+if [ ! -x "$PROBNAS" ]; then
+  probnas_log "PROBNAS=$PROBNAS is not an executable: build probnas first (jobs/build.sh) and submit from" \
+              "the repository folder, or set PROBNAS"
+  exit 1
+fi
+
+PROBNAS_STOP=""        # the first signal received: USR1, USR2 or TERM
+PROBNAS_SIGNALLED=0    # set by the trap: a wait was interrupted
+PROBNAS_STEP_PID=""
+
+# probnas_signal SIG: remembers the signal and passes it on to a running step as USR1.
+probnas_signal() {
+  PROBNAS_SIGNALLED=1
+  [ -n "$PROBNAS_STOP" ] || PROBNAS_STOP=$1
+  if [ -z "$PROBNAS_STEP_PID" ]; then
+    probnas_log "SIG$1 received between steps: no step is started after it"
+    return
+  fi
+  probnas_log "SIG$1 received: passing it to the job step as USR1 (the ranks checkpoint and exit with 75)"
   if [ -n "${SLURM_JOB_ID:-}" ]; then
-    scancel --signal="$1" "$SLURM_JOB_ID" 2>/dev/null || kill -s "$1" "$PROBNAS_STEP_PID" 2>/dev/null || true
+    scancel --signal=USR1 "$SLURM_JOB_ID" 2>/dev/null || kill -s USR1 "$PROBNAS_STEP_PID" 2>/dev/null || true
   else
-    kill -s "$1" "$PROBNAS_STEP_PID" 2>/dev/null || true
+    kill -s USR1 "$PROBNAS_STEP_PID" 2>/dev/null || true
   fi
 }
+trap 'probnas_signal USR1' USR1
+trap 'probnas_signal USR2' USR2
+trap 'probnas_signal TERM' TERM
 
-# probnas_step CMD...: runs CMD (an srun line) in the background, forwards signals to it and returns
-# its exit code.
+# probnas_step CMD...: runs CMD (an srun line) in the background and returns its exit code; 75
+# without running it when a stop signal came before.
 probnas_step() {
+  if [ -n "$PROBNAS_STOP" ]; then return 75; fi
   "$@" &
   PROBNAS_STEP_PID=$!
-  trap 'probnas_forward USR1' USR1
-  trap 'probnas_forward USR2' USR2
-  trap 'probnas_forward TERM' TERM
   local rc
   while :; do
+    PROBNAS_SIGNALLED=0
     wait "$PROBNAS_STEP_PID"
     rc=$?
-    # A trapped signal interrupts wait (status > 128) while the step still runs: wait again.
-    kill -0 "$PROBNAS_STEP_PID" 2>/dev/null || break
+    # A trapped signal interrupts wait (status > 128) while the step may still run: wait again
+    # (a finished step's status is kept for the next wait).
+    if [ "$PROBNAS_SIGNALLED" = 1 ] && [ "$rc" -gt 128 ]; then continue; fi
+    break
   done
-  trap - USR1 USR2 TERM
+  PROBNAS_STEP_PID=""
   return "$rc"
 }
 
 # probnas_finish RC: what the search's exit code means for the job. 0 done; 75 checkpointed before
-# the end (requeue when REQUEUE=1); anything else a failure (the job fails, nothing is requeued).
+# the end (requeued after USR1 when REQUEUE=1); anything else a failure (the job fails, nothing is
+# requeued).
 probnas_finish() {
   local rc=$1
+  if [ -n "$PROBNAS_STOP" ] && [ "$rc" -gt 128 ]; then
+    # Killed by the signal before probnas could catch it (still starting up): its checkpoints stand.
+    probnas_log "the step ended by signal (exit code $rc) after SIG$PROBNAS_STOP: resuming from its last checkpoint"
+    rc=75
+  fi
   case "$rc" in
-    0) probnas_log "the search is complete" ; exit 0 ;;
+    0) probnas_log "the search is complete"; exit 0 ;;
     75)
-      if [ "$REQUEUE" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+      if [ "${PROBNAS_STOP:-USR1}" = USR1 ] && [ "$REQUEUE" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
         probnas_log "checkpointed before the end: requeueing (the requeued job resumes from the checkpoint)"
-        scontrol requeue "$SLURM_JOB_ID"
+        if ! scontrol requeue "$SLURM_JOB_ID"; then
+          probnas_log "scontrol requeue failed (does the site allow requeueing?): submit the same job again to resume"
+          exit 75
+        fi
       else
-        probnas_log "checkpointed before the end: the next job (or the same command) resumes it"
+        probnas_log "checkpointed before the end (SIG${PROBNAS_STOP:-?}): the next job of a chain, or the same" \
+                    "submission again, resumes it"
       fi
       exit 0 ;;
     *) probnas_log "probnas failed with exit code $rc (see the lines above)"; exit "$rc" ;;

@@ -39,7 +39,7 @@ cat > "$WORK/tiny.ini" <<'INI'
 progress_interval = 0
 [search]
 method = drnas
-epochs = 2
+epochs = 3
 batch_size = 32
 micro_batches = 2
 [ckpt]
@@ -91,12 +91,27 @@ wait_checkpoint_past "$WORK/sig" "" 120 || fail "job $job wrote no checkpoint"
 scancel --signal=USR1 --batch "$job" || fail "scancel --signal=USR1 --batch $job"
 wait_end "$job" 180 || { cat "$WORK/sig-$job.out"; fail "the signalled search (job $job) did not complete"; }
 log="$WORK/sig-$job.out"
-grep -q "SIGUSR1 received: forwarding" "$log" || { cat "$log"; fail "the batch script did not forward USR1"; }
+[ "$(grep -c "SIGUSR1 received: passing it to the job step" "$log")" -eq 1 ] ||
+  { cat "$log"; fail "the batch script did not pass USR1 on exactly once"; }
 grep -q "checkpointed before the end: requeueing" "$log" || { cat "$log"; fail "the job did not requeue itself"; }
 grep -q "resuming from" "$log" || { cat "$log"; fail "the requeued job did not resume"; }
 grep -q '"slurm_restart_count":1' "$WORK/sig/metrics.jsonl" || fail "metrics.jsonl does not record restart 1"
 [ "$(genotype "$WORK/sig")" = "$reference" ] || fail "the requeued search found $(genotype "$WORK/sig"), not $reference"
 say "2. USR1 mid-run: checkpointed, requeued, resumed, same genotype"
+
+# 2b. USR2: checkpoint and end without requeueing (how a user stops a search cleanly).
+job=$(sbatch --parsable "${SB[@]}" --output="$WORK/stop-%j.out" \
+        --export="ALL,CONFIG=$WORK/tiny.ini,RUN_DIR=$WORK/stop" jobs/search.sbatch) || fail "sbatch"
+wait_checkpoint_past "$WORK/stop" "" 120 || fail "job $job wrote no checkpoint"
+scancel --signal=USR2 --batch "$job" || fail "scancel --signal=USR2 --batch $job"
+wait_end "$job" 120 || { cat "$WORK/stop-$job.out"; fail "the job stopped by USR2 did not end cleanly"; }
+grep -q "checkpointed before the end (SIGUSR2)" "$WORK/stop-$job.out" || { cat "$WORK/stop-$job.out"; fail "no USR2 stop"; }
+! grep -q "requeueing" "$WORK/stop-$job.out" || fail "USR2 requeued the job"
+scontrol show job "$job" | grep -q "Restarts=0" || fail "the job stopped by USR2 was restarted"
+if [ -f "$WORK/stop/genotype.json" ] && grep -q '"epochs_done": *3' "$WORK/stop/genotype.json"; then
+  fail "the search stopped by USR2 finished anyway"
+fi
+say "2b. USR2 mid-run: checkpointed and ended, not requeued"
 
 # 3. A chain of three jobs: the first two are stopped by USR1, the third finishes.
 mapfile -t chain < <(RUN_DIR="$WORK/chain" jobs/chain.sh 3 "$WORK/tiny.ini" "${SB[@]}" --output="$WORK/chain-%j.out")
@@ -108,7 +123,7 @@ for k in 0 1; do
   scancel --signal=USR1 --batch "${chain[$k]}"
   wait_end "${chain[$k]}" 120 || { cat "$WORK/chain-${chain[$k]}.out"; fail "chain job ${chain[$k]} did not end cleanly"; }
   previous=$(cat "$WORK/chain/checkpoints/LATEST")
-  grep -q "the next job (or the same command) resumes it" "$WORK/chain-${chain[$k]}.out" ||
+  grep -q "the next job of a chain, or the same" "$WORK/chain-${chain[$k]}.out" ||
     { cat "$WORK/chain-${chain[$k]}.out"; fail "chain job ${chain[$k]} did not stop with a checkpoint"; }
 done
 wait_end "${chain[2]}" 180 || { cat "$WORK/chain-${chain[2]}.out"; fail "the last chain job did not complete"; }
