@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "probnas/core/error.h"
+#include "probnas/core/rng.h"
 
 namespace po = boost::program_options;
 
@@ -265,14 +266,9 @@ uint64_t Config::hash() const {
 }
 
 uint64_t Config::hash(const std::function<bool(const std::string&)>& include) const {
-  uint64_t h = 1469598103934665603ULL;
-  for (const auto& [k, v] : values_) {
-    if (!include(k)) continue;
-    for (char c : k + "=" + v + "\n") {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ULL;
-    }
-  }
+  uint64_t h = kFnvOffset;
+  for (const auto& [k, v] : values_)
+    if (include(k)) h = fnv1a(k + "=" + v + "\n", h);
   return h;
 }
 

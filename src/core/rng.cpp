@@ -16,13 +16,17 @@ uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-RngKey RngKey::with(std::string_view purpose) const {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a of the purpose, then mixed with the parent
-  for (char c : purpose) {
+uint64_t fnv1a(std::string_view text, uint64_t h) {
+  for (char c : text) {
     h ^= static_cast<unsigned char>(c);
     h *= 1099511628211ULL;
   }
-  return RngKey(mix64(value_ ^ mix64(h)), 0);
+  return h;
+}
+
+RngKey RngKey::with(std::string_view purpose) const {
+  // FNV-1a of the purpose, then mixed with the parent
+  return RngKey(mix64(value_ ^ mix64(fnv1a(purpose))), 0);
 }
 
 RngKey RngKey::with(uint64_t index) const { return RngKey(mix64(value_ + mix64(index + 0x632BE59BD9B4E019ULL)), 0); }

@@ -150,19 +150,15 @@ torch::Tensor synthetic_image(int64_t i, int64_t label, const std::vector<int64_
   return (proto * 0.6 + 0.2 + noise).clamp(0, 1).mul(255).round().to(torch::kUInt8);
 }
 
-uint64_t fnv(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
-  return h;
-}
-
 std::string format_number(double x) {
   std::ostringstream out;
   out << x;
   return out.str();
 }
 
-std::string human_bytes(double b) {
+}  // namespace
+
+std::string format_bytes(double b) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
   int u = 0;
   while (b >= 1024 && u < 4) b /= 1024, ++u;
@@ -170,8 +166,6 @@ std::string human_bytes(double b) {
   out << std::fixed << std::setprecision(u == 0 ? 0 : 1) << b << " " << units[u];
   return out.str();
 }
-
-}  // namespace
 
 ConvertSummary run_convert(const Config& c, Communicator& comm) {
   Stopwatch clock;
@@ -332,11 +326,10 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     char name[32];
     std::snprintf(name, sizeof name, "shard-%05lld.h5", static_cast<long long>(s));
     const std::string path = out + "/" + name;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = kFnvOffset;
     for (int64_t i = begin; i < begin + count; ++i) {
       const auto& it = items[static_cast<size_t>(i)];
-      for (unsigned char ch : it.file + "#" + std::to_string(it.record) + ":" + std::to_string(it.label))
-        h = (h ^ ch) * 1099511628211ull;
+      h = fnv1a(it.file + "#" + std::to_string(it.record) + ":" + std::to_string(it.label), h);
     }
     const std::string conversion = settings.str() + "|shard" + std::to_string(s) + "|" + std::to_string(h);
     std::optional<ShardSummary> summary = existing_shard(path, conversion);
@@ -405,7 +398,7 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     for (auto& line : shard_skipped) skipped.push_back(std::move(line));
     std::ostringstream l;
     l << std::setprecision(17) << s << " " << summary->count << " " << summary->bytes << " " << (was_there ? 1 : 0)
-      << " " << fnv(conversion);
+      << " " << fnv1a(conversion);
     const auto sums = summary->pixel_sums.to(torch::kFloat64).contiguous();
     for (int64_t k = 0; k < sums.numel(); ++k) l << " " << sums.data_ptr<double>()[k];
     lines.push_back(l.str());
@@ -487,7 +480,5 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
   summary.seconds = clock.seconds();
   return summary;
 }
-
-std::string format_bytes(double bytes) { return human_bytes(bytes); }
 
 }  // namespace probnas

@@ -28,11 +28,6 @@ ShardEncoding parse_encoding(const std::string& text, const std::string& where) 
   PROBNAS_FAIL(where, ": unknown encoding '", text, "' (raw or jpeg)");
 }
 
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 // The attribute `key` of `object` in `file`, with an error that names both when it is missing.
 int64_t need_int(const h5::Object& object, const std::string& key, const std::string& file) {
   PROBNAS_CHECK(object.has_attr(key), "'", file, "' has no attribute '", key, "': not a complete probnas shard "

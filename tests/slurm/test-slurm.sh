@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 LOCAL="$HERE/local-slurm.sh"
 SECONDS=0
 say() { echo "test-slurm [${SECONDS}s]: $*"; }
-fail() { say "FAILED: $*"; exit 1; }
+fail() { say "FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the local Slurm cluster needs root"; exit 77; }
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
@@ -74,6 +74,16 @@ wait_running() {
   for ((i = 0; i < $2 * 4; i++)); do [ "$(state "$1")" = RUNNING ] && return 0; sleep 0.25; done
   return 1
 }
+# signalled_search NAME SIG: submits the search to $WORK/NAME, sends SIG to its batch shell once it
+# has written a checkpoint, and prints the job id.
+signalled_search() {
+  local job
+  job=$(sbatch --parsable "${SB[@]}" --output="$WORK/$1-%j.out" \
+          --export="ALL,CONFIG=$WORK/tiny.ini,RUN_DIR=$WORK/$1" jobs/search.sbatch) || fail "sbatch"
+  wait_checkpoint_past "$WORK/$1" "" 120 || fail "job $job wrote no checkpoint"
+  scancel --signal="$2" --batch "$job" || fail "scancel --signal=$2 --batch $job"
+  echo "$job"
+}
 genotype() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['genotype'])" "$1/genotype.json"; }
 
 # 1. The reference: two tasks, uninterrupted.
@@ -85,10 +95,7 @@ reference=$(genotype "$WORK/ref")
 say "1. jobs/search.sbatch on 2 tasks completed: $reference"
 
 # 2. USR1 to the batch shell mid-run: checkpoint, requeue, resume, same genotype.
-job=$(sbatch --parsable "${SB[@]}" --output="$WORK/sig-%j.out" \
-        --export="ALL,CONFIG=$WORK/tiny.ini,RUN_DIR=$WORK/sig" jobs/search.sbatch) || fail "sbatch"
-wait_checkpoint_past "$WORK/sig" "" 120 || fail "job $job wrote no checkpoint"
-scancel --signal=USR1 --batch "$job" || fail "scancel --signal=USR1 --batch $job"
+job=$(signalled_search sig USR1) || exit 1
 wait_end "$job" 180 || { cat "$WORK/sig-$job.out"; fail "the signalled search (job $job) did not complete"; }
 log="$WORK/sig-$job.out"
 [ "$(grep -c "SIGUSR1 received: passing it to the job step" "$log")" -eq 1 ] ||
@@ -100,10 +107,7 @@ grep -q '"slurm_restart_count":1' "$WORK/sig/metrics.jsonl" || fail "metrics.jso
 say "2. USR1 mid-run: checkpointed, requeued, resumed, same genotype"
 
 # 2b. USR2: checkpoint and end without requeueing (how a user stops a search cleanly).
-job=$(sbatch --parsable "${SB[@]}" --output="$WORK/stop-%j.out" \
-        --export="ALL,CONFIG=$WORK/tiny.ini,RUN_DIR=$WORK/stop" jobs/search.sbatch) || fail "sbatch"
-wait_checkpoint_past "$WORK/stop" "" 120 || fail "job $job wrote no checkpoint"
-scancel --signal=USR2 --batch "$job" || fail "scancel --signal=USR2 --batch $job"
+job=$(signalled_search stop USR2) || exit 1
 wait_end "$job" 120 || { cat "$WORK/stop-$job.out"; fail "the job stopped by USR2 did not end cleanly"; }
 grep -q "checkpointed before the end (SIGUSR2)" "$WORK/stop-$job.out" || { cat "$WORK/stop-$job.out"; fail "no USR2 stop"; }
 ! grep -q "requeueing" "$WORK/stop-$job.out" || fail "USR2 requeued the job"

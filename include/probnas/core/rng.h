@@ -12,6 +12,10 @@ namespace probnas {
 
 // SplitMix64 finaliser: a bijective 64-bit mixer with good avalanche.
 uint64_t mix64(uint64_t x);
+// FNV-1a of `text`, continuing from `h` (start: the FNV offset basis). For keys, config hashes and
+// data fingerprints.
+inline constexpr uint64_t kFnvOffset = 1469598103934665603ULL;
+uint64_t fnv1a(std::string_view text, uint64_t h = kFnvOffset);
 
 class RngKey {
  public:
