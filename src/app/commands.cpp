@@ -2,8 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <iostream>
 
+#include "probnas/app/compare.h"
 #include "probnas/app/inspect.h"
 #include "probnas/app/options.h"
 #include "probnas/comm/communicator.h"
@@ -14,6 +16,7 @@
 #include "probnas/core/timer.h"
 #include "probnas/data/convert.h"
 #include "probnas/engine/search_engine.h"
+#include "probnas/engine/train_engine.h"
 
 namespace probnas {
 namespace {
@@ -26,10 +29,14 @@ const char* kUsage =
     "             resumes from its checkpoints; PGNAS then ranks its candidates\n"
     "  sample     PGNAS: (re)rank candidates of a finished search (same options as search; pgnas.candidates,\n"
     "             pgnas.sampling, pgnas.random_drop, pgnas.bn*, pgnas.eval_* and pgnas.test may change)\n"
+    "  train      probnas train --genotype RUN/genotype.json: trains the searched architecture from scratch (the\n"
+    "             NB201 or DARTS evaluation protocol) and tests it, or tests a PGNAS candidate as sampled; resumes\n"
     "  convert    image folder trees (ImageNet), CIFAR binaries, IDX files or synthetic images to HDF5 image\n"
     "             shards for --data.dataset shards (probnas convert --help); runs on several ranks too\n"
     "  inspect    probnas inspect <ckpt.h5> [--config] [--cells DIR]: a checkpoint's meta data, genotype, sizes,\n"
     "             validity; --cells DIR also draws its cells\n"
+    "  compare    probnas compare <run folders...> [--csv FILE] [--sort COLUMN]: a table comparing searches\n"
+    "             (cost, accuracies, size, parameter-free share, NAS-Bench-201 scores; probnas compare --help)\n"
     "\n"
     "  probnas <command> --help   lists every option of a command with its default\n"
     "  probnas --version          prints the version\n"
@@ -78,6 +85,72 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
                       ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
                       : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, checkpoints/)\n");
   }
+  return 0;
+}
+
+// `--genotype X` is `--train.genotype X`.
+std::vector<std::string> train_arguments(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    if (a == "--genotype")
+      out.push_back("--train.genotype");
+    else if (a.rfind("--genotype=", 0) == 0)
+      out.push_back("--train.genotype=" + a.substr(11));
+    else
+      out.push_back(a);
+  }
+  return out;
+}
+
+int train_command(const std::vector<std::string>& raw_args) {
+  const auto args = train_arguments(raw_args);
+  // First pass: which genotype, so that its search's data.* settings become the defaults.
+  Config probe(train_option_table());
+  const CommandLine cl = parse_command_line(probe, args);
+  if (cl.help) {
+    std::cout << "usage: probnas train --genotype RUN/genotype.json [--config FILE] [--section.key VALUE ...]\n\n"
+                 "Trains a searched architecture from scratch on the whole training split and tests it on the test\n"
+                 "split: an NB201 genotype as NAS-Bench-201's network (C=16, N=5, 200 epochs, SGD nesterov 0.1, wd\n"
+                 "5e-4), a DARTS genotype as DARTS's evaluation network (20 cells, C=36, 600 epochs, batch 96, SGD\n"
+                 "0.025, wd 3e-4, cosine, auxiliary head 0.4, drop-path 0.2, cutout 16, gradient clip 5); every\n"
+                 "train.* value can be changed. A PGNAS run's best candidate (best_network.h5) is tested as sampled,\n"
+                 "or fine-tuned for train.epochs. The data.* settings of the search (RUN/config.ini) are the\n"
+                 "defaults, except data.limit. Writes config.ini, train-metrics.jsonl, result.json and checkpoints/\n"
+                 "to run.dir (default RUN/train) and resumes from its checkpoints like a search.\n\n"
+                 "Every option (INI: [section] key = value; command line: --section.key value):\n"
+              << train_option_table().help_text();
+    return 0;
+  }
+  Config config(train_option_table());
+  const std::string genotype = probe.text("train.genotype");
+  const std::string folder = genotype.empty() || genotype.front() == '|' || genotype.rfind("Genotype(", 0) == 0
+                                 ? std::string()
+                                 : (std::filesystem::is_directory(genotype) ? genotype
+                                                                            : std::filesystem::path(genotype).parent_path().string());
+  const std::string search_config = (folder.empty() ? std::string(".") : folder) + "/config.ini";
+  if (!genotype.empty() && !folder.empty() && file_exists(search_config)) {
+    for (const auto& [key, value] : parse_ini_values(read_file_bytes(search_config))) {
+      if (key.rfind("data.", 0) != 0 || key == "data.limit" || key == "data.train_portion") continue;
+      if (!config.table().find(key)) continue;
+      config.set(key, value, "the search's " + search_config);
+    }
+  }
+  parse_command_line(config, args);
+  log::set_level(log::parse_level(config.text("run.log_level")));
+  auto comm = make_world_communicator();
+  const TrainSummary s = run_training(config, *comm);
+  if (s.interrupted) {
+    if (comm->rank() == 0)
+      std::cout << "training interrupted by " << s.signal << " after step " << s.steps << "; checkpoint " << s.checkpoint
+                << "\nrun the same command again to resume (exit code " << kExitCheckpointed << ")\n";
+    return kExitCheckpointed;
+  }
+  if (comm->rank() == 0)
+    std::cout << (s.mode == "as_sampled" ? "tested as sampled" : "trained " + std::to_string(s.epochs) + " epochs") << " in "
+              << format_duration(s.wall_seconds) << ": test accuracy " << s.test_acc * 100 << "% on " << s.test_images
+              << " images (loss " << s.test_loss << "), " << static_cast<double>(s.params) / 1e6 << "M parameters, "
+              << static_cast<double>(s.flops) / 1e6 << "M multiply-adds\nresults in " << s.run_dir
+              << "/ (result.json, train-metrics.jsonl, config.ini, checkpoints/)\n";
   return 0;
 }
 
@@ -169,6 +242,7 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
   }
   const std::string command = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "compare") return compare_command(rest, std::cout, std::cerr);  // no MPI needed
   if (command == "inspect") {
     try {
       return inspect_command(rest);
@@ -177,15 +251,16 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
       return 1;
     }
   }
-  if (command != "search" && command != "sample" && command != "convert") {
+  if (command != "search" && command != "sample" && command != "convert" && command != "train") {
     std::cerr << "probnas: unknown command '" << command
-              << "' (allowed: search, sample, convert, inspect; see probnas --help)\n";
+              << "' (allowed: search, sample, train, convert, inspect, compare; see probnas --help)\n";
     return 2;
   }
   try {
     MpiSession mpi(argc, argv);
     try {
       if (command == "convert") return convert_command(rest);
+      if (command == "train") return train_command(rest);
       return search_command(rest, command == "sample");
     } catch (const Error& e) {
       PROBNAS_LOG(error) << e.what();

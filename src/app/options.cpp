@@ -4,28 +4,68 @@
 
 namespace probnas {
 
+namespace {
+
+// run.*, ckpt.*, comm.*: where a run goes, its checkpoints and its ranks.
+void add_run_options(OptionTable& t, const std::string& run_dir_help) {
+  t.text("run.dir", "", run_dir_help)
+      .integer("run.seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed of every random draw of the run")
+      .choice("run.device", "cpu", {"cpu", "cuda"}, "compute device (cuda: cuda:<local rank mod visible devices>)")
+      .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: the node's cores / ranks on the node)")
+      .real("run.progress_interval", 10, 0, 86400, "seconds between progress lines on stderr (0: every step)")
+      .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed")
+      .text("run.resume", "auto", "auto: carry on from the run folder's newest good checkpoint if there is one; "
+                                  "never: refuse a folder that holds checkpoints; or a checkpoint file to start from");
+  t.integer("ckpt.interval_steps", 0, 0, 1000000000, "checkpoint every N steps (0: no step trigger)")
+      .real("ckpt.interval_minutes", 15, 0, 1e7, "checkpoint when this many minutes passed since the last one "
+                                                 "(0: no time trigger)")
+      .boolean("ckpt.epoch_end", true, "checkpoint at the end of every epoch")
+      .integer("ckpt.keep", 3, 1, 1000000, "newest checkpoint files kept in <run.dir>/checkpoints")
+      .boolean("ckpt.file_locking", true, "HDF5 file locking (turn off on file systems that refuse POSIX locks)")
+      .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
+  t.integer("comm.verify_interval", 100, 0, 1000000000,
+            "steps between checks that every rank holds identical parameters (0: never)");
+}
+
+// data.*: the images and their augmentation.
+void add_data_options(OptionTable& t) {
+  t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "shards"},
+           "training data (shards: HDF5 image shards written by probnas convert, read a batch at a time)")
+      .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "
+                             "MNIST family; required for CIFAR and shards: the folder probnas convert wrote)")
+      .text("data.test_path", "", "folder of the test split (empty: data.path; for shards: a folder probnas convert "
+                                  "wrote from the test or validation images; probnas train and PGNAS's test)")
+      .integer("data.limit", 0, 0, 1000000000, "use only the first N training images (0: all)")
+      .real("data.train_portion", 0.5, 0.01, 0.99,
+            "search: share of the training images for the weights; the rest drive the architecture")
+      .boolean("data.normalize", true, "normalise by the per-channel mean/std of the training images")
+      .boolean("data.crop", true, "random crop after zero padding (training augmentation)")
+      .integer("data.crop_padding", 4, 0, 64, "padding of the random crop, pixels")
+      .boolean("data.flip", true, "random horizontal flip (training augmentation)")
+      .boolean("data.random_resized_crop", false, "ImageNet augmentation: a random crop of data.crop_scale_min-1 "
+               "of the area at aspect ratio 3/4-4/3, resized to data.image_size (replaces the padded crop)")
+      .real("data.crop_scale_min", 0.08, 0.01, 1.0, "smallest area fraction of a random resized crop")
+      .integer("data.image_size", 0, 0, 4096, "height = width of the images the network sees (0: as stored); "
+               "stored images are resized to it, or random-resized-cropped to it")
+      .integer("data.workers", -1, -1, 64, "loader threads per rank that read, decode and augment ahead of the "
+               "search (0: on the main thread; -1: 2 for shards, 0 for data held in memory); they change speed, "
+               "never results")
+      .integer("data.prefetch", 2, 1, 64, "global batches the loader threads prepare ahead (memory: this many "
+               "batches of images)")
+      .integer("data.synthetic_count", 1024, 2, 100000000, "synthetic: number of images")
+      .integer("data.synthetic_size", 32, 4, 4096, "synthetic: image height and width")
+      .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")
+      .integer("data.synthetic_classes", 10, 2, 100000, "synthetic: classes");
+}
+
+}  // namespace
+
 const OptionTable& search_option_table() {
   static const OptionTable table = [] {
     constexpr double kBig = 1e9;
     OptionTable t;
-    t.text("run.dir", "", "run folder for config.ini, genotype.json, metrics.jsonl (empty: "
-                          "outputs/<method>-<space>-<dataset>-seed<seed>)")
-        .integer("run.seed", 0, 0, std::numeric_limits<int32_t>::max(), "seed of every random draw of the run")
-        .choice("run.device", "cpu", {"cpu", "cuda"}, "compute device (cuda: cuda:<local rank mod visible devices>)")
-        .integer("run.threads", 0, 0, 4096, "intra-op CPU threads per rank (0: the node's cores / ranks on the node)")
-        .real("run.progress_interval", 10, 0, 86400, "seconds between progress lines on stderr (0: every step)")
-        .choice("run.log_level", "info", {"debug", "info", "warn", "error"}, "least severe log level printed")
-        .text("run.resume", "auto", "auto: carry on from the run folder's newest good checkpoint if there is one; "
-                                    "never: refuse a folder that holds checkpoints; or a checkpoint file to start from");
-    t.integer("ckpt.interval_steps", 0, 0, 1000000000, "checkpoint every N steps (0: no step trigger)")
-        .real("ckpt.interval_minutes", 15, 0, 1e7, "checkpoint when this many minutes passed since the last one "
-                                                   "(0: no time trigger)")
-        .boolean("ckpt.epoch_end", true, "checkpoint at the end of every epoch")
-        .integer("ckpt.keep", 3, 1, 1000000, "newest checkpoint files kept in <run.dir>/checkpoints")
-        .boolean("ckpt.file_locking", true, "HDF5 file locking (turn off on file systems that refuse POSIX locks)")
-        .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
-    t.integer("comm.verify_interval", 100, 0, 1000000000,
-              "steps between checks that every rank holds identical parameters (0: never)");
+    add_run_options(t, "run folder for config.ini, genotype.json, metrics.jsonl (empty: "
+                       "outputs/<method>-<space>-<dataset>-seed<seed>)");
     t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "gibbsnas", "parsec", "pgnas"},
              "search method (pgnas needs search.space = multibranch)")
         .choice("search.space", "nb201", {"nb201", "darts", "multibranch"},
@@ -109,31 +149,7 @@ const OptionTable& search_option_table() {
                                                        "whole architecture split)")
         .integer("pgnas.eval_batch", 500, 1, 1000000, "PGNAS: batch size of candidate evaluation")
         .boolean("pgnas.test", true, "PGNAS: evaluate the best candidates and the supernet on the test split");
-    t.choice("data.dataset", "fashion-mnist", {"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "shards"},
-             "training data (shards: HDF5 image shards written by probnas convert, read a batch at a time)")
-        .text("data.path", "", "folder of the dataset's files (empty: /usr/share/datasets/<dataset> for the "
-                               "MNIST family; required for CIFAR and shards: the folder probnas convert wrote)")
-        .integer("data.limit", 0, 0, 1000000000, "use only the first N training images (0: all)")
-        .real("data.train_portion", 0.5, 0.01, 0.99,
-              "share of the training images for the weights; the rest drive the architecture")
-        .boolean("data.normalize", true, "normalise by the per-channel mean/std of the training images")
-        .boolean("data.crop", true, "random crop after zero padding (training augmentation)")
-        .integer("data.crop_padding", 4, 0, 64, "padding of the random crop, pixels")
-        .boolean("data.flip", true, "random horizontal flip (training augmentation)")
-        .boolean("data.random_resized_crop", false, "ImageNet augmentation: a random crop of data.crop_scale_min-1 "
-                 "of the area at aspect ratio 3/4-4/3, resized to data.image_size (replaces the padded crop)")
-        .real("data.crop_scale_min", 0.08, 0.01, 1.0, "smallest area fraction of a random resized crop")
-        .integer("data.image_size", 0, 0, 4096, "height = width of the images the network sees (0: as stored); "
-                 "stored images are resized to it, or random-resized-cropped to it")
-        .integer("data.workers", -1, -1, 64, "loader threads per rank that read, decode and augment ahead of the "
-                 "search (0: on the main thread; -1: 2 for shards, 0 for data held in memory); they change speed, "
-                 "never results")
-        .integer("data.prefetch", 2, 1, 64, "global batches the loader threads prepare ahead (memory: this many "
-                 "batches of images)")
-        .integer("data.synthetic_count", 1024, 2, 100000000, "synthetic: number of images")
-        .integer("data.synthetic_size", 32, 4, 4096, "synthetic: image height and width")
-        .integer("data.synthetic_channels", 3, 1, 64, "synthetic: image channels")
-        .integer("data.synthetic_classes", 10, 2, 100000, "synthetic: classes");
+    add_data_options(t);
     t.integer("space.channels", 16, 1, 4096, "initial channels C of the supernet")
         .integer("space.cells_per_stage", 5, 1, 64, "NB201: cells per stage N (3 stages); multibranch: residual "
                                                      "blocks per stage")
@@ -156,8 +172,50 @@ const OptionTable& search_option_table() {
         .text("progressive.epochs", "", "epochs per progressive stage, e.g. 25,25 (must add up to search.epochs)")
         .text("progressive.keep", "", "operations kept per edge in each progressive stage, by learned concentration, "
                                       "e.g. 7,4 (empty: all in the first stage, then the stronger half per stage)");
-    t.text("report.nb201_table", "", "NAS-Bench-201 accuracy table (nats_bench.csv) to score the derived NB201 "
-                                     "cell with; empty: no scoring");
+    t.text("report.nb201_table", "auto", "NAS-Bench-201 200-epoch accuracy table (nats_bench.csv) that scores derived "
+                                         "NB201 cells: auto (the copy shipped in inputs/nb201), none, or a path");
+    return t;
+  }();
+  return table;
+}
+
+const OptionTable& train_option_table() {
+  static const OptionTable table = [] {
+    OptionTable t;
+    add_run_options(t, "run folder for config.ini, train-metrics.jsonl, result.json and checkpoints/ (empty: "
+                       "<the genotype file's folder>/train)");
+    add_data_options(t);
+    t.text("train.genotype", "", "what to train (also --genotype): a genotype.json written by probnas search (NB201 or "
+                                 "DARTS space; a PGNAS run's genotype.json evaluates its best_network.h5), an NB201 "
+                                 "string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, or a DARTS Genotype(normal=[...], ...) string")
+        .integer("train.epochs", -1, -1, 1000000, "training epochs (-1: the protocol's: DARTS 600, NB201 200, PGNAS 0 = "
+                                                  "evaluate as sampled; for PGNAS N > 0 fine-tunes N epochs)")
+        .integer("train.batch_size", 0, 0, 1 << 20, "global batch size, fixed whatever the ranks (0: DARTS 96, NB201 256, "
+                                                   "PGNAS 128)")
+        .integer("train.micro_batches", 1, 1, 1 << 20, "micro-batches per global batch (the unit ranks share)")
+        .real("train.lr", 0, 0, 10, "initial learning rate of the cosine schedule (0: DARTS 0.025, NB201 0.1, PGNAS 0.01)")
+        .real("train.lr_min", 0, 0, 10, "learning rate at the end of the cosine schedule")
+        .real("train.momentum", 0.9, 0, 1, "SGD momentum")
+        .real("train.weight_decay", -1, -1, 1, "L2 weight decay (-1: DARTS 3e-4, NB201 5e-4, PGNAS 5e-4)")
+        .choice("train.nesterov", "auto", {"auto", "true", "false"}, "Nesterov momentum (auto: NB201 yes, else no)")
+        .real("train.grad_clip", -1, -1, 1e9, "clip the gradient's L2 norm (-1: DARTS 5, else none; 0: none)")
+        .integer("train.channels", 0, 0, 4096, "initial channels C (0: DARTS 36 (48 with the ImageNet stem), NB201 16)")
+        .integer("train.cells", 0, 0, 1000, "DARTS: cells L (0: 20; 14 with the ImageNet stem); NB201: cells per "
+                                           "stage N (0: 5)")
+        .choice("train.stem", "auto", {"auto", "cifar", "imagenet"},
+                "DARTS: cifar (3x3 conv, 3C channels) or imagenet (three stride-2 3x3 convs; NetworkImageNet) (auto: "
+                "imagenet for images of 128 pixels or more)")
+        .real("train.auxiliary_weight", -1, -1, 100, "DARTS: weight of the auxiliary head's loss (-1: 0.4; 0: no head)")
+        .real("train.drop_path", -1, -1, 0.99, "DARTS: drop-path probability at the last epoch, rising linearly from 0 "
+                                               "(-1: 0.2 (0 with the ImageNet stem))")
+        .integer("train.cutout", -1, -1, 4096, "side of the cutout square in pixels (-1: DARTS 16 (0 with the ImageNet "
+                                               "stem), else 0; 0: none)")
+        .real("train.label_smoothing", -1, -1, 0.999, "label smoothing of the loss (-1: 0.1 with DARTS's ImageNet stem, "
+                                                       "else 0)")
+        .integer("train.eval_every", 0, 0, 1000000, "test the network every N epochs too (0: only at the end)")
+        .integer("train.eval_batch", 500, 1, 1000000, "batch size of evaluation on the test split");
+    t.text("report.nb201_table", "auto", "NAS-Bench-201 table for NB201 genotypes' benchmark accuracies in "
+                                         "result.json: auto (the shipped copy), none, or a path");
     return t;
   }();
   return table;

@@ -151,7 +151,10 @@ State read_file(const std::string& path) {
 bool may_change_on_resume(const std::string& key) {
   static const std::set<std::string> keys = {"run.dir",     "run.threads",          "run.device",
                                              "run.resume",  "run.progress_interval", "run.log_level",
-                                             "data.path",   "comm.verify_interval",  "search.epochs"};
+                                             "data.path",   "comm.verify_interval",  "search.epochs",
+                                             // probnas train: the genotype is compared by content, not path
+                                             "data.test_path", "train.genotype", "train.epochs", "train.eval_every",
+                                             "train.eval_batch"};
   // PGNAS's ranking options act after training: a finished search can be ranked again with others.
   static const std::set<std::string> ranking = {"pgnas.candidates", "pgnas.sampling", "pgnas.random_drop",
                                                 "pgnas.bn",         "pgnas.bn_images", "pgnas.eval_images",
@@ -170,12 +173,22 @@ std::string resume_hash(const Config& config) {
 }
 
 void check_compatible(const State& state, const std::string& file, const Config& config) {
+  check_compatible(state, file, config, config.text("search.method"), config.text("search.space"));
+}
+
+void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& run_method,
+                      const std::string& run_space) {
   const State& meta = state.group("meta");
   const std::string method = meta.attr_text("method"), space = meta.attr_text("space");
-  if (method != config.text("search.method") || space != config.text("search.space"))
-    PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from a ", method, " search of the ", space,
-                         " space; this run is ", config.text("search.method"), " on ", config.text("search.space"),
-                         ": use the same search.method and search.space, or another run.dir");
+  if (method != run_method || space != run_space) {
+    auto what = [](const std::string& m, const std::string& s) {
+      return m == "train" ? "the training of a " + s + " genotype" : "a " + m + " search of the " + s + " space";
+    };
+    PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from ", what(method, space), "; this run is ",
+                         what(run_method, run_space), run_method == "train"
+                                                          ? ": train the genotype the run folder was made for, or give another run.dir"
+                                                          : ": use the same search.method and search.space, or another run.dir");
+  }
   if (meta.has_attr("config_hash") && meta.attr_text("config_hash") == resume_hash(config)) return;
   const auto stored = parse_ini_values(meta.text("config"));
   const auto& current = config.values();
@@ -201,7 +214,8 @@ void check_compatible(const State& state, const std::string& file, const Config&
     more += ")";
   }
   PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more,
-                       "; only run.*, data.path, comm.*, search.epochs, ckpt.*, report.* and PGNAS's ranking options may change on "
+                       "; only run.*, data.path, comm.*, search.epochs (train.epochs), ckpt.*, report.* and PGNAS's ranking options "
+                       "may change on "
                        "resume: use the checkpoint's values or another run.dir");
 }
 

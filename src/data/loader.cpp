@@ -98,6 +98,18 @@ torch::Tensor transform_images(const torch::Tensor& images, const TransformOptio
     x = torch::where(flip.view({b, 1, 1, 1}), x.flip({3}), x);
   }
   if (o.normalize) x = (x - stats.mean.view({1, -1, 1, 1})) / stats.std.view({1, -1, 1, 1});
+  if (augment && o.cutout > 0) {
+    const int64_t hh = x.size(2), ww = x.size(3), half = o.cutout / 2;
+    const auto centres = torch::stack({torch::randint(0, hh, {b}, *gen, torch::kInt64),
+                                       torch::randint(0, ww, {b}, *gen, torch::kInt64)}, 1);
+    const auto c = centres.accessor<int64_t, 2>();
+    x = x.contiguous();
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t y0 = std::max<int64_t>(0, c[i][0] - half), y1 = std::min(hh, c[i][0] + half);
+      const int64_t x0 = std::max<int64_t>(0, c[i][1] - half), x1 = std::min(ww, c[i][1] + half);
+      if (y1 > y0 && x1 > x0) x[i].narrow(1, y0, y1 - y0).narrow(2, x0, x1 - x0).zero_();
+    }
+  }
   return x.contiguous();
 }
 

@@ -148,7 +148,7 @@ Dataset make_synthetic(const SyntheticOptions& o) {
   const int64_t coarse = std::max<int64_t>(2, o.size / 4);
   auto proto = torch::rand({o.classes, o.channels, coarse, coarse}, gen, torch::kFloat32);
   proto = torch::upsample_bilinear2d(proto, {o.size, o.size}, false);
-  auto gen2 = make_generator(key.with("examples"));
+  auto gen2 = make_generator(key.with(o.test_split ? "test-examples" : "examples"));
   auto labels = torch::randint(o.classes, {o.count}, gen2, torch::kInt64);
   auto noise = torch::randn({o.count, o.channels, o.size, o.size}, gen2, torch::kFloat32) * 0.25;
   auto images = (proto.index_select(0, labels) * 0.6 + 0.2 + noise).clamp(0, 1).mul(255).round().to(torch::kUInt8);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -24,9 +25,11 @@
 #include "probnas/engine/pgnas_ranking.h"
 #include "probnas/method/pgnas.h"
 #include "probnas/engine/run_state.h"
+#include "probnas/engine/run_support.h"
 #include "probnas/method/method.h"
 #include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
+#include "probnas/report/report.h"
 #include "probnas/space/cell_picture.h"
 #include "probnas/space/multibranch.h"
 
@@ -40,137 +43,35 @@ std::string run_directory(const Config& c) {
 
 namespace {
 
-std::shared_ptr<const ImageSource> load_training_data(const Config& c) {
-  const int64_t limit = c.integer("data.limit");
-  PROBNAS_CHECK(limit == 0 || limit >= 2, "data.limit = ", limit, " leaves no data to split");
-  const std::string& name = c.text("data.dataset");
-  if (name == "shards") {
-    PROBNAS_CHECK(!c.text("data.path").empty(), "data.dataset = shards needs data.path: the folder probnas convert "
-                  "wrote (--out)");
-    return std::make_shared<const ShardedSource>(c.text("data.path"), limit, c.boolean("ckpt.file_locking"));
-  }
-  if (name == "synthetic") {
-    SyntheticOptions s;
-    s.count = c.integer("data.synthetic_count");
-    s.size = c.integer("data.synthetic_size");
-    s.channels = c.integer("data.synthetic_channels");
-    s.classes = c.integer("data.synthetic_classes");
-    s.seed = static_cast<uint64_t>(c.integer("run.seed"));
-    return memory_source(make_synthetic(s), limit);
-  }
-  return memory_source(load_dataset(name, c.text("data.path"), Split::train), limit);
-}
-
-// Every rank must run the same config on the same data: compare each rank's fingerprint with rank 0's.
-void check_ranks_agree(const Config& c, const ImageSource& data, Communicator& comm) {
-  if (comm.size() == 1) return;
-  const std::string mine = std::to_string(c.hash()) + "|" + data.fingerprint();
-  const auto all = comm.allgather_bytes(mine);
-  auto split = [](const std::string& print) {
-    const auto bar = print.find('|');
-    return std::make_pair(print.substr(0, bar), print.substr(bar + 1));
-  };
-  const auto [config0, data0] = split(all[0]);
-  for (int r = 1; r < comm.size(); ++r) {
-    const auto [config_r, data_r] = split(all[static_cast<size_t>(r)]);
-    PROBNAS_CHECK(config_r == config0, "rank ", r, "'s effective configuration differs from rank 0's (config hash ",
-                  config_r, " vs ", config0, "): start every rank with the same config file and options");
-    PROBNAS_CHECK(data_r == data0, "rank ", r, " sees other training data than rank 0 (", data_r, " vs ", data0,
-                  "): every rank must read the same files");
+// report.html in the run folder, again (rank 0). A report that cannot be written never fails the run.
+void refresh_report(const std::string& dir) {
+  if (std::string why; !write_report(dir, &why)) {
+    PROBNAS_LOG(warn) << "report.html not written: " << why;
   }
 }
 
-// Fails if the ranks' parameters are not bitwise identical (they apply the same reduced update).
-void verify_identical(const std::vector<torch::Tensor>& params, Communicator& comm, int64_t step) {
-  torch::NoGradGuard guard;
-  // Sum and sum of squares of every tensor, reduced on the device: one host transfer.
-  std::vector<torch::Tensor> parts;
-  for (const auto& p : params) {
-    auto d = p.detach().to(torch::kFloat64);
-    parts.push_back(torch::stack({d.sum(), d.pow(2).sum()}));
+// Every edge's operation probabilities, {group: [[p per op] per edge]} (4 significant digits:
+// what the report's heat map shows, at a tenth of the bytes of full precision).
+nlohmann::ordered_json probabilities_json(const ArchShape& shape, const std::vector<torch::Tensor>& probs) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (size_t g = 0; g < shape.size() && g < probs.size(); ++g) {
+    const auto p = probs[g].detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    auto rows = nlohmann::ordered_json::array();
+    for (int64_t e = 0; e < p.size(0); ++e) {
+      auto row = nlohmann::ordered_json::array();
+      for (int64_t k = 0; k < p.size(1); ++k) row.push_back(std::round(p[e][k].item<double>() * 1e4) / 1e4);
+      rows.push_back(std::move(row));
+    }
+    j[shape[g].name] = std::move(rows);
   }
-  const auto all = comm.allgather(torch::stack(parts).sum(0).to(torch::kCPU));
-  for (int r = 1; r < comm.size(); ++r)
-    PROBNAS_CHECK(torch::equal(all[r], all[0]), "parameters diverged between ranks at step ", step, ": rank ", r,
-                  "'s checksum (", all[r][0].item<double>(), ", ", all[r][1].item<double>(), ") differs from rank 0's (",
-                  all[0][0].item<double>(), ", ", all[0][1].item<double>(), ")");
-}
-
-// Testing aid: PROBNAS_FAIL_AT=<rank>:<step>[:<signal>] makes that rank throw at the start of that
-// step, to exercise the failure path (the whole job must end promptly with a non-zero exit), or
-// send itself KILL, TERM, USR1 or USR2 there (a real kill; the checkpoint-and-exit path).
-void maybe_inject_failure(int rank, int64_t step) {
-  static const char* spec = std::getenv("PROBNAS_FAIL_AT");
-  if (!spec) return;
-  int r = -1;
-  long long s = -1;
-  char sig[16] = {0};
-  const int n = std::sscanf(spec, "%d:%lld:%15s", &r, &s, sig);
-  if (n < 2 || r != rank || s != step) return;
-  if (n == 3) {
-    const std::string name = sig;
-    const int number = name == "KILL" ? SIGKILL : name == "TERM" ? SIGTERM : name == "USR1" ? SIGUSR1
-                     : name == "USR2" ? SIGUSR2 : 0;
-    PROBNAS_CHECK(number != 0, "PROBNAS_FAIL_AT=", spec, ": unknown signal '", name, "' (KILL, TERM, USR1, USR2)");
-    std::raise(number);
-    return;
-  }
-  PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
+  return j;
 }
 
 }  // namespace
 
 namespace {
 
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
-// Picks the checkpoint to resume from as run.resume says (rank 0 reads; every rank gets the bytes,
-// so a thousand ranks do not all open the file). Returns an empty name for a fresh start.
-std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Config& c, const ckpt::Directory& dir,
-                                                                     Communicator& comm) {
-  std::string name, bytes;
-  std::optional<ckpt::State> state;
-  if (comm.rank() == 0) {
-    const std::string mode = c.text("run.resume");
-    if (mode == "never") {
-      const auto files = dir.list();
-      PROBNAS_CHECK(files.empty(), "run.resume = never, but '", dir.path(), "' already holds ", files.size(),
-                    " checkpoint", files.size() > 1 ? "s" : "", " (newest ", files.front(),
-                    "): resume it (run.resume = auto), or choose another run.dir");
-    } else if (mode == "auto") {
-      if (auto found = dir.newest_good()) {
-        name = found->path;
-        bytes = std::move(found->bytes);
-        state = std::move(found->state);
-      }
-    } else {
-      PROBNAS_CHECK(file_exists(mode), "run.resume = ", mode, ": no such checkpoint file (or use auto or never)");
-      bytes = read_file_bytes(mode);
-      state = ckpt::read_image(bytes, mode);
-      name = mode;
-    }
-    if (state) ckpt::check_compatible(*state, name, c);
-  }
-  if (comm.size() > 1) {
-    comm.broadcast_bytes(name);
-    comm.broadcast_bytes(bytes);
-    if (comm.rank() != 0 && !name.empty()) state = ckpt::read_image(bytes, name);
-  }
-  return {name, std::move(state)};
-}
 
 // Pictures of the derived cells in <dir>/cells (rank 0). The DOT text is cheap and follows the
 // genotype at every epoch end; the SVG starts Graphviz once, at the end of the search. A missing or
@@ -235,7 +136,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   save_options.compression = static_cast<int>(c.integer("ckpt.compress"));
   save_options.file_locking = c.boolean("ckpt.file_locking");
   ckpt::Directory checkpoints(dir + "/checkpoints", save_options, c.integer("ckpt.keep"));
-  auto [resume_name, resume] = find_resume_state(c, checkpoints, comm);
+  auto [resume_name, resume] = find_resume_state(c, checkpoints, comm, c.text("search.method"), c.text("search.space"));
 
   if (sample_only) {
     PROBNAS_CHECK(c.text("search.method") == "pgnas", "probnas sample ranks PGNAS candidates; search.method = ",
@@ -294,7 +195,8 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                                 loader_ranks);
 
   std::optional<Nb201Table> table;
-  if (!c.text("report.nb201_table").empty() && space.space == "nb201") table.emplace(c.text("report.nb201_table"));
+  if (space.space == "nb201")
+    if (const auto path = locate_nb201_table(c.text("report.nb201_table")); !path.empty()) table.emplace(path);
 
   const int64_t epochs = c.integer("search.epochs");
   const int64_t steps_per_epoch = weight_loader.steps_per_epoch();
@@ -363,13 +265,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   }
   const std::string title = method->name() + (c.text("search.method") == "darts" && c.integer("darts.order") == 2
                                                    ? " (second order)" : "");
-  if (const char* job = std::getenv("SLURM_JOB_ID")) {
-    const char* restarts = std::getenv("SLURM_RESTART_COUNT");
-    const char* name = std::getenv("SLURM_JOB_NAME");
-    const char* nodes = std::getenv("SLURM_JOB_NODELIST");
-    PROBNAS_LOG(info) << "Slurm job " << job << (name ? std::string(" (") + name + ")" : std::string()) << ", restart "
-                      << (restarts ? restarts : "0") << (nodes ? std::string(", nodes ") + nodes : std::string());
-  }
+  log_slurm_job();
   PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << title << " on " << space.space << " (C="
             << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
                                          : ", N=" + std::to_string(space.cells_per_stage))
@@ -400,22 +296,8 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
     if (root) {
       ckpt::State state;
       auto& meta = state.group("meta");
-      meta.set_attr("schema_version", ckpt::kSchemaVersion);
-      meta.set_attr("probnas_version", std::string(PROBNAS_VERSION));
-      meta.set_attr("torch_version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-                                         "." + std::to_string(TORCH_VERSION_PATCH));
-      meta.set_attr("method", c.text("search.method"));
-      meta.set_attr("space", c.text("search.space"));
-      meta.set_attr("dataset", data->name());
-      meta.set_attr("world_size", int64_t{comm.size()});
-      meta.set_attr("step", done);
-      meta.set_attr("epoch", done / steps_per_epoch);
-      meta.set_attr("step_in_epoch", done % steps_per_epoch);
-      meta.set_attr("total_steps", total_steps);
-      meta.set_attr("wall_seconds", wall_before + wall.seconds());
-      meta.set_attr("saved_at", utc_now());
-      meta.set_attr("config_hash", ckpt::resume_hash(c));
-      meta.put_text("config", c.to_ini());
+      put_run_meta(meta, c, c.text("search.method"), c.text("search.space"), data->name(), comm.size(), done,
+                   steps_per_epoch, total_steps, wall_before + wall.seconds());
 
       save_module(state.group("model"), *net);
       auto& method_group = state.group("method");
@@ -460,6 +342,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       h.set_attr("columns", std::string("epoch_sums: train loss, train correct, train count, val loss, val "
                                          "correct, val count (per rank)"));
       path = checkpoints.save(state, done);
+      refresh_report(dir);
     }
     comm.barrier();
     PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
@@ -535,6 +418,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
       line["val_acc"] = v.val_acc;
       for (const auto& [name, value] : method->scalars()) line[name] = value;
       line["genotype"] = genotype.text;
+      line["probs"] = probabilities_json(arch_shape, method->expected_weights());
       line["images"] = images;
       line["wall_s"] = wall_before + wall.seconds();
       line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
@@ -625,6 +509,7 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
     summary.genotype.text = outcome.genotype_text;
     summary.report = outcome.report;
   }
+  if (root) refresh_report(dir);
   if (!history.empty()) summary.final_val_acc = nlohmann::json::parse(history.back()).value("val_acc", 0.0);
   summary.steps = std::max(total_steps, start_step);
   summary.wall_seconds = wall_before + wall.seconds();

@@ -83,6 +83,22 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
     // [ranks, K / ranks] in rank order: sample k at k's place.
     const auto all = ctx.comm ? ctx.comm->allgather(local).reshape({-1}) : local;
     w = importance_weights(all).to(logits_.device());
+    // For the report: the samples' per-image validation log-likelihoods and log prior probabilities.
+    int64_t images = 0;
+    for (const Batch& b : val) images += b.y.size(0);
+    std::vector<double> log_prior;
+    for (const auto& d : draws) log_prior.push_back(dist_.log_prob(logits_.detach(), d).item<double>());
+    const auto per_image = (all.to(torch::kCPU) / static_cast<double>(std::max<int64_t>(images, 1))).contiguous();
+    for (int64_t k = 0; k < per_image.numel(); ++k) {
+      recent_log_lik_.push_back(per_image[k].item<double>());
+      recent_log_prior_.push_back(log_prior[static_cast<size_t>(k)]);
+    }
+    const size_t keep = kRecentSamples;
+    if (recent_log_lik_.size() > keep) {
+      const auto drop = static_cast<std::ptrdiff_t>(recent_log_lik_.size() - keep);
+      recent_log_lik_.erase(recent_log_lik_.begin(), recent_log_lik_.begin() + drop);
+      recent_log_prior_.erase(recent_log_prior_.begin(), recent_log_prior_.begin() + drop);
+    }
   } else {
     w = torch::full({options_.samples}, 1.0 / static_cast<double>(options_.samples),
                     logits_.options().dtype(torch::kFloat64).requires_grad(false));
@@ -130,6 +146,12 @@ void Parsec::save(ckpt::State& method, ckpt::State& optim) const {
   std::vector<std::string> names;
   for (const auto& v : dist_.variable_list()) names.push_back(v.name);
   method.put_lines("variables", names);
+  // The report's sample history (not part of the search's state, kept so a resumed run reports the same).
+  if (!recent_log_lik_.empty()) {
+    auto& recent = method.group("recent_samples");
+    recent.put("log_likelihood_per_image", torch::tensor(recent_log_lik_, torch::kFloat64));
+    recent.put("log_prior", torch::tensor(recent_log_prior_, torch::kFloat64));
+  }
   weight_opt_.save(optim.group("weights"));
   arch_opt_.save(optim.group("logits"));
 }
@@ -144,6 +166,16 @@ void Parsec::load(const ckpt::State& method, const ckpt::State& optim) {
   }
   weight_opt_.load(optim.group("weights"));
   arch_opt_.load(optim.group("logits"));
+  recent_log_lik_.clear();
+  recent_log_prior_.clear();
+  if (method.has_group("recent_samples")) {
+    auto to_vector = [](const torch::Tensor& t) {
+      const auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+      return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+    };
+    recent_log_lik_ = to_vector(method.group("recent_samples").get("log_likelihood_per_image"));
+    recent_log_prior_ = to_vector(method.group("recent_samples").get("log_prior"));
+  }
 }
 
 std::vector<std::pair<std::string, double>> Parsec::scalars() const {
@@ -171,6 +203,9 @@ std::string Parsec::report_json() const {
   auto& top = j["most_probable"] = nlohmann::ordered_json::array();
   for (const auto& [draw, log_p] : dist_.most_probable(logits_, options_.top_k))
     top.push_back({{"probability", std::exp(log_p)}, {"log_probability", log_p}, {"architecture", dist_.describe(draw)}});
+  auto& recent = j["recent_samples"];
+  recent["log_likelihood_per_image"] = recent_log_lik_;
+  recent["log_prior"] = recent_log_prior_;
   return j.dump();
 }
 

@@ -62,6 +62,9 @@ std::string resume_hash(const Config& config);
 // Throws with one line naming the file, the key and both values when the checkpoint in `state`
 // was made by another method/space or with a config that may not change on resume.
 void check_compatible(const State& state, const std::string& file, const Config& config);
+// The same for a run of `method` ("train" for probnas train) on `space`.
+void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& method,
+                      const std::string& space);
 
 // The checkpoints/ folder of a run.
 class Directory {

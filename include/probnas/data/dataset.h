@@ -42,6 +42,7 @@ Dataset read_cifar_binary(const std::vector<std::string>& files, int label_bytes
 struct SyntheticOptions {
   int64_t count = 1024, channels = 3, size = 32, classes = 10;
   uint64_t seed = 0;
+  bool test_split = false;  // other examples of the same classes (the same prototypes), for testing
 };
 // Learnable synthetic images: a per-class pattern plus noise, drawn from keyed generators.
 Dataset make_synthetic(const SyntheticOptions& options);

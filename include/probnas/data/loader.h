@@ -35,10 +35,13 @@ struct TransformOptions {
   bool resized_crop = false;    // random resized crop (ImageNet style), instead of the padded crop
   double crop_scale_min = 0.08; // smallest area fraction of a resized crop (aspect ratio in [3/4, 4/3])
   int64_t size = 0;             // output height = width (0: as stored); without augmentation the image is resized
+  int64_t cutout = 0;           // side of the square cutout zeroes after normalisation (DARTS's Cutout; 0: none)
 };
 
 // uint8 images -> float; random (padded or resized) crop and horizontal flip drawn from `gen`
-// when `augment`; resizing to options.size; then normalisation.
+// when `augment`; resizing to options.size; then normalisation; then (when `augment`) cutout: one
+// square of side options.cutout per image, centred uniformly in the image and clipped at its border,
+// set to zero (DeVries & Taylor 2017, as DARTS's evaluation applies it).
 torch::Tensor transform_images(const torch::Tensor& images, const TransformOptions& options,
                                const ChannelStats& stats, bool augment, at::Generator* gen);
 

@@ -70,6 +70,9 @@ class Parsec : public SearchMethod {
   Adam arch_opt_;
   bool arch_active_ = true;
   torch::Tensor last_weights_;
+  // The most recent samples' per-image validation log-likelihoods and log prior probabilities (the report's histogram).
+  static constexpr size_t kRecentSamples = 1024;
+  std::vector<double> recent_log_lik_, recent_log_prior_;
 };
 
 }  // namespace probnas
