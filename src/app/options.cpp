@@ -66,8 +66,8 @@ const OptionTable& search_option_table() {
     OptionTable t;
     add_run_options(t, "run folder for config.ini, genotype.json, metrics.jsonl (empty: "
                        "outputs/<method>-<space>-<dataset>-seed<seed>)");
-    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "gibbsnas", "parsec", "pgnas"},
-             "search method (pgnas needs search.space = multibranch)")
+    t.choice("search.method", "drnas", {"darts", "drnas", "gdas", "gibbsnas", "parsec", "pgnas", "random"},
+             "search method (pgnas needs search.space = multibranch; random: random search with weight sharing)")
         .choice("search.space", "nb201", {"nb201", "darts", "multibranch"},
                 "search space: NAS-Bench-201 cells, DARTS's normal and reduction cells, or PGNAS's multi-branch "
                 "ResNet with gated channels")
@@ -127,6 +127,10 @@ const OptionTable& search_option_table() {
                                                "gradients (ranks split them: a multiple of the number of ranks)")
         .real("parsec.arch_lr", 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")
         .integer("parsec.top_k", 10, 1, 100000, "PARSEC: most probable architectures listed in genotype.json");
+    t.integer("random.candidates", 100, 1, 100000000, "random search: architectures drawn and scored with the shared "
+                                                        "weights on the validation split; the best is the genotype")
+        .integer("random.eval_epochs", 1, 1, 1000000, "random search: the last epochs in which the candidates are "
+                                                      "scored, one per step in turn");
     t.real("pgnas.temperature", 0.2, 1e-3, 100, "PGNAS: temperature tau of the concrete (Gumbel-sigmoid) gates "
                                                 "(0.2: 1/5 as the PGNAS code)")
         .real("pgnas.length_scale", 0, 0, 1e6, "PGNAS: prior length scale l of the KL term's l^2 (1 - p) / (2N) "
@@ -174,6 +178,7 @@ const OptionTable& search_option_table() {
                                       "e.g. 7,4 (empty: all in the first stage, then the stronger half per stage)");
     t.text("report.nb201_table", "auto", "NAS-Bench-201 200-epoch accuracy table (nats_bench.csv) that scores derived "
                                          "NB201 cells: auto (the copy shipped in inputs/nb201), none, or a path");
+    t.skip_in_files({"train"});  // a study's file configures probnas train too
     return t;
   }();
   return table;
@@ -216,6 +221,8 @@ const OptionTable& train_option_table() {
         .integer("train.eval_batch", 500, 1, 1000000, "batch size of evaluation on the test split");
     t.text("report.nb201_table", "auto", "NAS-Bench-201 table for NB201 genotypes' benchmark accuracies in "
                                          "result.json: auto (the shipped copy), none, or a path");
+    // The search's sections, when one file configures a whole study.
+    t.skip_in_files({"search", "space", "progressive", "darts", "drnas", "gdas", "gibbs", "parsec", "pgnas", "random"});
     return t;
   }();
   return table;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -296,6 +297,18 @@ std::map<std::string, std::string> parse_ini_values(const std::string& text) {
   return out;
 }
 
+OptionTable& OptionTable::skip_in_files(std::vector<std::string> sections) {
+  skipped_sections_ = std::move(sections);
+  return *this;
+}
+
+bool OptionTable::skipped_in_files(const std::string& key) const {
+  const auto dot = key.find('.');
+  if (dot == std::string::npos) return false;
+  const std::string section = key.substr(0, dot);
+  return std::find(skipped_sections_.begin(), skipped_sections_.end(), section) != skipped_sections_.end();
+}
+
 void read_config_file(Config& config, const std::string& path) {
   std::ifstream in(path);
   PROBNAS_CHECK(in.good(), "config file '", path, "' cannot be opened (does it exist?)");
@@ -307,6 +320,7 @@ void read_config_file(Config& config, const std::string& path) {
     PROBNAS_FAIL(origin, ": ", e.what());
   }
   for (const auto& opt : parsed.options) {
+    if (opt.unregistered && config.table().skipped_in_files(opt.string_key)) continue;  // another command's
     PROBNAS_CHECK(!opt.unregistered, origin, ": unknown option '", opt.string_key,
                   "' (see --help for the options)");
     PROBNAS_CHECK(opt.value.size() == 1, origin, ": option '", opt.string_key, "' needs exactly one value");

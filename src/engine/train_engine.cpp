@@ -128,8 +128,9 @@ TrainProtocol resolve_train_protocol(const Config& c, const std::string& space, 
                   "and train.drop_path belong to the DARTS evaluation network; this genotype is of the ", space,
                   " space");
   }
-  PROBNAS_CHECK(space != "multibranch" || (c.integer("train.channels") == 0 && c.integer("train.cells") == 0),
-                "train.channels and train.cells do not apply to a PGNAS candidate: its network is best_network.h5");
+  if (space == "multibranch" && (c.integer("train.channels") != 0 || c.integer("train.cells") != 0)) {
+    PROBNAS_LOG(warn) << "train.channels and train.cells are ignored: a PGNAS candidate's network is its best_network.h5";
+  }
   return p;
 }
 

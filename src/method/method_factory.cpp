@@ -9,6 +9,7 @@
 #include "probnas/method/parsec.h"
 #include "probnas/method/pgnas.h"
 #include "probnas/method/progressive.h"
+#include "probnas/method/random_search.h"
 
 namespace probnas {
 
@@ -51,6 +52,20 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     p.length_scale = c.real("pgnas.length_scale");
     p.init_drop = c.real("pgnas.init_drop");
     return std::make_unique<Pgnas>(std::dynamic_pointer_cast<MultiBranchNet>(net), p, key);
+  }
+  if (method == "random") {
+    refuse_progressive(c, "random search (which trains single sampled paths)");
+    PROBNAS_CHECK(!c.boolean("search.edge_norm"), "search.edge_norm = true: random search samples whole "
+                  "architectures (leave it false)");
+    PROBNAS_CHECK(c.integer("space.partial_channels") == 1, "space.partial_channels = ",
+                  c.integer("space.partial_channels"), ": random search runs whole sampled paths (leave it at 1)");
+    RandomSearchOptions r;
+    set_weight_training(c, r);
+    r.candidates = c.integer("random.candidates");
+    r.eval_epochs = c.integer("random.eval_epochs");
+    PROBNAS_CHECK(r.eval_epochs <= c.integer("search.epochs"), "random.eval_epochs = ", r.eval_epochs,
+                  " exceeds search.epochs = ", c.integer("search.epochs"));
+    return std::make_unique<RandomSearch>(std::move(net), r, key);
   }
   if (method == "parsec") {
     refuse_progressive(c, "PARSEC (which samples single paths)");
@@ -118,7 +133,7 @@ std::unique_ptr<SearchMethod> make_method(const Config& c, std::shared_ptr<Super
     return std::make_unique<GibbsNas>(std::move(net), o, g, key);
   }
   PROBNAS_FAIL("search.method = '", method, "' is not built in this version (allowed: darts, drnas, gdas, gibbsnas, "
-               "parsec, pgnas)");
+               "parsec, pgnas, random)");
 }
 
 }  // namespace probnas

@@ -33,12 +33,17 @@ class OptionTable {
                       const std::string& help);
   const OptionSpec* find(const std::string& key) const;
   const std::vector<OptionSpec>& specs() const { return specs_; }
+  // Sections of another command's options that a config file may hold for it (one file configures
+  // search and train): read_config_file skips their keys instead of refusing them.
+  OptionTable& skip_in_files(std::vector<std::string> sections);
+  bool skipped_in_files(const std::string& key) const;
   // `--key <type>  help (default: x; allowed: y)` for every option, grouped by section.
   std::string help_text() const;
 
  private:
   OptionTable& add(OptionSpec spec);
   std::vector<OptionSpec> specs_;
+  std::vector<std::string> skipped_sections_;
 };
 
 class Config {
