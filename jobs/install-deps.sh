@@ -5,15 +5,18 @@
 # Boost.ProgramOptions, zlib, libjpeg-turbo's TurboJPEG (probnas convert decodes image folders
 # with it, the loader decodes JPEG shards), nlohmann-json, GoogleTest, ccache, Graphviz (dot
 # renders the cell pictures to SVG; without it probnas writes only their DOT text), shellcheck
-# (the lint of jobs/), chromium (the test that renders report.html in a headless browser) and
-# Fashion-MNIST (the quick-start's data, in /usr/share/datasets/fashion-mnist). The Slurm test
-# installs slurm-wlm and munge itself.
+# (the lint of jobs/) and Fashion-MNIST (the quick-start's data, in
+# /usr/share/datasets/fashion-mnist). With --tests also chromium (the test that renders
+# report.html in a headless browser). The Slurm test installs slurm-wlm and munge itself.
 set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build ccache pkg-config
           libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev
-          zlib1g-dev libturbojpeg0-dev nlohmann-json3-dev libgtest-dev graphviz shellcheck chromium
+          zlib1g-dev libturbojpeg0-dev nlohmann-json3-dev libgtest-dev graphviz shellcheck
           dataset-fashion-mnist)
+if [ "${1:-}" = "--tests" ]; then
+  PACKAGES+=(chromium)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

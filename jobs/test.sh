@@ -2,7 +2,7 @@
 # Installs what is missing, builds probnas with its tests, and runs every test (ctest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./jobs/install-deps.sh
+./jobs/install-deps.sh --tests
 ./jobs/build.sh -DPROBNAS_TESTS=ON
 BUILD_DIR=${PROBNAS_BUILD_DIR:-build}
 cd "$BUILD_DIR"

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "probnas/core/config.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/engine/nb201_table.h"
@@ -76,26 +77,9 @@ std::string string_at(const json& j, const char* key, const std::string& where) 
 // `[section] key = value` of an INI file; "" when the file or key is absent.
 std::string ini_value(const std::string& path, const std::string& section, const std::string& key) {
   if (!is_file(path)) return {};
-  std::istringstream in(read_file_bytes(path));
-  std::string line, current;
-  auto trim = [](std::string s) {
-    const auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string::npos) return std::string();
-    const auto e = s.find_last_not_of(" \t\r");
-    return s.substr(b, e - b + 1);
-  };
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      current = trim(line.substr(1, line.size() - 2));
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (eq == std::string::npos || current != section) continue;
-    if (trim(line.substr(0, eq)) == key) return trim(line.substr(eq + 1));
-  }
-  return {};
+  const auto values = parse_ini_values(read_file_bytes(path));
+  const auto it = values.find(section + "." + key);
+  return it == values.end() ? std::string() : it->second;
 }
 
 struct SearchData {

@@ -13,6 +13,7 @@
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/core/error.h"
 #include "probnas/core/timer.h"
+#include "probnas/engine/nb201_table.h"
 #include "probnas/space/cell_picture.h"
 #include "probnas/space/supernet.h"
 
@@ -60,8 +61,32 @@ std::string attr_text(const h5::Group& g, const std::string& name) {
   return o.str();
 }
 
+// NAS-Bench-201's 200-epoch test accuracies of an NB201 cell, from the shipped table; says plainly
+// when the cell is not in it or the table cannot be found.
+void print_nb201_scores(const std::string& cell, std::ostream& out) {
+  if (cell.empty() || cell.front() != '|') return;
+  std::string path;
+  try {
+    path = locate_nb201_table("auto");
+  } catch (const std::exception& e) {
+    out << "NAS-Bench-201: no scores (" << e.what() << ")\n";
+    return;
+  }
+  const Nb201Table table(path);
+  if (const auto s = table.find(cell)) {
+    out << "NAS-Bench-201 (200 epochs, test accuracy): CIFAR-10 " << std::fixed << std::setprecision(2) << s->cifar10_test
+        << "%, CIFAR-100 " << s->cifar100_test << "%, ImageNet16-120 " << s->imagenet16_test << "% (index " << s->index
+        << ")\n";
+  } else {
+    out << "NAS-Bench-201: the cell is not in the table: " << table.why_missing(cell) << "\n";
+  }
+}
+
 void print_genotype(const ckpt::State& method, std::ostream& out) {
-  if (method.has_attr("genotype")) out << "genotype: " << method.attr_text("genotype") << "\n";
+  if (method.has_attr("genotype")) {
+    out << "genotype: " << method.attr_text("genotype") << "\n";
+    print_nb201_scores(method.attr_text("genotype"), out);
+  }
   if (!method.has_group("probabilities")) return;
   const auto& probs = method.group("probabilities");
   for (const auto& [group, p] : probs.tensors()) {

@@ -181,13 +181,13 @@ void check_compatible(const State& state, const std::string& file, const Config&
   const State& meta = state.group("meta");
   const std::string method = meta.attr_text("method"), space = meta.attr_text("space");
   if (method != run_method || space != run_space) {
-    auto what = [](const std::string& m, const std::string& s) {
-      return m == "train" ? "the training of a " + s + " genotype" : "a " + m + " search of the " + s + " space";
-    };
-    PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from ", what(method, space), "; this run is ",
-                         what(run_method, run_space), run_method == "train"
-                                                          ? ": train the genotype the run folder was made for, or give another run.dir"
-                                                          : ": use the same search.method and search.space, or another run.dir");
+    if (method == "train" || run_method == "train")  // probnas train's run folders
+      PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from ",
+                           method == "train" ? "the training of a " + space + " genotype" : "a " + method + " search",
+                           "; this run ", run_method == "train" ? "trains a " + run_space + " genotype" : "is a " + run_method + " search",
+                           ": give another run.dir");
+    PROBNAS_INCOMPATIBLE("checkpoint '", file, "' is from a ", method, " search of the ", space, " space; this run is ",
+                         run_method, " on ", run_space, ": use the same search.method and search.space, or another run.dir");
   }
   if (meta.has_attr("config_hash") && meta.attr_text("config_hash") == resume_hash(config)) return;
   const auto stored = parse_ini_values(meta.text("config"));

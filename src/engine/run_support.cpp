@@ -13,6 +13,7 @@
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
+#include "probnas/core/signals.h"
 #include "probnas/data/dataset.h"
 #include "probnas/data/shards.h"
 
@@ -186,6 +187,17 @@ void put_run_meta(ckpt::State& meta, const Config& c, const std::string& method,
   meta.set_attr("saved_at", utc_now());
   meta.set_attr("config_hash", ckpt::resume_hash(c));
   meta.put_text("config", c.to_ini());
+}
+
+CheckpointCalls agree_on_checkpoint(Communicator& comm, bool time_due_here) {
+  double flags[2] = {SignalWatch::received() != 0 ? 1.0 : 0.0, time_due_here ? 1.0 : 0.0};
+  if (comm.size() > 1) {
+    std::vector<torch::Tensor> t{torch::tensor({flags[0], flags[1]}, torch::kFloat64)};
+    comm.allreduce(t, ReduceOp::sum);
+    flags[0] = t[0][0].item<double>();
+    flags[1] = t[0][1].item<double>();
+  }
+  return {flags[0] > 0, flags[1] > 0};
 }
 
 void log_slurm_job() {

@@ -459,16 +459,9 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
 
     // Checkpoint triggers. A signal or the clock may fire on one rank only: the ranks agree
     // through one small allreduce per step (signal seen, time due).
-    double flags[2] = {SignalWatch::received() != 0 ? 1.0 : 0.0,
-                       root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds ? 1.0 : 0.0};
-    if (comm.size() > 1) {
-      std::vector<torch::Tensor> t{torch::tensor({flags[0], flags[1]}, torch::kFloat64)};
-      comm.allreduce(t, ReduceOp::sum);
-      flags[0] = t[0][0].item<double>();
-      flags[1] = t[0][1].item<double>();
-    }
-    const bool signalled = flags[0] > 0;
-    const bool due = signalled || flags[1] > 0 || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
+    const auto calls = agree_on_checkpoint(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds);
+    const bool signalled = calls.signalled;
+    const bool due = signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
                      (epoch_end && ckpt_epoch_end) || done == total_steps;
     if (due) {
       summary.checkpoint = save_checkpoint(done);

@@ -443,16 +443,9 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
                         << "%" << (line.contains("test_acc") ? ", test acc " + fixed(100 * line["test_acc"].get<double>(), 2) + "%"
                                                               : std::string());
     }
-    double flags[2] = {SignalWatch::received() != 0 ? 1.0 : 0.0,
-                       root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds ? 1.0 : 0.0};
-    if (comm.size() > 1) {
-      std::vector<torch::Tensor> f{torch::tensor({flags[0], flags[1]}, torch::kFloat64)};
-      comm.allreduce(f, ReduceOp::sum);
-      flags[0] = f[0][0].item<double>();
-      flags[1] = f[0][1].item<double>();
-    }
-    const bool signalled = flags[0] > 0;
-    if (signalled || flags[1] > 0 || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
+    const auto calls = agree_on_checkpoint(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds);
+    const bool signalled = calls.signalled;
+    if (signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
         (epoch_end && c.boolean("ckpt.epoch_end")) || done == total_steps) {
       summary.checkpoint = save_checkpoint(done);
       since_checkpoint.reset();

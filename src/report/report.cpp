@@ -17,6 +17,7 @@
 #include <tuple>
 #include <utility>
 
+#include "probnas/core/config.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 
@@ -30,6 +31,8 @@ std::vector<RankedAssignment> most_probable_assignments(const std::vector<std::v
   std::vector<RankedAssignment> out;
   if (k == 0) return out;
   const std::size_t n = probs.size();
+  for (const auto& p : probs)
+    if (p.empty()) return out;  // a variable without options: no architecture at all
   // Per variable: the options of positive probability, most probable first, with their logs.
   std::vector<std::vector<std::size_t>> order(n);
   std::vector<std::vector<double>> logp(n);
@@ -40,7 +43,6 @@ std::vector<RankedAssignment> most_probable_assignments(const std::vector<std::v
       if (!std::isfinite(x) || x < 0) x = 0;
       sum += x;
     }
-    if (p.empty()) return out;  // a variable without options: no architecture at all
     if (!(sum > 0) || !std::isfinite(sum)) {
       std::fill(p.begin(), p.end(), 1.0);
       sum = static_cast<double>(p.size());
@@ -321,20 +323,7 @@ void load_config(Run& r) {
     r.config_note = "config.ini: " + why;
     return;
   }
-  std::istringstream in(text);
-  std::string line, section;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string key = trim(line.substr(0, eq));
-    r.config[section.empty() ? key : section + "." + key] = trim(line.substr(eq + 1));
-  }
+  r.config = parse_ini_values(text);
   r.has_config = true;
 }
 

@@ -52,6 +52,15 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// The non-empty lines of a file.
+inline std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
 // metrics.jsonl lines without the fields that measure time.
 inline std::vector<nlohmann::json> timeless_metrics(const std::string& dir) {
   std::vector<nlohmann::json> lines;

@@ -427,7 +427,9 @@ TEST_F(ResumeRefusal, InspectShowsMetaGenotypeSizesAndValidity) {
   const auto ok = run("inspect " + ckpt8);
   EXPECT_EQ(ok.code, 0) << ok.output;
   for (const char* expected : {"valid: yes", "schema_version  1", "method          drnas", "step            8",
-                               "world_size      1", "genotype: |", "probabilities of group 'cell' (6 edges x 5 operations",
+                               "world_size      1", "genotype: |",
+                               "NAS-Bench-201 (200 epochs, test accuracy): CIFAR-10 ",
+                               "probabilities of group 'cell' (6 edges x 5 operations",
                                "/model", "/optim", "/method", "/loader", "/rng", "/history", "/meta"})
     EXPECT_NE(ok.output.find(expected), std::string::npos) << expected << "\n" << ok.output;
   // --cells draws the checkpoint's cell; the search ended at this checkpoint, so as the run folder's picture.

@@ -33,6 +33,14 @@ void verify_identical(const std::vector<torch::Tensor>& params, Communicator& co
 // step (or raise KILL, TERM, USR1 or USR2 there).
 void maybe_inject_failure(int rank, int64_t step);
 
+// Checkpoint triggers that may fire on one rank only: a signal (any rank) and the clock (rank 0's).
+// The ranks agree through one small allreduce, so all of them checkpoint (and stop) together.
+struct CheckpointCalls {
+  bool signalled = false;  // some rank received SIGUSR1, SIGUSR2 or SIGTERM: checkpoint and exit
+  bool time_due = false;   // ckpt.interval_minutes passed on rank 0's clock
+};
+CheckpointCalls agree_on_checkpoint(Communicator& comm, bool time_due_here);
+
 // The checkpoint to resume from as run.resume says (rank 0 reads; every rank gets the bytes), checked
 // against `method` and `space` and the config. Returns an empty name for a fresh start.
 std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Config& config, const ckpt::Directory& dir,
