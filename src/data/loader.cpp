@@ -278,11 +278,11 @@ SplitLoader::SplitLoader(std::shared_ptr<const ImageSource> data, torch::Tensor 
   c.pin = device.is_cuda();
   const SplitOptions& o = c.options;
   PROBNAS_CHECK(o.global_batch > 0, o.batch_option, " must be positive");
-  PROBNAS_CHECK(o.micro_batches >= 1 && o.micro_batches <= o.global_batch, "search.micro_batches = ", o.micro_batches,
+  PROBNAS_CHECK(o.micro_batches >= 1 && o.micro_batches <= o.global_batch, o.micro_option, " = ", o.micro_batches,
                 " must be in [1, ", o.batch_option, " = ", o.global_batch, "]");
-  PROBNAS_CHECK(o.micro_batches % world_size == 0, "search.micro_batches = ", o.micro_batches,
+  PROBNAS_CHECK(o.micro_batches % world_size == 0, o.micro_option, " = ", o.micro_batches,
                 " is not a multiple of the ", world_size, " ranks: every rank must take the same number of "
-                "micro-batches (set search.micro_batches to ", world_size, " or a multiple of it)");
+                "micro-batches (set ", o.micro_option, " to ", world_size, " or a multiple of it)");
   PROBNAS_CHECK(c.steps_per_epoch() > 0, "a split of ", examples(), " examples holds no whole batch of ",
                 o.global_batch, " (raise data.limit or lower ", o.batch_option, ")");
   if (o.workers > 0) prefetcher_ = std::make_unique<Prefetcher>(core_, o.workers, std::max<int64_t>(1, o.prefetch));

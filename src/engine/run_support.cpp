@@ -189,15 +189,32 @@ void put_run_meta(ckpt::State& meta, const Config& c, const std::string& method,
   meta.put_text("config", c.to_ini());
 }
 
-CheckpointCalls agree_on_checkpoint(Communicator& comm, bool time_due_here) {
-  double flags[2] = {SignalWatch::received() != 0 ? 1.0 : 0.0, time_due_here ? 1.0 : 0.0};
+StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progress_due_here) {
+  double flags[3] = {SignalWatch::received() != 0 ? 1.0 : 0.0, time_due_here ? 1.0 : 0.0,
+                     progress_due_here ? 1.0 : 0.0};
   if (comm.size() > 1) {
-    std::vector<torch::Tensor> t{torch::tensor({flags[0], flags[1]}, torch::kFloat64)};
+    std::vector<torch::Tensor> t{torch::tensor({flags[0], flags[1], flags[2]}, torch::kFloat64)};
     comm.allreduce(t, ReduceOp::sum);
-    flags[0] = t[0][0].item<double>();
-    flags[1] = t[0][1].item<double>();
+    for (int64_t i = 0; i < 3; ++i) flags[i] = t[0][i].item<double>();
   }
-  return {flags[0] > 0, flags[1] > 0};
+  return {flags[0] > 0, flags[1] > 0, flags[2] > 0};
+}
+
+void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm) {
+  if (comm.size() == 1) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : module.named_buffers()) {
+    const auto& name = b.key();
+    if (name.size() >= 12 && (name.compare(name.size() - 12, 12, "running_mean") == 0 ||
+                              name.compare(name.size() - 11, 11, "running_var") == 0))
+      buffers.push_back(b.value());
+  }
+  if (buffers.empty()) return;
+  std::vector<torch::Tensor> sums;
+  for (const auto& b : buffers) sums.push_back(b.to(torch::kFloat64));
+  comm.allreduce(sums, ReduceOp::sum);
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(sums[i] / static_cast<double>(comm.size()));
 }
 
 void log_slurm_job() {

@@ -388,7 +388,11 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
     const int64_t step_images = so.global_batch + (method->updates_architecture() ? arch_so.global_batch : 0);
     epoch_images += step_images;
     images += step_images;
-    if (since_progress.seconds() >= progress_interval || done == total_steps) {
+    // A signal, the checkpoint clock and the progress clock may fire on one rank only: the ranks
+    // agree through one small allreduce per step.
+    const auto calls = agree_on_step_calls(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds,
+                                           root && since_progress.seconds() >= progress_interval);
+    if (calls.progress_due || done == total_steps) {
       since_progress.reset();
       const auto v = metrics.read(ctx.comm);
       const double elapsed = search_clock.seconds();
@@ -457,9 +461,6 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
                         << ", genotype " << genotype.text;
     }
 
-    // Checkpoint triggers. A signal or the clock may fire on one rank only: the ranks agree
-    // through one small allreduce per step (signal seen, time due).
-    const auto calls = agree_on_checkpoint(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds);
     const bool signalled = calls.signalled;
     const bool due = signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
                      (epoch_end && ckpt_epoch_end) || done == total_steps;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/comm/communicator.h"
@@ -147,6 +148,7 @@ namespace {
 StepMetrics::Values evaluate(EvalNetwork& net, const ImageSource& test, const ChannelStats& stats,
                              const TransformOptions& transform, int64_t batch, const c10::Device& device,
                              Communicator& comm) {
+  average_batchnorm_statistics(net, comm);  // every rank tests with the same statistics
   torch::NoGradGuard no_grad;
   net.eval();
   StepMetrics m;
@@ -209,11 +211,15 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
                 "the test images are ", test->height(), "x", test->width(), ", the training images ", data->height(),
                 "x", data->width(), ": set data.image_size to bring both to one size");
   const TrainProtocol protocol = resolve_train_protocol(c, genotype.space, image_size);
+  PROBNAS_CHECK(genotype.space != "nb201" || (image_size >= 4 && image_size % 4 == 0), "the NB201 network halves the "
+                "images twice with 2x2 pooled shortcuts: their side must be a multiple of 4, these are ", image_size,
+                " pixels (set data.image_size)");
 
   SplitOptions so;
   so.global_batch = protocol.batch_size;
   so.micro_batches = c.integer("train.micro_batches");
   so.batch_option = "train.batch_size";
+  so.micro_option = "train.micro_batches";
   so.transform.normalize = c.boolean("data.normalize");
   so.transform.crop = c.boolean("data.crop");
   so.transform.crop_padding = c.integer("data.crop_padding");
@@ -261,22 +267,28 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
   Sgd optimizer(weights, sgd);
   optimizer.set_names(names);
 
-  const SplitLoader loader(data, torch::arange(data->size(), torch::kInt64), stats, so, key.with("data").with("train"),
-                           device, comm.rank(), comm.size());
   const int64_t epochs = protocol.epochs;
-  const int64_t steps_per_epoch = epochs > 0 ? loader.steps_per_epoch() : 0;
+  // No loader without training (a PGNAS candidate tested as sampled needs no whole training batch).
+  std::optional<SplitLoader> loader;
+  if (epochs > 0)
+    loader.emplace(data, torch::arange(data->size(), torch::kInt64), stats, so, key.with("data").with("train"), device,
+                   comm.rank(), comm.size());
+  const int64_t steps_per_epoch = loader ? loader->steps_per_epoch() : 0;
   const int64_t total_steps = epochs * steps_per_epoch;
-  const std::string mode = target.pgnas ? (epochs > 0 ? "fine_tuned" : "as_sampled") : "retrained";
+  const std::string mode = target.pgnas ? (epochs > 0 ? "fine_tuned" : "as_sampled")
+                                        : (epochs > 0 ? "retrained" : "untrained");
 
   int64_t start_step = 0, images = 0;
   double wall_before = 0;
   std::vector<std::string> history;
   StepMetrics metrics;
-  if (resume) {
+  if (resume && epochs == 0) {
+    PROBNAS_LOG(info) << "train.epochs = 0: " << resume_name << " is not used (the network is tested as it is)";
+  } else if (resume) {
     const auto& l = resume->group("loader");
-    PROBNAS_CHECK(l.attr_int("steps_per_epoch") == steps_per_epoch && l.attr_int("examples") == loader.examples(),
+    PROBNAS_CHECK(l.attr_int("steps_per_epoch") == steps_per_epoch && l.attr_int("examples") == loader->examples(),
                   "checkpoint '", resume_name, "' was made with ", l.attr_int("examples"), " training images in ",
-                  l.attr_int("steps_per_epoch"), " steps per epoch; this run has ", loader.examples(), " in ",
+                  l.attr_int("steps_per_epoch"), " steps per epoch; this run has ", loader->examples(), " in ",
                   steps_per_epoch, ": the training data or batch size changed");
     PROBNAS_CHECK(l.attr_text("data") == data->fingerprint(), "checkpoint '", resume_name, "' was made on other "
                   "training data (", l.attr_text("data"), "; this run: ", data->fingerprint(), ")");
@@ -324,6 +336,7 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
 
   auto save_checkpoint = [&](int64_t done) {
     Stopwatch t;
+    average_batchnorm_statistics(*net, comm);  // rank 0 saves what every rank holds
     const auto rng_states = comm.allgather_bytes(generator_states());
     const auto sums = comm.allgather(metrics.sums());
     std::string path;
@@ -344,7 +357,7 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
       l.set_attr("step_in_epoch", done % steps_per_epoch);
       l.set_attr("global_step", done);
       l.set_attr("steps_per_epoch", steps_per_epoch);
-      l.set_attr("examples", loader.examples());
+      l.set_attr("examples", loader->examples());
       l.set_attr("global_batch", so.global_batch);
       l.set_attr("micro_batches", so.micro_batches);
       l.set_attr("data", data->fingerprint());
@@ -392,7 +405,7 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
     net->train();
     for (auto& w : weights) w.mutable_grad() = torch::Tensor();  // the last step's reduced gradient
     GradientSum sum(weights);
-    for (const Batch& b : loader.batch(epoch, s)) {
+    for (const Batch& b : loader->batch(epoch, s)) {
       auto gen = make_generator(key.with("drop-path").with(static_cast<uint64_t>(g)).with(static_cast<uint64_t>(b.index)));
       const EvalOutput out = net->forward(b.x, drop_prob, &gen);
       auto loss = cross_entropy_sum(out.logits, b.y, protocol.label_smoothing);
@@ -409,7 +422,11 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
     if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(weights, comm, done);
     images += so.global_batch;
     epoch_images += so.global_batch;
-    if (since_progress.seconds() >= progress_interval || done == total_steps) {
+    // A signal, the checkpoint clock and the progress clock may fire on one rank only: the ranks
+    // agree through one small allreduce per step.
+    const auto calls = agree_on_step_calls(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds,
+                                           root && since_progress.seconds() >= progress_interval);
+    if (calls.progress_due || done == total_steps) {
       since_progress.reset();
       const auto v = metrics.read(reduce);
       const double per_step = clock.seconds() / static_cast<double>(done - start_step);
@@ -443,7 +460,6 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
                         << "%" << (line.contains("test_acc") ? ", test acc " + fixed(100 * line["test_acc"].get<double>(), 2) + "%"
                                                               : std::string());
     }
-    const auto calls = agree_on_checkpoint(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds);
     const bool signalled = calls.signalled;
     if (signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
         (epoch_end && c.boolean("ckpt.epoch_end")) || done == total_steps) {

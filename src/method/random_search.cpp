@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "probnas/comm/communicator.h"
@@ -35,11 +36,40 @@ void RandomSearch::begin_epoch(int64_t epoch, int64_t epochs) {
   weight_opt_.set_lr(cosine_lr(options_.weights.lr, options_.lr_min, epoch, epochs));
 }
 
-ArchDraw RandomSearch::candidate(int64_t i) const {
-  return dist_.sample(uniform_, key_.with("random-candidate").with(static_cast<uint64_t>(i)));
+bool RandomSearch::valid(const ArchDraw& draw) const {
+  // DARTS space: a node's input slots must take distinct inputs, and none of them `none`, so that the
+  // draw is a DARTS cell (two operations per node) and its genotype is the draw itself.
+  const auto& vars = dist_.variable_list();
+  const auto& shape = net_->arch_shape();
+  std::map<std::string, std::vector<int64_t>> node_edges;
+  for (size_t v = 0; v < vars.size(); ++v) {
+    const ArchPath& p = vars[v].options[static_cast<size_t>(draw[v])];
+    if (shape[vars[v].group].ops[static_cast<size_t>(p.op)] == "none") return false;
+    const auto slash = vars[v].name.rfind('/');
+    auto& edges = node_edges[vars[v].name.substr(0, slash)];
+    if (std::find(edges.begin(), edges.end(), p.edge) != edges.end()) return false;
+    edges.push_back(p.edge);
+  }
+  return true;
 }
 
-ArchSample RandomSearch::sample(const RngKey& key) { return dist_.arch_sample(dist_.sample(uniform_, key)); }
+ArchDraw RandomSearch::uniform_draw(const RngKey& key) const {
+  ArchDraw draw = dist_.sample(uniform_, key);
+  if (net_->space_name() != "darts") return draw;
+  // Rejection: uniform over the valid cells. A DARTS node's two slots collide or pick `none` with
+  // probability well under 1/2, so a few attempts suffice.
+  for (uint64_t attempt = 1; !valid(draw); ++attempt) {
+    PROBNAS_CHECK(attempt < 100000, "random search: no valid DARTS cell drawn in 100000 attempts (space.ops = none only?)");
+    draw = dist_.sample(uniform_, key.with("retry").with(attempt));
+  }
+  return draw;
+}
+
+ArchDraw RandomSearch::candidate(int64_t i) const {
+  return uniform_draw(key_.with("random-candidate").with(static_cast<uint64_t>(i)));
+}
+
+ArchSample RandomSearch::sample(const RngKey& key) { return dist_.arch_sample(uniform_draw(key)); }
 
 void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
                         StepMetrics& metrics) {
@@ -64,8 +94,9 @@ void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch
   // One candidate of the pool, in turn, on this step's validation batch with the shared weights.
   const int64_t i = ctx.global_step % options_.candidates;
   const auto arch = dist_.arch_sample(candidate(i));
+  // BatchNorm with the batch's statistics (as the search trains): the running statistics are each
+  // rank's own, and the scores must not depend on the number of ranks.
   torch::NoGradGuard no_grad;
-  net_->eval();  // the running BatchNorm statistics of the shared weights, as Li & Talwalkar's evaluation
   auto part = torch::zeros({3}, scores_.options());
   for (const Batch& b : val) {
     const auto logits = net_->forward(b.x, arch);
@@ -80,7 +111,6 @@ void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch
     part = t[0];
   }
   scores_[i] += part;
-  net_->train();
 }
 
 std::vector<torch::Tensor> RandomSearch::expected_weights() const {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <set>
 
 #include "probnas/ckpt/state.h"
 #include "probnas/method/random_search.h"
@@ -104,6 +105,51 @@ TEST(RandomSearch, ScoresOneCandidateInTurnOnlyInTheLastEpochsAndPicksTheBest) {
   // A pool of another size is refused, naming the option.
   RandomSearch other(tiny_nb201(), options(5), RngKey(1));
   EXPECT_THROW(other.load(method, optim), std::exception);
+}
+
+// DARTS space: every draw is a DARTS cell (two distinct inputs per node, no `none`), and the
+// genotype of the best candidate is exactly that cell.
+TEST(RandomSearch, DartsSpaceDrawsAreValidCellsAndTheGenotypeIsTheDraw) {
+  torch::manual_seed(0);
+  SpaceOptions o;
+  o.space = "darts";
+  o.channels = 2, o.cells = 3, o.input_channels = 1, o.classes = 3;
+  auto net = make_supernet(o);
+  RandomSearch m(net, options(20), RngKey(4));
+  const auto& shape = net->arch_shape();
+  for (int64_t i = 0; i < 20; ++i) {
+    const auto arch = m.sample(RngKey(9).with(static_cast<uint64_t>(i)));
+    ASSERT_EQ(arch.paths.size(), 2u);
+    for (size_t g = 0; g < 2; ++g) {
+      ASSERT_EQ(arch.paths[g].size(), 8u);  // 4 nodes x 2 inputs
+      std::map<int64_t, int> per_edge;
+      for (const auto& p : arch.paths[g]) {
+        EXPECT_NE(shape[g].ops[static_cast<size_t>(p.op)], "none");
+        EXPECT_EQ(++per_edge[p.edge], 1) << "edge " << p.edge << " taken twice";
+      }
+    }
+  }
+  // The genotype keeps exactly the candidate's 16 paths.
+  ckpt::State method, optim;
+  m.save(method, optim);
+  auto scores = torch::zeros({20, 3}, torch::kFloat64);
+  scores[7][0] = 5, scores[7][2] = 5;  // candidate 7 alone is perfect
+  for (int64_t i = 0; i < 20; ++i) scores[i][2] = 5;
+  method.put("scores", scores);
+  m.load(method, optim);
+  const Genotype g = m.derive();
+  const ArchSample best = [&] {
+    RandomSearch twin(net, options(20), RngKey(4));
+    return ArchCategoricals("darts", shape).arch_sample(twin.candidate(7));
+  }();
+  std::set<std::string> expected, derived;
+  for (size_t gi = 0; gi < 2; ++gi)
+    for (const auto& p : best.paths[gi])
+      expected.insert(shape[gi].name + "/" + shape[gi].edge_names[static_cast<size_t>(p.edge)] + "/" +
+                      shape[gi].ops[static_cast<size_t>(p.op)]);
+  for (const auto& e : g.edges)
+    if (e.op != "none") derived.insert(e.group + "/" + e.edge + "/" + e.op);
+  EXPECT_EQ(derived, expected);
 }
 
 }  // namespace

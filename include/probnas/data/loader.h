@@ -54,6 +54,7 @@ struct SplitOptions {
   TransformOptions transform;
   bool augment = true;
   const char* batch_option = "search.batch_size";  // the option that set global_batch, for errors
+  const char* micro_option = "search.micro_batches";  // the option that set micro_batches, for errors
   int64_t workers = 0;    // loader threads (0: read on the calling thread)
   int64_t prefetch = 2;   // global steps the threads work ahead
 };

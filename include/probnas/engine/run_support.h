@@ -2,6 +2,7 @@
 // What the search and train engines share: reading the training (and test) data a config names,
 // checking that every rank runs the same config on the same data, finding the checkpoint to resume
 // from, the parameter check across ranks, the failure-injection testing aid and small formatting.
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include <memory>
@@ -33,13 +34,21 @@ void verify_identical(const std::vector<torch::Tensor>& params, Communicator& co
 // step (or raise KILL, TERM, USR1 or USR2 there).
 void maybe_inject_failure(int rank, int64_t step);
 
-// Checkpoint triggers that may fire on one rank only: a signal (any rank) and the clock (rank 0's).
-// The ranks agree through one small allreduce, so all of them checkpoint (and stop) together.
-struct CheckpointCalls {
-  bool signalled = false;  // some rank received SIGUSR1, SIGUSR2 or SIGTERM: checkpoint and exit
-  bool time_due = false;   // ckpt.interval_minutes passed on rank 0's clock
+// What a step may call for on one rank only: a signal (any rank), a checkpoint by the clock and a
+// progress line (rank 0's clocks). The ranks agree through one small allreduce, so all of them
+// checkpoint (and stop) together and join the same collectives (a progress line reduces metrics).
+struct StepCalls {
+  bool signalled = false;     // some rank received SIGUSR1, SIGUSR2 or SIGTERM: checkpoint and exit
+  bool time_due = false;      // ckpt.interval_minutes passed on rank 0's clock
+  bool progress_due = false;  // run.progress_interval passed on rank 0's clock
 };
-CheckpointCalls agree_on_checkpoint(Communicator& comm, bool time_due_here);
+StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progress_due_here);
+
+// Averages BatchNorm running statistics (buffers named running_mean / running_var) over the ranks,
+// whose micro-batches differed: evaluation and checkpoints then use the same statistics on every
+// rank. The running averages are linear in the batches' statistics, so averaging commutes with
+// further training steps.
+void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm);
 
 // The checkpoint to resume from as run.resume says (rank 0 reads; every rank gets the bytes), checked
 // against `method` and `space` and the config. Returns an empty name for a fresh start.

@@ -7,8 +7,10 @@
 //   2. selection: a pool of random.candidates architectures, candidate i keyed by (seed,
 //      "random-candidate", i), is scored with the shared weights on the architecture (validation)
 //      split during the last random.eval_epochs epochs, one candidate per step in turn on that step's
-//      validation batch (scores summed over ranks); the genotype is the candidate with the best
-//      validation accuracy (then the lower loss, then the lower index).
+//      validation batch, BatchNorm with the batch's statistics (scores summed over ranks); the
+//      genotype is the candidate with the best validation accuracy (then the lower loss, then the
+//      lower index). DARTS-space draws are rejected until every node has two distinct inputs and
+//      no `none`, so every candidate is a DARTS cell.
 // The scores are method state, checkpointed with it, so a resumed search selects the same genotype.
 #include "probnas/method/categorical.h"
 #include "probnas/method/method.h"
@@ -53,6 +55,9 @@ class RandomSearch : public SearchMethod {
 
  private:
   Genotype genotype_of(const ArchDraw& draw) const;
+  bool valid(const ArchDraw& draw) const;
+  // A uniform draw over the space's cells (DARTS space: by rejection of invalid cells).
+  ArchDraw uniform_draw(const RngKey& key) const;
   std::shared_ptr<Supernet> net_;
   RandomSearchOptions options_;
   ArchCategoricals dist_;
