@@ -1,7 +1,11 @@
 #include "probnas/core/log.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 
 #include "probnas/core/error.h"
 
@@ -45,12 +49,23 @@ bool enabled(Level level) {
 }
 
 Line::~Line() {
+  // One write per line: an unbuffered stream writes each piece separately, and another process's
+  // output (mpirun's abort notice) could land between the pieces of a line.
+  std::ostringstream line;
+  line << "probnas";
+  if (g_size > 1) line << "[" << g_rank << "]";
+  if (level_ != Level::info) line << " " << tag(level_);
+  line << ": " << out_.str() << "\n";
+  const std::string text = line.str();
   std::lock_guard<std::mutex> lock(g_mutex);
-  std::ostream& os = std::cerr;
-  os << "probnas";
-  if (g_size > 1) os << "[" << g_rank << "]";
-  if (level_ != Level::info) os << " " << tag(level_);
-  os << ": " << out_.str() << std::endl;
+  std::cerr.flush();
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(2, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace probnas::log
