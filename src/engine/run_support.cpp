@@ -217,6 +217,28 @@ void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm)
   for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(sums[i] / static_cast<double>(comm.size()));
 }
 
+SplitOptions data_split_options(const Config& c, bool root) {
+  SplitOptions so;
+  so.transform.normalize = c.boolean("data.normalize");
+  so.transform.crop = c.boolean("data.crop");
+  so.transform.crop_padding = c.integer("data.crop_padding");
+  so.transform.flip = c.boolean("data.flip");
+  so.transform.resized_crop = c.boolean("data.random_resized_crop");
+  so.transform.crop_scale_min = c.real("data.crop_scale_min");
+  so.transform.size = c.integer("data.image_size");
+  so.workers = c.integer("data.workers");
+  if (so.workers < 0) so.workers = c.text("data.dataset") == "shards" ? 2 : 0;
+  if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) {
+    if (root) {
+      PROBNAS_LOG(warn) << "this HDF5 library is not thread-safe (a parallel HDF5 build?): the shards are read on "
+                           "the main thread (data.workers = 0); link a thread-safe HDF5 for loader threads";
+    }
+    so.workers = 0;
+  }
+  so.prefetch = c.integer("data.prefetch");
+  return so;
+}
+
 void log_slurm_job() {
   const char* job = std::getenv("SLURM_JOB_ID");
   if (!job) return;

@@ -149,26 +149,9 @@ SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) 
   check_ranks_agree(c, *data, comm);
   const ChannelStats stats = data->stats();
   const SearchSplit split = make_search_split(data->size(), c.real("data.train_portion"), key);
-  SplitOptions so;
+  SplitOptions so = data_split_options(c, root);
   so.global_batch = c.integer("search.batch_size");
   so.micro_batches = c.integer("search.micro_batches");
-  so.transform.normalize = c.boolean("data.normalize");
-  so.transform.crop = c.boolean("data.crop");
-  so.transform.crop_padding = c.integer("data.crop_padding");
-  so.transform.flip = c.boolean("data.flip");
-  so.transform.resized_crop = c.boolean("data.random_resized_crop");
-  so.transform.crop_scale_min = c.real("data.crop_scale_min");
-  so.transform.size = c.integer("data.image_size");
-  so.workers = c.integer("data.workers");
-  if (so.workers < 0) so.workers = c.text("data.dataset") == "shards" ? 2 : 0;
-  if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) {
-    if (root) {
-      PROBNAS_LOG(warn) << "this HDF5 library is not thread-safe (a parallel HDF5 build?): the shards are read on "
-                           "the main thread (data.workers = 0); link a thread-safe HDF5 for loader threads";
-    }
-    so.workers = 0;
-  }
-  so.prefetch = c.integer("data.prefetch");
   const SplitOptions arch_so = architecture_split_options(c, so);
   // Supernet and method; weight initialisation drawn from a keyed seed.
   SpaceOptions space;

@@ -215,23 +215,12 @@ TrainSummary run_training(const Config& c, Communicator& comm) {
                 "images twice with 2x2 pooled shortcuts: their side must be a multiple of 4, these are ", image_size,
                 " pixels (set data.image_size)");
 
-  SplitOptions so;
+  SplitOptions so = data_split_options(c, root);
   so.global_batch = protocol.batch_size;
   so.micro_batches = c.integer("train.micro_batches");
   so.batch_option = "train.batch_size";
   so.micro_option = "train.micro_batches";
-  so.transform.normalize = c.boolean("data.normalize");
-  so.transform.crop = c.boolean("data.crop");
-  so.transform.crop_padding = c.integer("data.crop_padding");
-  so.transform.flip = c.boolean("data.flip");
-  so.transform.resized_crop = c.boolean("data.random_resized_crop");
-  so.transform.crop_scale_min = c.real("data.crop_scale_min");
-  so.transform.size = c.integer("data.image_size");
   so.transform.cutout = protocol.cutout;
-  so.workers = c.integer("data.workers");
-  if (so.workers < 0) so.workers = c.text("data.dataset") == "shards" ? 2 : 0;
-  if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) so.workers = 0;
-  so.prefetch = c.integer("data.prefetch");
   TransformOptions test_transform = so.transform;
   test_transform.cutout = 0;
 

@@ -13,6 +13,7 @@
 
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/core/config.h"
+#include "probnas/data/loader.h"
 #include "probnas/data/source.h"
 
 namespace probnas {
@@ -24,6 +25,10 @@ std::shared_ptr<const ImageSource> load_training_data(const Config& config);
 // The test images that go with them: the dataset's test split; for synthetic data other examples of
 // the same classes; for shards the folder data.test_path names (errors say what to give).
 std::shared_ptr<const ImageSource> load_test_data(const Config& config);
+
+// The loader options data.* sets (augmentation, resizing, loader threads); the batch sizes are the
+// caller's. `root` logs once when loader threads have to be turned off.
+SplitOptions data_split_options(const Config& config, bool root);
 
 // Every rank must run the same config on the same data: compares each rank's config hash and the
 // data's fingerprint with rank 0's and fails naming the first rank that differs.
