@@ -15,7 +15,26 @@ set(PROBNAS_WITH_CUDA OFF)
 if(PROBNAS_CUDA STREQUAL "ON" OR (PROBNAS_CUDA STREQUAL "AUTO" AND TARGET torch_cuda))
   set(PROBNAS_WITH_CUDA ON)
 endif()
-message(STATUS "probnas: LibTorch ${Torch_VERSION} at ${TORCH_INSTALL_PREFIX}, CUDA paths: ${PROBNAS_WITH_CUDA}")
+
+# NCCL reduces CUDA tensors between ranks (comm.backend = auto/nccl). It comes with the CUDA toolkit
+# or as a package of its own (the GPU machine's nvidia-nccl: PROBNAS_NCCL_ROOT); its library may be
+# only libnccl.so.2.
+set(PROBNAS_NCCL "AUTO" CACHE STRING "NCCL backend for CUDA tensors: AUTO (CUDA builds where NCCL is found), ON, OFF")
+set(PROBNAS_WITH_NCCL OFF)
+if(PROBNAS_WITH_CUDA AND NOT PROBNAS_NCCL STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS $ENV{PROBNAS_NCCL_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2
+               HINTS $ENV{PROBNAS_NCCL_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+  if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY AND TARGET CUDA::cudart)
+    set(PROBNAS_WITH_NCCL ON)
+  elseif(PROBNAS_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "PROBNAS_NCCL=ON but NCCL (nccl.h: ${NCCL_INCLUDE_DIR}, library: ${NCCL_LIBRARY}) or the CUDA "
+                        "runtime was not found: set PROBNAS_NCCL_ROOT to NCCL's prefix")
+  endif()
+endif()
+message(STATUS "probnas: LibTorch ${Torch_VERSION} at ${TORCH_INSTALL_PREFIX}, CUDA paths: ${PROBNAS_WITH_CUDA}, "
+               "NCCL: ${PROBNAS_WITH_NCCL} ${NCCL_LIBRARY}")
 
 # Our code is built with warnings as errors-in-spirit: on, and kept at zero. Third-party headers come in as SYSTEM.
 function(probnas_warnings target)

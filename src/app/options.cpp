@@ -24,7 +24,10 @@ void add_run_options(OptionTable& t, const std::string& run_dir_help) {
       .boolean("ckpt.file_locking", true, "HDF5 file locking (turn off on file systems that refuse POSIX locks)")
       .integer("ckpt.compress", 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)");
   t.integer("comm.verify_interval", 100, 0, 1000000000,
-            "steps between checks that every rank holds identical parameters (0: never)");
+            "steps between checks that every rank holds identical parameters (0: never)")
+      .choice("comm.backend", "auto", {"auto", "mpi", "nccl"},
+              "how CUDA tensors are reduced between ranks: auto (NCCL where this build has it and there is more "
+              "than one rank), nccl, or mpi (staged through the host); CPU tensors always use MPI");
 }
 
 // data.*: the images and their augmentation.

@@ -151,7 +151,7 @@ State read_file(const std::string& path) {
 bool may_change_on_resume(const std::string& key) {
   static const std::set<std::string> keys = {"run.dir",     "run.threads",          "run.device",
                                              "run.resume",  "run.progress_interval", "run.log_level",
-                                             "data.path",   "comm.verify_interval",  "search.epochs",
+                                             "data.path",   "comm.verify_interval",  "comm.backend", "search.epochs",
                                              // probnas train: the genotype is compared by content, not path
                                              "data.test_path", "train.genotype", "train.epochs", "train.eval_every",
                                              "train.eval_batch"};

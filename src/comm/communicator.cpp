@@ -116,16 +116,15 @@ class MpiCommunicator final : public Communicator {
   }
 
   void allreduce(std::vector<torch::Tensor>& tensors, ReduceOp op) override {
-    if (tensors.empty()) return;
+    if (tensors.empty() || size_ == 1) return;  // nothing to add (and no device-to-host copy)
     Stopwatch t;
     torch::NoGradGuard guard;
     std::vector<torch::Tensor> flat;
     for (auto& x : tensors) flat.push_back(x.detach().reshape(-1).to(torch::kCPU, torch::kFloat64));
     torch::Tensor bucket = torch::cat(flat).contiguous();
-    if (size_ > 1)
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, bucket.data_ptr<double>(), static_cast<int>(bucket.numel()), MPI_DOUBLE,
-                              MPI_SUM, world_.get()),
-                "Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, bucket.data_ptr<double>(), static_cast<int>(bucket.numel()), MPI_DOUBLE,
+                            MPI_SUM, world_.get()),
+              "Allreduce");
     if (op == ReduceOp::mean) bucket.div_(static_cast<double>(size_));
     int64_t offset = 0;
     for (auto& x : tensors) {
@@ -137,6 +136,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    if (size_ == 1) return;
     Stopwatch t;
     torch::NoGradGuard guard;
     for (auto& x : tensors) {
@@ -148,6 +148,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   torch::Tensor allgather(const torch::Tensor& tensor) override {
+    if (size_ == 1) return tensor.detach().unsqueeze(0).clone();
     Stopwatch t;
     auto host = tensor.detach().to(torch::kCPU).contiguous();
     std::vector<int64_t> shape{size_};

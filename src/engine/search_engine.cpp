@@ -14,6 +14,7 @@
 
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/comm/communicator.h"
+#include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
@@ -119,15 +120,18 @@ SplitOptions architecture_split_options(const Config& c, const SplitOptions& wei
 }
 }  // namespace
 
-SearchSummary run_search(const Config& c, Communicator& comm, bool sample_only) {
+SearchSummary run_search(const Config& c, Communicator& world, bool sample_only) {
   Stopwatch wall;
   check_method_and_space(c);
-  const bool root = comm.rank() == 0;
+  const bool root = world.rank() == 0;
   const SignalWatch signals;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
   const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
-                                                    : default_threads_per_rank(comm);
+                                                    : default_threads_per_rank(world);
   configure_threads(threads);
-  const c10::Device device = select_device(c.text("run.device"), comm.local_rank());
+  const c10::Device device = select_device(c.text("run.device"), world.local_rank());
+  // CUDA tensors through NCCL where built with it; CPU tensors, bytes and barriers through MPI.
+  const auto device_comm = make_device_communicator(world, device, c.text("comm.backend"));
+  Communicator& comm = *device_comm;
   const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
   const std::string dir = run_directory(c);
 

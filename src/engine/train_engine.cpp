@@ -8,6 +8,7 @@
 
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/comm/communicator.h"
+#include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
@@ -172,14 +173,17 @@ torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor
 
 }  // namespace
 
-TrainSummary run_training(const Config& c, Communicator& comm) {
+TrainSummary run_training(const Config& c, Communicator& world) {
   Stopwatch wall;
-  const bool root = comm.rank() == 0;
+  const bool root = world.rank() == 0;
   const SignalWatch signals;
   const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
-                                                    : default_threads_per_rank(comm);
+                                                    : default_threads_per_rank(world);
   configure_threads(threads);
-  const c10::Device device = select_device(c.text("run.device"), comm.local_rank());
+  const c10::Device device = select_device(c.text("run.device"), world.local_rank());
+  // CUDA tensors through NCCL where built with it; CPU tensors, bytes and barriers through MPI.
+  const auto device_comm = make_device_communicator(world, device, c.text("comm.backend"));
+  Communicator& comm = *device_comm;
   const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
   const TrainTarget target = resolve_train_target(c.text("train.genotype"));
   const Genotype& genotype = target.genotype;

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "probnas/comm/communicator.h"
+#include "probnas/comm/device_communicator.h"
 #include "probnas/core/error.h"
 #include "probnas/method/darts.h"
 #include "probnas/method/drnas.h"
@@ -75,6 +76,40 @@ TEST(Communicator, AllgatherOfTensorsAndBytes) {
   for (int i = 0; i < p; ++i) EXPECT_EQ(bytes[static_cast<size_t>(i)], std::string(static_cast<size_t>(i), 'x') + "rank" + std::to_string(i));
   g_comm->barrier();
   EXPECT_GT(g_comm->collective_seconds(), 0.0);
+}
+
+TEST(DeviceCommunicator, CpuRunsForwardEveryCollectiveToTheControlPlane) {
+  const int r = g_comm->rank(), p = g_comm->size();
+  for (const char* backend : {"auto", "mpi"}) {
+    auto dc = make_device_communicator(*g_comm, c10::Device(c10::kCPU), backend);
+    EXPECT_EQ(dc->rank(), r);
+    EXPECT_EQ(dc->size(), p);
+    EXPECT_EQ(dc->local_rank(), g_comm->local_rank());
+    const double before = dc->collective_seconds();
+    std::vector<torch::Tensor> ts{torch::full({3}, static_cast<float>(r + 1))};
+    dc->allreduce(ts, ReduceOp::sum);
+    EXPECT_TRUE(torch::allclose(ts[0], torch::full({3}, static_cast<float>(p * (p + 1) / 2))));
+    std::vector<torch::Tensor> b{torch::full({2}, static_cast<int64_t>(r), torch::kInt64)};
+    dc->broadcast(b, p - 1);
+    EXPECT_TRUE(torch::equal(b[0], torch::full({2}, static_cast<int64_t>(p - 1), torch::kInt64)));
+    const auto all = dc->allgather(torch::tensor({r}, torch::kInt32));
+    for (int i = 0; i < p; ++i) EXPECT_EQ(all[i][0].item<int>(), i);
+    EXPECT_EQ(dc->allgather_bytes(std::to_string(r)).size(), static_cast<size_t>(p));
+    dc->barrier();
+    EXPECT_GT(dc->collective_seconds(), before);  // the control plane's clock
+  }
+}
+
+TEST(DeviceCommunicator, NcclForACpuRunFailsOnEveryRankAlike) {
+  // Decided from the config alone: every rank throws the same error before any collective, so the
+  // job ends with one message instead of ranks waiting for each other.
+  try {
+    make_device_communicator(*g_comm, c10::Device(c10::kCPU), "nccl");
+    FAIL() << "comm.backend = nccl on the CPU was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs run.device = cuda"), std::string::npos) << e.what();
+  }
+  g_comm->barrier();
 }
 
 // ---- world-size invariance --------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #pragma once
 // Who computes which logical unit, and the collectives that keep ranks identical. MPI is the
-// control plane everywhere and reduces CPU tensors; CUDA tensors are staged through the host
-// until the NCCL backend (GPU builds) lands.
+// control plane everywhere and reduces CPU tensors; in CUDA builds, CUDA tensors go through NCCL
+// (comm/device_communicator.h), or are staged through the host with comm.backend = mpi.
 #include <torch/types.h>
 
 #include <cstdint>
@@ -41,8 +41,9 @@ class Communicator {
   // Root's bytes to every rank (any size; other ranks' `bytes` are replaced).
   virtual void broadcast_bytes(std::string& bytes, int root = 0) = 0;
   virtual void barrier() = 0;
-  // Seconds spent inside collectives since construction (the communication share of a step).
-  double collective_seconds() const { return collective_seconds_; }
+  // Seconds spent inside collectives since construction (the communication share of a step). For
+  // NCCL, the GPU time of its kernels (CUDA events; reading it waits for the pending ones).
+  virtual double collective_seconds() const { return collective_seconds_; }
 
  protected:
   double collective_seconds_ = 0;
