@@ -19,6 +19,11 @@
 //   bench_search_step --space darts --cells 8 --k 6 --then-k 3 --then-keep 4 --methods drnas
 // ImageNet-sized search steps (the loader bench compares its throughput with these):
 //   bench_search_step --space darts --cells 8 --k 2 --stem imagenet --size 224 --methods drnas
+// On CUDA it adds the GPU's own time per step (CUDA events, "gpu_step_ms_median") and, from Kineto's
+// record of --profile-steps more steps, "gpu_busy_share": the union of the GPU's kernels, copies and
+// memsets over the steps' wall time (1.0: the GPU never waits for the host). --cudnn-benchmark,
+// --channels-last, --bf16 (autocast) and --tf32 try the speed options one by one:
+//   bench_search_step --device cuda --methods drnas,darts --channels-last
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -37,6 +42,12 @@
 #include "probnas/method/gdas.h"
 #include "probnas/method/gibbs.h"
 #include "probnas/method/parsec.h"
+
+#if defined(PROBNAS_WITH_CUDA)
+#include <ATen/Context.h>
+
+#include "gpu_timing.h"
+#endif
 
 namespace po = boost::program_options;
 using namespace probnas;
@@ -74,7 +85,9 @@ int main(int argc, char** argv) {
   std::string device_name, methods, space_name, stem;
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
-  int64_t micro_batches = 0, samples = 8, arch_batch = 0;
+  int64_t micro_batches = 0, samples = 8, arch_batch = 0, profile_steps = 5;
+  bool cudnn_benchmark = false, channels_last = false, bf16 = false;
+  std::string tf32 = "default";
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
@@ -97,7 +110,14 @@ int main(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(2), "untimed steps first")
       ("steps", po::value(&steps)->default_value(10), "timed steps")
       ("threads", po::value(&threads)->default_value(0), "intra-op threads per rank (0: node cores / ranks on the node)")
-      ("micro-batches", po::value(&micro_batches)->default_value(0), "micro-batches per global batch (0: one per rank)");
+      ("micro-batches", po::value(&micro_batches)->default_value(0), "micro-batches per global batch (0: one per rank)")
+      ("profile-steps", po::value(&profile_steps)->default_value(5), "CUDA: steps recorded by the profiler for "
+                                                                     "gpu_busy_share (0: none)")
+      ("cudnn-benchmark", po::bool_switch(&cudnn_benchmark), "cuDNN picks the fastest convolution algorithms")
+      ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights")
+      ("bf16", po::bool_switch(&bf16), "bf16 autocast for the step's forward and backward passes")
+      ("tf32", po::value(&tf32)->default_value("default"), "TF32 matmuls and convolutions on CUDA: on, off, default "
+                                                           "(LibTorch's)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -116,6 +136,17 @@ int main(int argc, char** argv) {
     const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*comm));
     const c10::Device device = select_device(device_name, comm->local_rank());
     if (micro_batches == 0) micro_batches = comm->size();
+    if (tf32 != "default" && tf32 != "on" && tf32 != "off") {
+      std::cerr << "bench_search_step: --tf32 " << tf32 << " (allowed: on, off, default)\n";
+      return 2;
+    }
+#if defined(PROBNAS_WITH_CUDA)
+    at::globalContext().setBenchmarkCuDNN(cudnn_benchmark);
+    if (tf32 != "default") {
+      at::globalContext().setAllowTF32CuDNN(tf32 == "on");
+      at::globalContext().setAllowTF32CuBLAS(tf32 == "on");
+    }
+#endif
     if (arch_batch == 0) arch_batch = batch;
     if (arch_batch % batch != 0) {
       std::cerr << "bench_search_step: --arch-batch " << arch_batch << " is not a multiple of --batch " << batch << "\n";
@@ -172,8 +203,15 @@ int main(int argc, char** argv) {
       m->begin_epoch(then_k > 0 ? 1 : 0, then_k > 0 ? 2 : 1);  // the second stage prunes and widens here
       int64_t weights = 0;
       for (const auto& p : net->parameters()) weights += p.numel();
-      const auto tb = loader(0, batch, "w", m->splits_samples()).batch(0, 0);
-      const auto vb = loader(batch, arch_batch, "a", m->splits_samples()).batch(0, 0);
+      auto tb = loader(0, batch, "w", m->splits_samples()).batch(0, 0);
+      auto vb = loader(batch, arch_batch, "a", m->splits_samples()).batch(0, 0);
+      if (channels_last) {
+        torch::NoGradGuard no_grad;
+        for (auto& p : net->parameters())
+          if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+        for (auto* list : {&tb, &vb})
+          for (auto& b : *list) b.x = b.x.contiguous(at::MemoryFormat::ChannelsLast);
+      }
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
@@ -181,21 +219,55 @@ int main(int argc, char** argv) {
       reset_peak_device_memory(device);
       const double rss_before = proc_status_mb("VmRSS");
       reset_peak_rss();
-      std::vector<double> ms;
+      std::vector<double> ms, gpu_ms;
       double comm_seconds = 0;
+#if defined(PROBNAS_WITH_CUDA)
+      bench::GpuStepTimer gpu_timer;
+#endif
       for (int64_t s = 0; s < warmup + steps; ++s) {
         ctx.global_step = s;
         synchronize(device);
         comm->barrier();  // every rank starts the step together
         const double comm_before = comm->collective_seconds();
         Stopwatch clock;
-        m->step(tb, vb, ctx, metrics);
+#if defined(PROBNAS_WITH_CUDA)
+        if (device.is_cuda()) gpu_timer.start();
+#endif
+        {
+          AutocastScope precision(device, torch::kBFloat16, bf16);
+          m->step(tb, vb, ctx, metrics);
+        }
+#if defined(PROBNAS_WITH_CUDA)
+        if (device.is_cuda() && s >= warmup) gpu_ms.push_back(gpu_timer.stop_ms());
+#endif
         synchronize(device);
         if (s >= warmup) {
           ms.push_back(clock.seconds() * 1e3);
           comm_seconds += comm->collective_seconds() - comm_before;
         }
       }
+      nlohmann::ordered_json gpu;
+#if defined(PROBNAS_WITH_CUDA)
+      if (device.is_cuda() && profile_steps > 0) {
+        // Separate steps: the profiler's own overhead must not enter the timed ones.
+        synchronize(device);
+        comm->barrier();
+        bench::GpuProfile profile;
+        Stopwatch clock;
+        for (int64_t s = 0; s < profile_steps; ++s) {
+          ctx.global_step = warmup + steps + s;
+          AutocastScope precision(device, torch::kBFloat16, bf16);
+          m->step(tb, vb, ctx, metrics);
+        }
+        synchronize(device);
+        const double wall_ms = clock.seconds() * 1e3;
+        const auto a = profile.stop();
+        gpu["gpu_busy_share"] = a.busy_ms / wall_ms;
+        gpu["gpu_busy_ms_per_step"] = a.busy_ms / static_cast<double>(profile_steps);
+        gpu["gpu_activities_per_step"] = static_cast<double>(a.activities) / static_cast<double>(profile_steps);
+        gpu["profiled_step_ms"] = wall_ms / static_cast<double>(profile_steps);
+      }
+#endif
       double total = 0;
       for (double v : ms) total += v;
       nlohmann::ordered_json j;
@@ -225,7 +297,15 @@ int main(int argc, char** argv) {
       j["peak_rss_mb"] = peak_rss_mb();
       j["rss_before_mb"] = rss_before;
       j["step_extra_rss_mb"] = proc_status_mb("VmHWM") - rss_before;
-      if (device.is_cuda()) j["peak_gpu_mb"] = static_cast<double>(peak_device_memory(device)) / (1024.0 * 1024.0);
+      if (device.is_cuda()) {
+        j["peak_gpu_mb"] = static_cast<double>(peak_device_memory(device)) / (1024.0 * 1024.0);
+        if (!gpu_ms.empty()) j["gpu_step_ms_median"] = percentile(gpu_ms, 0.5);
+        for (const auto& [key, value] : gpu.items()) j[key] = value;
+      }
+      j["cudnn_benchmark"] = cudnn_benchmark;
+      j["channels_last"] = channels_last;
+      j["precision"] = bf16 ? "bf16" : "fp32";
+      j["tf32"] = tf32;
       j["libtorch"] = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
       if (comm->rank() == 0) std::cout << j.dump() << std::endl;
     }

@@ -1,5 +1,6 @@
 #include "probnas/core/device.h"
 
+#include <ATen/autocast_mode.h>
 #include <sched.h>
 #include <torch/torch.h>
 
@@ -72,6 +73,54 @@ void synchronize(const c10::Device& device) {
   if (device.is_cuda()) c10::cuda::device_synchronize();
 #endif
   (void)device;
+}
+
+namespace {
+#define PROBNAS_AUTOCAST_2_4 (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+bool autocast_enabled(c10::DeviceType t) {
+#if PROBNAS_AUTOCAST_2_4
+  return at::autocast::is_autocast_enabled(t);
+#else
+  return t == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+c10::ScalarType autocast_dtype(c10::DeviceType t) {
+#if PROBNAS_AUTOCAST_2_4
+  return at::autocast::get_autocast_dtype(t);
+#else
+  return t == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+void set_autocast(c10::DeviceType t, bool enabled, c10::ScalarType dtype) {
+#if PROBNAS_AUTOCAST_2_4
+  at::autocast::set_autocast_enabled(t, enabled);
+  at::autocast::set_autocast_dtype(t, dtype);
+#else
+  if (t == c10::kCUDA) {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+#endif
+}
+}  // namespace
+
+AutocastScope::AutocastScope(const c10::Device& device, c10::ScalarType dtype, bool enabled) : type_(device.type()) {
+  if (!enabled) return;
+  PROBNAS_CHECK(type_ == c10::kCPU || type_ == c10::kCUDA, "mixed precision on ", device.str(), " is not supported");
+  active_ = true;
+  was_enabled_ = autocast_enabled(type_);
+  was_dtype_ = autocast_dtype(type_);
+  set_autocast(type_, true, dtype);
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // casts of weights made in the scope
+  set_autocast(type_, was_enabled_, was_dtype_);
 }
 
 }  // namespace probnas

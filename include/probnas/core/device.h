@@ -1,6 +1,7 @@
 #pragma once
 // Device selection and thread setup: the one place that knows about CUDA devices.
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <string>
 
@@ -16,5 +17,21 @@ std::string device_description(const c10::Device& device);
 int64_t peak_device_memory(const c10::Device& device);
 void reset_peak_device_memory(const c10::Device& device);
 void synchronize(const c10::Device& device);
+
+// Mixed precision for the operations of one scope: LibTorch's autocast on `device`'s type with
+// `dtype` (bf16), restored on exit. Disabled (`enabled` false) it changes nothing. The autocast API
+// moved in LibTorch 2.4; this is the one place that knows both.
+class AutocastScope {
+ public:
+  AutocastScope(const c10::Device& device, c10::ScalarType dtype, bool enabled);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false, was_enabled_ = false;
+  c10::DeviceType type_;
+  c10::ScalarType was_dtype_ = c10::ScalarType::Undefined;
+};
 
 }  // namespace probnas
