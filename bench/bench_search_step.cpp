@@ -35,6 +35,7 @@
 #include <sstream>
 
 #include "probnas/comm/communicator.h"
+#include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
 #include "probnas/method/darts.h"
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   int64_t micro_batches = 0, samples = 8, arch_batch = 0, profile_steps = 5;
   bool cudnn_benchmark = false, channels_last = false, bf16 = false;
-  std::string tf32 = "default";
+  std::string tf32 = "default", comm_backend = "auto";
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
       ("device", po::value(&device_name)->default_value("cpu"), "cpu or cuda")
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
       ("cudnn-benchmark", po::bool_switch(&cudnn_benchmark), "cuDNN picks the fastest convolution algorithms")
       ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights")
       ("bf16", po::bool_switch(&bf16), "bf16 autocast for the step's forward and backward passes")
+      ("comm-backend", po::value(&comm_backend)->default_value("auto"), "auto, mpi or nccl (as comm.backend; nccl on "
+                                                                          "one rank times NCCL's reduction on one GPU)")
       ("tf32", po::value(&tf32)->default_value("default"), "TF32 matmuls and convolutions on CUDA: on, off, default "
                                                            "(LibTorch's)");
   po::variables_map vm;
@@ -132,9 +135,11 @@ int main(int argc, char** argv) {
   }
   MpiSession mpi(&argc, &argv);
   try {
-    auto comm = make_world_communicator();
-    const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*comm));
-    const c10::Device device = select_device(device_name, comm->local_rank());
+    auto world = make_world_communicator();
+    const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*world));
+    const c10::Device device = select_device(device_name, world->local_rank());
+    auto comm = make_device_communicator(*world, device, comm_backend);
+    const bool reduce = comm->size() > 1 || comm_backend == "nccl";
     if (micro_batches == 0) micro_batches = comm->size();
     if (tf32 != "default" && tf32 != "on" && tf32 != "off") {
       std::cerr << "bench_search_step: --tf32 " << tf32 << " (allowed: on, off, default)\n";
@@ -215,7 +220,7 @@ int main(int argc, char** argv) {
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
-      ctx.comm = comm->size() > 1 ? comm.get() : nullptr;
+      ctx.comm = reduce ? comm.get() : nullptr;
       reset_peak_device_memory(device);
       const double rss_before = proc_status_mb("VmRSS");
       reset_peak_rss();
@@ -276,6 +281,7 @@ int main(int argc, char** argv) {
       j["method"] = method;
       j["device"] = device.str();
       j["ranks"] = comm->size();
+      j["comm_backend"] = choose_comm_backend(comm_backend, device, comm->size()).nccl ? "nccl" : "mpi";
       j["threads"] = used_threads;
       j["micro_batches"] = micro_batches;
       j["batch"] = batch;

@@ -8,8 +8,24 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
 # libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev): decodes image folders in probnas convert
 # and the JPEG shards in the loader threads.
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+# pkg-config finds it on Debian; where there is none (the GPU machine, with the Debian packages
+# unpacked into a prefix on CMAKE_PREFIX_PATH), the header and library are looked up directly.
+find_package(PkgConfig QUIET)
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(TURBOJPEG QUIET IMPORTED_TARGET libturbojpeg)
+endif()
+if(TARGET PkgConfig::TURBOJPEG)
+  add_library(probnas_turbojpeg ALIAS PkgConfig::TURBOJPEG)
+else()
+  find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+  find_library(TURBOJPEG_LIBRARY NAMES turbojpeg libturbojpeg.so.0)
+  if(NOT TURBOJPEG_INCLUDE_DIR OR NOT TURBOJPEG_LIBRARY)
+    message(FATAL_ERROR "libjpeg-turbo's TurboJPEG (turbojpeg.h, libturbojpeg) not found: apt-get install libturbojpeg0-dev")
+  endif()
+  add_library(probnas_turbojpeg INTERFACE IMPORTED)
+  target_include_directories(probnas_turbojpeg INTERFACE ${TURBOJPEG_INCLUDE_DIR})
+  target_link_libraries(probnas_turbojpeg INTERFACE ${TURBOJPEG_LIBRARY})
+endif()
 
 set(PROBNAS_WITH_CUDA OFF)
 if(PROBNAS_CUDA STREQUAL "ON" OR (PROBNAS_CUDA STREQUAL "AUTO" AND TARGET torch_cuda))
@@ -21,6 +37,10 @@ endif()
 # only libnccl.so.2.
 set(PROBNAS_NCCL "AUTO" CACHE STRING "NCCL backend for CUDA tensors: AUTO (CUDA builds where NCCL is found), ON, OFF")
 set(PROBNAS_WITH_NCCL OFF)
+if(PROBNAS_NCCL STREQUAL "ON" AND NOT PROBNAS_WITH_CUDA)
+  message(FATAL_ERROR "PROBNAS_NCCL=ON needs a CUDA LibTorch (this one, ${TORCH_INSTALL_PREFIX}, has no torch_cuda): "
+                      "point Torch_DIR or CMAKE_PREFIX_PATH at a CUDA LibTorch")
+endif()
 if(PROBNAS_WITH_CUDA AND NOT PROBNAS_NCCL STREQUAL "OFF")
   find_package(CUDAToolkit QUIET)
   find_path(NCCL_INCLUDE_DIR nccl.h HINTS $ENV{PROBNAS_NCCL_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
