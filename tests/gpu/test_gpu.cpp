@@ -19,6 +19,7 @@
 
 #if defined(PROBNAS_WITH_CUDA)
 #include <ATen/Context.h>
+#include <c10/cuda/CUDAFunctions.h>
 
 #include "probnas/core/rng.h"
 #include "probnas/data/dataset.h"
@@ -26,6 +27,7 @@
 #include "probnas/method/darts.h"
 #include "probnas/method/dirichlet.h"
 #include "probnas/method/drnas.h"
+#include "probnas/method/gdas.h"
 #include "probnas/method/gibbs.h"
 #include "probnas/method/parsec.h"
 #include "probnas/space/supernet.h"
@@ -116,9 +118,10 @@ struct StepResult {
   std::vector<torch::Tensor> tensors;  // the supernet's parameters, then the architecture distribution
 };
 
-// One step of `method` on an NB201 supernet (C=8, N=1) with 32 synthetic 3x16x16 images per split,
-// initialised identically on the CPU, computed on `device`.
-StepResult one_step(const std::string& method, const c10::Device& device) {
+// Two steps of `method` on an NB201 supernet (C=8, N=1) with 32 synthetic 3x16x16 images per split,
+// initialised identically on the CPU, computed on `device`. `checked_step` >= 0: that step runs
+// with LibTorch's CUDA sync check set to error, so any host synchronisation in it throws.
+StepResult one_step(const std::string& method, const c10::Device& device, int checked_step = -1) {
   torch::manual_seed(7);
   SpaceOptions space;
   space.space = "nb201", space.channels = 8, space.input_channels = 3, space.classes = 10, space.cells_per_stage = 1;
@@ -136,6 +139,10 @@ StepResult one_step(const std::string& method, const c10::Device& device) {
     g.order = 1;
     g.sample_weights = false;  // weight noise is drawn on the device (its generator differs from the CPU's)
     m = std::make_unique<GibbsNas>(net, go, g, RngKey(3));
+  } else if (method == "drnas") {
+    m = std::make_unique<Drnas>(net, go, RngKey(3));
+  } else if (method == "gdas") {
+    m = std::make_unique<Gdas>(net, go, GdasOptions{}, RngKey(3));
   } else {
     m = std::make_unique<Darts>(net, go, RngKey(3));
   }
@@ -155,7 +162,21 @@ StepResult one_step(const std::string& method, const c10::Device& device) {
   StepMetrics metrics;
   for (int64_t s = 0; s < 2; ++s) {
     ctx.global_step = s;
-    m->step(train.batch(0, s), val.batch(0, s), ctx, metrics);
+    const auto tb = train.batch(0, s), vb = val.batch(0, s);
+    if (s == checked_step) {
+      c10::cuda::device_synchronize();
+      auto& state = c10::cuda::warning_state();
+      state.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+      try {
+        m->step(tb, vb, ctx, metrics);
+      } catch (...) {
+        state.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+        throw;
+      }
+      state.set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+      continue;
+    }
+    m->step(tb, vb, ctx, metrics);
   }
   StepResult out;
   for (const auto& p : net->parameters()) out.tensors.push_back(p.detach().cpu().to(torch::kFloat64));
@@ -184,6 +205,25 @@ TEST_P(CudaMatchesCpu, TwoSearchStepsWithTheSameKeys) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, CudaMatchesCpu, ::testing::Values("darts", "darts2", "parsec", "gibbs"));
+
+// ---- no host synchronisation inside a step ------------------------------------------------------
+
+class StepWithoutSync : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StepWithoutSync, TheSecondStepNeverWaitsForTheGpu) {
+  REQUIRE_GPU();
+  // The first step may allocate and pick algorithms; the second is the steady state of a search.
+  EXPECT_NO_THROW(one_step(GetParam(), my_gpu(), 1)) << GetParam() << " synchronised with the host in its step";
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, StepWithoutSync, ::testing::Values("drnas", "darts", "darts2"));
+
+TEST(StepWithoutSync, TheCheckCatchesAStepThatReadsTheGpu) {
+  REQUIRE_GPU();
+  // GDAS reads its chosen operations to the host once per draw (they decide which modules run):
+  // the check above must see that, or it proves nothing.
+  EXPECT_THROW(one_step("gdas", my_gpu(), 1), c10::Error);
+}
 
 // ---- DrNAS's Dirichlet on CUDA ----------------------------------------------------------------
 
