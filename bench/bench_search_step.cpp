@@ -19,7 +19,8 @@
 //   bench_search_step --space darts --cells 8 --k 6 --then-k 3 --then-keep 4 --methods drnas
 // ImageNet-sized search steps (the loader bench compares its throughput with these):
 //   bench_search_step --space darts --cells 8 --k 2 --stem imagenet --size 224 --methods drnas
-// On CUDA it adds the GPU's own time per step (CUDA events, "gpu_step_ms_median") and, from Kineto's
+// "ops_per_step" counts the ATen operations of one step (outermost only): on a GPU, about its kernel
+// launches. On CUDA it adds the GPU's own time per step (CUDA events, "gpu_step_ms_median") and, from Kineto's
 // record of --profile-steps more steps, "gpu_busy_share": the union of the GPU's kernels, copies and
 // memsets over the steps' wall time (1.0: the GPU never waits for the host). --cudnn-benchmark,
 // --channels-last, --bf16 (autocast) and --tf32 try the speed options one by one:
@@ -43,6 +44,7 @@
 #include "probnas/method/gdas.h"
 #include "probnas/method/gibbs.h"
 #include "probnas/method/parsec.h"
+#include "op_count.h"
 
 #if defined(PROBNAS_WITH_CUDA)
 #include <ATen/Context.h>
@@ -251,6 +253,15 @@ int main(int argc, char** argv) {
           comm_seconds += comm->collective_seconds() - comm_before;
         }
       }
+      // One more step with every ATen operation counted (outside the timed steps: counting costs).
+      int64_t ops_per_step = 0;
+      {
+        ctx.global_step = warmup + steps;
+        bench::OpCounter counter;
+        AutocastScope precision(device, torch::kBFloat16, bf16);
+        m->step(tb, vb, ctx, metrics);
+        ops_per_step = counter.ops();
+      }
       nlohmann::ordered_json gpu;
 #if defined(PROBNAS_WITH_CUDA)
       if (device.is_cuda() && profile_steps > 0) {
@@ -260,7 +271,7 @@ int main(int argc, char** argv) {
         bench::GpuProfile profile;
         Stopwatch clock;
         for (int64_t s = 0; s < profile_steps; ++s) {
-          ctx.global_step = warmup + steps + s;
+          ctx.global_step = warmup + steps + 1 + s;
           AutocastScope precision(device, torch::kBFloat16, bf16);
           m->step(tb, vb, ctx, metrics);
         }
@@ -299,6 +310,7 @@ int main(int argc, char** argv) {
       j["step_ms_median"] = percentile(ms, 0.5);
       j["step_ms_p90"] = percentile(ms, 0.9);
       j["comm_share"] = comm_seconds / (total / 1e3);
+      j["ops_per_step"] = ops_per_step;
       if (method == "parsec") j["samples"] = samples;
       j["peak_rss_mb"] = peak_rss_mb();
       j["rss_before_mb"] = rss_before;
