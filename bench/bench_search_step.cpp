@@ -117,7 +117,9 @@ int main(int argc, char** argv) {
       ("profile-steps", po::value(&profile_steps)->default_value(5), "CUDA: steps recorded by the profiler for "
                                                                      "gpu_busy_share (0: none)")
       ("cudnn-benchmark", po::bool_switch(&cudnn_benchmark), "cuDNN picks the fastest convolution algorithms")
-      ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights")
+      ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights (the "
+                                                          "summed gradients stay NCHW views, so the fused optimiser "
+                                                          "takes its per-tensor path)")
       ("bf16", po::bool_switch(&bf16), "bf16 autocast for the step's forward and backward passes")
       ("comm-backend", po::value(&comm_backend)->default_value("auto"), "auto, mpi or nccl (as comm.backend; nccl on "
                                                                           "one rank times NCCL's reduction on one GPU)")
@@ -155,6 +157,11 @@ int main(int argc, char** argv) {
     }
 #endif
     if (arch_batch == 0) arch_batch = batch;
+    if (bf16 && (methods.find("darts2") != std::string::npos || methods.find("gibbs2") != std::string::npos)) {
+      // They change the weights in place inside the step, and autocast would reuse its stale casts.
+      std::cerr << "bench_search_step: --bf16 is for first-order steps (not darts2 or gibbs2)\n";
+      return 2;
+    }
     if (arch_batch % batch != 0) {
       std::cerr << "bench_search_step: --arch-batch " << arch_batch << " is not a multiple of --batch " << batch << "\n";
       return 2;
@@ -229,7 +236,7 @@ int main(int argc, char** argv) {
       std::vector<double> ms, gpu_ms;
       double comm_seconds = 0;
 #if defined(PROBNAS_WITH_CUDA)
-      bench::GpuStepTimer gpu_timer;
+      bench::GpuStepTimer gpu_timer(device.is_cuda() ? device.index() : c10::DeviceIndex{0});
 #endif
       for (int64_t s = 0; s < warmup + steps; ++s) {
         ctx.global_step = s;

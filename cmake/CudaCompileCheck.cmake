@@ -1,8 +1,9 @@
 # ctest's cuda_paths_compile: on a machine with the CUDA toolkit but a CPU-only LibTorch (Debian's),
 # compiles every source that has CUDA- or NCCL-only code (#if PROBNAS_WITH_CUDA / PROBNAS_WITH_NCCL)
 # as the CUDA build would (-fsyntax-only, both macros defined), against LibTorch's CUDA headers and
-# the toolkit's cuda_runtime.h and nccl.h. Code that only a GPU build compiles then breaks a test here,
-# not a GPU session. Linking needs a CUDA LibTorch: that is the GPU machine's part (bench/gpu/).
+# the toolkit's cuda_runtime.h and nccl.h, warnings counting as errors. Code that only a GPU build
+# compiles then breaks a test here, not a GPU session. Linking needs a CUDA LibTorch: that is the GPU
+# machine's part (bench/gpu/).
 #
 #   cmake -DBUILD_DIR=<build> -DCUDA_INCLUDE=<toolkit include> -P CudaCompileCheck.cmake
 if(NOT BUILD_DIR OR NOT CUDA_INCLUDE)
@@ -55,7 +56,7 @@ foreach(i RANGE ${last})
     endif()
     list(APPEND out "${a}")
   endforeach()
-  list(APPEND out -fsyntax-only -DPROBNAS_WITH_CUDA=1 -DPROBNAS_WITH_NCCL=1 "-I${shim}" "-isystem" "${CUDA_INCLUDE}" "${file}")
+  list(APPEND out -fsyntax-only -Werror -DPROBNAS_WITH_CUDA=1 -DPROBNAS_WITH_NCCL=1 "-I${shim}" "-isystem" "${CUDA_INCLUDE}" "${file}")
   execute_process(COMMAND ${out} WORKING_DIRECTORY "${dir}" RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
   math(EXPR checked "${checked} + 1")
   if(NOT rc EQUAL 0)

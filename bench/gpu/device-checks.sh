@@ -6,6 +6,8 @@
 # under $OUT (default: outputs/device-checks):
 #   build.log  ctest-gpu.log  bench.jsonl  bench.log  env.txt
 #   bash bench/gpu/device-checks.sh [--no-tests] [--no-bench]
+# A call may run 600 s at most: run `--no-bench` first (build and tests), then `--no-tests` while the
+# machine is still warm (the build in /tmp/build-cuda is kept; only missing targets are built).
 set -uo pipefail
 OUT=${OUT:-outputs/device-checks}
 mkdir -p "$OUT"
@@ -39,7 +41,7 @@ stamp "built"
 
 if [ "$tests" = 1 ]; then
   stamp "GPU tests (1 and 2 ranks)"
-  (cd "$BUILD" && ctest -L gpu --output-on-failure) > "$OUT/ctest-gpu.log" 2>&1
+  (cd "$BUILD" && ctest -L gpu --timeout 150 --output-on-failure) > "$OUT/ctest-gpu.log" 2>&1
   stamp "GPU tests: exit $?"; tail -15 "$OUT/ctest-gpu.log"
 fi
 
@@ -48,7 +50,7 @@ if [ "$bench" = 1 ]; then
   run_case() {  # label, then bench options
     local label=$1; shift
     stamp "bench $label $*"
-    "${B[@]}" "$@" 2> >(tee -a "$OUT/bench.log" >&2) | sed "s/^{/{\"case\":\"$label\",/" | tee -a "$OUT/bench.jsonl"
+    timeout 90 "${B[@]}" "$@" 2> >(tee -a "$OUT/bench.log" >&2) | sed "s/^{/{\"case\":\"$label\",/" | tee -a "$OUT/bench.jsonl"
   }
   for m in drnas darts; do
     run_case eager --methods $m
@@ -60,7 +62,7 @@ if [ "$bench" = 1 ]; then
     run_case bf16 --methods $m --space darts --cells 8 --channels 16 --cudnn-benchmark --bf16
   done
   stamp "bench with NCCL on one rank (its kernels' share of the step)"
-  mpirun -np 1 "${B[@]}" --methods drnas --micro-batches 2 --cudnn-benchmark --comm-backend nccl 2>>"$OUT/bench.log" |
+  timeout 90 mpirun -np 1 "${B[@]}" --methods drnas --micro-batches 2 --cudnn-benchmark --comm-backend nccl 2>>"$OUT/bench.log" |
     sed 's/^{/{"case":"nccl_1rank",/' | tee -a "$OUT/bench.jsonl"
 fi
 stamp "done"

@@ -126,20 +126,21 @@ std::string nccl_error(ncclResult_t rc, ncclComm_t comm) {
   return msg;
 }
 
-ncclDataType_t nccl_type(c10::ScalarType t) {
-  switch (t) {
-    case c10::kFloat: return ncclFloat32;
-    case c10::kDouble: return ncclFloat64;
-    case c10::kHalf: return ncclFloat16;
-    case c10::kInt: return ncclInt32;
-    case c10::kLong: return ncclInt64;
-    case c10::kByte: return ncclUint8;
-    case c10::kChar: return ncclInt8;
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0)
-    case c10::kBFloat16: return ncclBfloat16;
-#endif
-    default: PROBNAS_FAIL("NCCL cannot reduce tensors of type ", c10::toString(t));
-  }
+// The ranks (indices) that share a GPU with an earlier rank, by the GPUs' UUIDs: NCCL forbids that
+// ("Duplicate GPU detected" deep in its setup). Collective; every rank gets the same answer.
+std::vector<std::pair<size_t, size_t>> shared_gpus(Communicator& control, const c10::Device& device) {
+  cudaDeviceProp prop{};
+  check_cuda(cudaGetDeviceProperties(&prop, device.index()), "GetDeviceProperties");
+  const std::string mine(reinterpret_cast<const char*>(&prop.uuid), sizeof(prop.uuid));
+  const auto all = control.allgather_bytes(mine);
+  std::vector<std::pair<size_t, size_t>> shared;
+  for (size_t b = 1; b < all.size(); ++b)
+    for (size_t a = 0; a < b; ++a)
+      if (all[a] == all[b]) {
+        shared.emplace_back(a, b);
+        break;
+      }
+  return shared;
 }
 
 // CUDA tensors through NCCL on the current stream of `device_`; everything else through `control_`.
@@ -147,7 +148,6 @@ class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(Communicator& control, const c10::Device& device) : control_(control), device_(device) {
     c10::cuda::CUDAGuard guard(device_);
-    check_distinct_gpus();
     ncclUniqueId id;
     std::string bytes;
     if (control_.rank() == 0) {
@@ -219,9 +219,15 @@ class NcclCommunicator final : public Communicator {
     for (auto& x : cuda) buffers.push_back(x.detach().contiguous());
     Timing timing(*this);
     check(ncclGroupStart(), "GroupStart");
-    for (auto& b : buffers)
-      check(ncclBroadcast(b.data_ptr(), b.data_ptr(), b.nbytes(), ncclUint8, root, comm_.get(), stream()), "Broadcast");
-    check(ncclGroupEnd(), "GroupEnd");
+    // The group is always closed, also after a failed call: an open group would defer every later call.
+    ncclResult_t first = ncclSuccess;
+    for (auto& b : buffers) {
+      const auto rc = ncclBroadcast(b.data_ptr(), b.data_ptr(), b.nbytes(), ncclUint8, root, comm_.get(), stream());
+      if (first == ncclSuccess) first = rc;
+    }
+    const auto end = ncclGroupEnd();
+    check(first, "Broadcast");
+    check(end, "GroupEnd");
     timing.end();
     for (size_t i = 0; i < cuda.size(); ++i)
       if (buffers[i].data_ptr() != cuda[i].data_ptr()) cuda[i].detach().copy_(buffers[i]);
@@ -242,16 +248,7 @@ class NcclCommunicator final : public Communicator {
   }
 
   double collective_seconds() const override {
-    // The events of earlier calls: wait for the last, then add up (one host wait per reading).
-    if (!pending_.empty()) check_cuda(cudaEventSynchronize(pending_.back().second), "EventSynchronize");
-    for (auto& p : pending_) {
-      float ms = 0;
-      check_cuda(cudaEventElapsedTime(&ms, p.first, p.second), "EventElapsedTime");
-      nccl_seconds_ += static_cast<double>(ms) / 1e3;
-      cudaEventDestroy(p.first);
-      cudaEventDestroy(p.second);
-    }
-    pending_.clear();
+    harvest(true);
     return control_.collective_seconds() + nccl_seconds_;
   }
 
@@ -263,7 +260,9 @@ class NcclCommunicator final : public Communicator {
     explicit Timing(const NcclCommunicator& owner) : owner_(owner), stream_(owner.stream()) {
       cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
       check_cuda(cudaStreamIsCapturing(stream_, &status), "StreamIsCapturing");
-      if (status != cudaStreamCaptureStatusNone || owner_.pending_.size() >= kMaxPending) return;
+      if (status != cudaStreamCaptureStatusNone) return;
+      if (owner_.pending_.size() >= kMaxPending) owner_.harvest(false);
+      if (owner_.pending_.size() >= kMaxPending) return;  // the GPU is that far behind: this one goes untimed
       check_cuda(cudaEventCreate(&start_), "EventCreate");
       check_cuda(cudaEventCreate(&end_), "EventCreate");
       check_cuda(cudaEventRecord(start_, stream_), "EventRecord");
@@ -280,13 +279,37 @@ class NcclCommunicator final : public Communicator {
     }
 
    private:
-    static constexpr size_t kMaxPending = 4096;  // a run that never reads the time stops recording
+    static constexpr size_t kMaxPending = 1024;  // finished ones are harvested without waiting
     const NcclCommunicator& owner_;
     cudaStream_t stream_;
     cudaEvent_t start_ = nullptr, end_ = nullptr;
   };
 
   cudaStream_t stream() const { return c10::cuda::getCurrentCUDAStream(device_.index()).stream(); }
+
+  // Adds up the GPU time of recorded collectives: all of them, waiting for each (`wait`), or only
+  // those already finished (no host wait, for a run that never reads the time).
+  void harvest(bool wait) const {
+    std::vector<std::pair<cudaEvent_t, cudaEvent_t>> left;
+    for (auto& p : pending_) {
+      if (wait) {
+        check_cuda(cudaEventSynchronize(p.second), "EventSynchronize");
+      } else {
+        const auto rc = cudaEventQuery(p.second);
+        if (rc == cudaErrorNotReady) {
+          left.push_back(p);
+          continue;
+        }
+        check_cuda(rc, "EventQuery");
+      }
+      float ms = 0;
+      check_cuda(cudaEventElapsedTime(&ms, p.first, p.second), "EventElapsedTime");
+      nccl_seconds_ += static_cast<double>(ms) / 1e3;
+      cudaEventDestroy(p.first);
+      cudaEventDestroy(p.second);
+    }
+    pending_ = std::move(left);
+  }
 
   void check(ncclResult_t rc, const char* what) const {
     PROBNAS_CHECK(rc == ncclSuccess, "NCCL ", what, " failed on rank ", control_.rank(), " (",
@@ -307,19 +330,6 @@ class NcclCommunicator final : public Communicator {
     // Keep the caller's order within each group: `host` and `cuda` alias the caller's tensors.
   }
 
-  // Two ranks on one GPU make NCCL fail with "Duplicate GPU detected" deep in its setup; say which.
-  void check_distinct_gpus() {
-    cudaDeviceProp prop{};
-    check_cuda(cudaGetDeviceProperties(&prop, device_.index()), "GetDeviceProperties");
-    std::string mine(reinterpret_cast<const char*>(&prop.uuid), sizeof(prop.uuid));
-    const auto all = control_.allgather_bytes(mine);
-    for (size_t a = 0; a < all.size(); ++a)
-      for (size_t b = a + 1; b < all.size(); ++b)
-        PROBNAS_CHECK(all[a] != all[b], "ranks ", a, " and ", b, " use the same GPU, and NCCL needs one GPU per rank: "
-                      "start as many ranks per node as it has GPUs (srun --ntasks-per-node = --gpus-per-node), or use "
-                      "comm.backend = mpi (slower: tensors staged through the host)");
-  }
-
   Communicator& control_;
   c10::Device device_;
   NcclHandle comm_;
@@ -334,9 +344,24 @@ class NcclCommunicator final : public Communicator {
 std::unique_ptr<Communicator> make_device_communicator(Communicator& control, const c10::Device& device,
                                                        const std::string& backend) {
   const auto choice = choose_comm_backend(backend, device, control.size());
-  if (control.rank() == 0 && control.size() > 1) PROBNAS_LOG(info) << "collectives: " << choice.reason;
+  if (control.rank() == 0 && control.size() > 1) {
+    PROBNAS_LOG(info) << "collectives: " << choice.reason;
+  }
 #if defined(PROBNAS_WITH_NCCL)
-  if (choice.nccl) return std::make_unique<NcclCommunicator>(control, device);
+  if (choice.nccl) {
+    const auto shared = shared_gpus(control, device);
+    if (shared.empty()) return std::make_unique<NcclCommunicator>(control, device);
+    const auto [a, b] = shared.front();
+    PROBNAS_CHECK(backend != "nccl", "comm.backend = nccl but ranks ", a, " and ", b, " use the same GPU, and NCCL "
+                  "needs one GPU per rank: start as many ranks per node as it has GPUs (srun --ntasks-per-node = "
+                  "--gpus-per-node), or use comm.backend = auto or mpi (tensors staged through the host)");
+    if (control.rank() == 0) {
+      PROBNAS_LOG(warn) << "ranks " << a << " and " << b << " share a GPU"
+                        << (shared.size() > 1 ? " (" + std::to_string(shared.size()) + " ranks share with an earlier one)" : "")
+                        << ", which NCCL forbids: collectives go through MPI, staged through the host (slower); start "
+                        << "one rank per GPU for NCCL";
+    }
+  }
 #endif
   return std::make_unique<ForwardingCommunicator>(control);
 }

@@ -21,7 +21,11 @@ c10::Device select_device(const std::string& name, int local_rank) {
   const int count = static_cast<int>(torch::cuda::device_count());
   PROBNAS_CHECK(count > 0, "run.device = 'cuda' but no CUDA device is visible (check CUDA_VISIBLE_DEVICES "
                            "and the driver), or use run.device = cpu");
-  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  const c10::Device device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  // This rank's GPU becomes the current device: streams, events, synchronisation and allocations
+  // that name no device then use it rather than cuda:0.
+  c10::cuda::set_device(device.index());
+  return device;
 #else
   (void)local_rank;
   PROBNAS_FAIL("run.device = 'cuda' but this probnas was built against a CPU-only LibTorch; "

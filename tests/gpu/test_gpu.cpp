@@ -109,7 +109,18 @@ TEST(Nccl, CollectivesOnCudaTensorsOrTheSharedGpuError) {
 
 TEST(Nccl, AutoUsesNcclOnlyWithSeveralRanks) {
   REQUIRE_GPU();
-  EXPECT_EQ(choose_comm_backend("auto", my_gpu(), g_world->size()).nccl, g_world->size() > 1);
+  EXPECT_EQ(choose_comm_backend("auto", my_gpu(), g_world->size()).nccl, nccl_built() && g_world->size() > 1);
+}
+
+TEST(Nccl, AutoFallsBackToMpiWhereRanksShareAGpu) {
+  REQUIRE_GPU();
+  if (static_cast<int>(torch::cuda::device_count()) >= g_world->local_size()) GTEST_SKIP() << "a GPU per rank here";
+  const int r = g_world->rank(), p = g_world->size();
+  auto comm = make_device_communicator(*g_world, my_gpu(), "auto");  // no error: staged through the host
+  std::vector<torch::Tensor> ts{torch::full({3}, static_cast<float>(r + 1), torch::device(my_gpu()))};
+  comm->allreduce(ts, ReduceOp::sum);
+  EXPECT_TRUE(ts[0].is_cuda());
+  EXPECT_TRUE(torch::allclose(ts[0].cpu(), torch::full({3}, static_cast<float>(p * (p + 1) / 2))));
 }
 
 // ---- one search step: CUDA equals CPU -----------------------------------------------------------
@@ -136,8 +147,7 @@ StepResult one_step(const std::string& method, const c10::Device& device, int ch
     m = std::make_unique<Parsec>(net, po, RngKey(3));
   } else if (method == "gibbs") {
     GibbsOptions g;
-    g.order = 1;
-    g.sample_weights = false;  // weight noise is drawn on the device (its generator differs from the CPU's)
+    g.order = 1;  // SGD on the weights (no weight noise, which is drawn on the device); alpha's noise is the CPU's
     m = std::make_unique<GibbsNas>(net, go, g, RngKey(3));
   } else if (method == "drnas") {
     m = std::make_unique<Drnas>(net, go, RngKey(3));

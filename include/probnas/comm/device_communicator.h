@@ -29,9 +29,9 @@ CommBackendChoice choose_comm_backend(const std::string& requested, const c10::D
 
 // A communicator over the same ranks as `control` for the tensors of one run on `device`. With NCCL
 // it owns an NCCL communicator, bootstrapped from an ncclUniqueId that rank 0 broadcasts over
-// `control`; before that the ranks compare their GPUs' UUIDs, so that two ranks on one GPU fail
-// with a message naming them instead of inside NCCL. Otherwise it forwards to `control`. `control`
-// must outlive the result. Collective: every rank calls it.
+// `control`. Before that the ranks compare their GPUs' UUIDs: NCCL forbids two ranks on one GPU,
+// so then `auto` falls back to MPI (with a warning) and `nccl` fails naming the ranks. Otherwise it
+// forwards to `control`. `control` must outlive the result. Collective: every rank calls it.
 std::unique_ptr<Communicator> make_device_communicator(Communicator& control, const c10::Device& device,
                                                        const std::string& backend);
 

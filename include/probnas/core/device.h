@@ -7,8 +7,8 @@
 
 namespace probnas {
 
-// "cpu" or "cuda" (-> cuda:<local_rank mod visible devices>). Fails with a clear message when
-// CUDA is asked for but this build or machine has none.
+// "cpu" or "cuda" (-> cuda:<local_rank mod visible devices>, made the current CUDA device). Fails
+// with a clear message when CUDA is asked for but this build or machine has none.
 c10::Device select_device(const std::string& name, int local_rank = 0);
 // Intra-op threads: `threads` > 0 as given, 0 = every core this process may use.
 int configure_threads(int threads);
@@ -20,7 +20,10 @@ void synchronize(const c10::Device& device);
 
 // Mixed precision for the operations of one scope: LibTorch's autocast on `device`'s type with
 // `dtype` (bf16), restored on exit. Disabled (`enabled` false) it changes nothing. The autocast API
-// moved in LibTorch 2.4; this is the one place that knows both.
+// moved in LibTorch 2.4; this is the one place that knows both. Autocast caches its casts of leaf
+// weights until the outermost scope ends, whatever their version: code that changes weights in
+// place inside a scope (second-order DARTS's w +- eps, GibbsNAS's order-2 pairs) must not run in
+// one, or must call at::autocast::clear_cache() after the change.
 class AutocastScope {
  public:
   AutocastScope(const c10::Device& device, c10::ScalarType dtype, bool enabled);
