@@ -31,6 +31,12 @@ inline Result run_shell(const std::string& cmd) {
 
 inline Result run(const std::string& args) { return run_shell(std::string(PROBNAS_BINARY) + " " + args); }
 
+// The tiny synthetic data set of the resume and train tests (256 images of 8x8), one thread, and no
+// progress lines.
+inline const std::string kTinySyntheticRun =
+    "--data.dataset synthetic --data.synthetic_count 256 --data.synthetic_size 8 --run.threads 1 "
+    "--run.progress_interval 1000 ";
+
 // A command that must fail with `text` in its output.
 #define EXPECT_REFUSED(result, text)                                               \
   do {                                                                             \

@@ -25,9 +25,7 @@ namespace ckpt = probnas::ckpt;
 // 3 epochs x 8 steps on tiny synthetic images, 2 micro-batches, no time or epoch-end checkpoints
 // (the tests choose the step interval); the final checkpoint is ckpt-24.h5.
 const std::string kTinyData =
-    "--data.dataset synthetic --data.synthetic_count 256 --data.synthetic_size 8 --space.channels 4 "
-    "--space.cells_per_stage 1 --search.batch_size 16 --search.micro_batches 2 --run.threads 1 "
-    "--run.progress_interval 1000 ";
+    kTinySyntheticRun + "--space.channels 4 --space.cells_per_stage 1 --search.batch_size 16 --search.micro_batches 2 ";
 const std::string kTiny = kTinyData + "--ckpt.epoch_end false --ckpt.interval_minutes 0 ";
 const std::string kThreeEpochs = kTiny + "--search.epochs 3 ";
 constexpr int64_t kSteps = 24;

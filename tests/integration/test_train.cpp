@@ -18,9 +18,7 @@ using namespace probnas::test;
 namespace fs = std::filesystem;
 namespace ckpt = probnas::ckpt;
 
-const std::string kData =
-    "--data.dataset synthetic --data.synthetic_count 256 --data.synthetic_size 8 --run.threads 1 "
-    "--run.progress_interval 1000 ";
+const std::string kData = kTinySyntheticRun;
 const std::string kBest = "'|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'";
 // 3 epochs x 8 steps of 32 images in 2 micro-batches, a checkpoint every 5 steps.
 const std::string kTrain = kData + "--train.channels 4 --train.cells 1 --train.epochs 3 --train.batch_size 32 "
