@@ -18,8 +18,8 @@
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
 #include "probnas/data/loader.h"
-#include "probnas/engine/run_state.h"
-#include "probnas/method/drnas.h"
+#include "probnas/ckpt/torch_state.h"
+#include "probnas/method/drnas/drnas.h"
 
 namespace po = boost::program_options;
 using namespace probnas;

@@ -24,6 +24,7 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
+#include "probnas/app/options.h"
 #include "probnas/data/convert.h"
 #include "probnas/data/loader.h"
 #include "probnas/data/shards.h"
@@ -47,7 +48,7 @@ void convert_case(Communicator& comm, const std::map<std::string, std::string>& 
   c.set("log_level", "warn");
   std::filesystem::remove_all(c.text("out"));
   comm.barrier();
-  const ConvertSummary s = run_convert(c, comm);
+  const ConvertSummary s = run_convert(convert_options().read(c), comm);
   if (comm.rank() != 0) return;
   j["bench"] = "convert";
   j["images"] = s.images;

@@ -14,8 +14,8 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
-#include "probnas/engine/pgnas_ranking.h"
-#include "probnas/method/pgnas.h"
+#include "probnas/method/pgnas/ranking.h"
+#include "probnas/method/pgnas/pgnas.h"
 
 namespace po = boost::program_options;
 using namespace probnas;

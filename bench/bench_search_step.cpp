@@ -39,11 +39,11 @@
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/timer.h"
-#include "probnas/method/darts.h"
-#include "probnas/method/drnas.h"
-#include "probnas/method/gdas.h"
-#include "probnas/method/gibbs.h"
-#include "probnas/method/parsec.h"
+#include "probnas/method/darts/darts.h"
+#include "probnas/method/drnas/drnas.h"
+#include "probnas/method/gdas/gdas.h"
+#include "probnas/method/gibbsnas/gibbsnas.h"
+#include "probnas/method/parsec/parsec.h"
 #include "op_count.h"
 
 #if defined(PROBNAS_WITH_CUDA)

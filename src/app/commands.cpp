@@ -13,22 +13,25 @@
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
+#include "probnas/core/format.h"
 #include "probnas/core/timer.h"
 #include "probnas/data/convert.h"
 #include "probnas/engine/search_engine.h"
 #include "probnas/engine/train_engine.h"
+#include "probnas/method/registry.h"
 
 namespace probnas {
 namespace {
 
-const char* kUsage =
+const char* kUsageHead =
     "usage: probnas <command> [--config FILE] [--section.key VALUE ...]\n"
     "\n"
     "commands:\n"
-    "  search     search an architecture (DrNAS, DARTS, GDAS, PGNAS, PARSEC, GibbsNAS) and write a run folder;\n"
-    "             resumes from its checkpoints; PGNAS then ranks its candidates\n"
-    "  sample     PGNAS: (re)rank candidates of a finished search (same options as search; pgnas.candidates,\n"
-    "             pgnas.sampling, pgnas.random_drop, pgnas.bn*, pgnas.eval_* and pgnas.test may change)\n"
+    "  search     search an architecture (search.method, below) and write a run folder; resumes from its\n"
+    "             checkpoints; a method with a phase after the search (PGNAS's candidate ranking) runs it\n"
+    "  sample     rerun that phase of a finished search (same options as search; the options marked 'may\n"
+    "             change on resume' in probnas search --help may change, e.g. pgnas.candidates)\n";
+const char* kUsageTail =
     "  train      probnas train --genotype RUN/genotype.json: trains the searched architecture from scratch (the\n"
     "             NB201 or DARTS evaluation protocol) and tests it, or tests a PGNAS candidate as sampled; resumes\n"
     "  convert    image folder trees (ImageNet), CIFAR binaries, IDX files or synthetic images to HDF5 image\n"
@@ -46,6 +49,19 @@ const char* kUsage =
     "\n"
     "exit codes: 0 done; 1 error (message on stderr); 2 bad usage; 75 checkpointed on SIGUSR1, SIGUSR2 or\n"
     "SIGTERM before the end (run the same command again to resume).\n";
+
+// The usage text: the commands, then the methods as the registry describes them.
+std::string usage() {
+  std::string methods = "\nmethods (search.method):\n";
+  for (const auto& e : method_registry()) {
+    std::string name = "  " + e.name;
+    name.resize(13, ' ');
+    std::string spaces;
+    for (const auto& sp : e.spaces) spaces += (spaces.empty() ? "" : ", ") + sp;
+    methods += name + e.summary + " [" + spaces + "]\n";
+  }
+  return std::string(kUsageHead) + kUsageTail + methods;
+}
 
 int search_command(const std::vector<std::string>& args, bool sample_only) {
   Config config(search_option_table());
@@ -65,13 +81,14 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
               << search_option_table().help_text();
     return 0;
   }
-  log::set_level(log::parse_level(config.text("run.log_level")));
+  const SearchSettings settings = read_search_settings(config);
+  log::set_level(log::parse_level(settings.run.log_level));
   auto comm = make_world_communicator();
-  const SearchSummary s = run_search(config, *comm, sample_only);
+  const SearchSummary s = run_search(settings, *comm, sample_only);
   if (s.interrupted) {
     if (comm->rank() == 0)
       std::cout << "search interrupted by " << s.signal << " after step " << s.steps
-                << (s.checkpoint.empty() ? "; ranked candidates in " + s.run_dir + "/ranking/"
+                << (s.checkpoint.empty() ? "; what the phase after the search finished is in " + s.run_dir
                                          : "; checkpoint " + s.checkpoint)
                 << "\nrun the same command again to resume (exit code " << kExitCheckpointed << ")\n";
     return kExitCheckpointed;
@@ -80,10 +97,7 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
     std::cout << "search finished in " << format_duration(s.wall_seconds) << " (" << s.steps
               << " steps); search validation accuracy " << s.final_val_acc * 100 << "%\n"
               << s.report << "genotype: " << s.genotype.text << "\n"
-              << "results in " << s.run_dir
-              << (config.text("search.method") != "pgnas"
-                      ? "/ (genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/)\n"
-                      : "/ (genotype.json, candidates.csv, best_network.h5, metrics.jsonl, config.ini, checkpoints/)\n");
+              << "results in " << s.run_dir << "/ (" << s.files << ")\n";
   }
   return 0;
 }
@@ -136,9 +150,10 @@ int train_command(const std::vector<std::string>& raw_args) {
     }
   }
   parse_command_line(config, args);
-  log::set_level(log::parse_level(config.text("run.log_level")));
+  const TrainSettings settings = read_train_settings(config);
+  log::set_level(log::parse_level(settings.run.log_level));
   auto comm = make_world_communicator();
-  const TrainSummary s = run_training(config, *comm);
+  const TrainSummary s = run_training(settings, *comm);
   if (s.interrupted) {
     if (comm->rank() == 0)
       std::cout << "training interrupted by " << s.signal << " after step " << s.steps << "; checkpoint " << s.checkpoint
@@ -168,9 +183,10 @@ int convert_command(const std::vector<std::string>& args) {
               << convert_option_table().help_text();
     return 0;
   }
-  log::set_level(log::parse_level(config.text("log_level")));
+  const ConvertOptions options = convert_options().read(config);
+  log::set_level(log::parse_level(options.log_level));
   auto comm = make_world_communicator();
-  const ConvertSummary s = run_convert(config, *comm);
+  const ConvertSummary s = run_convert(options, *comm);
   if (comm->rank() == 0) {
     std::cout << "converted " << s.images << " images of " << s.classes << " classes into " << s.shards << " shard"
               << (s.shards == 1 ? "" : "s") << " (" << format_bytes(static_cast<double>(s.bytes)) << ", "
@@ -232,7 +248,7 @@ int inspect_command(const std::vector<std::string>& args) {
 
 int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
+    std::cout << usage();
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {

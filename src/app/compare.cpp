@@ -11,20 +11,23 @@
 #include <memory>
 #include <sstream>
 
-#include "probnas/core/config.h"
+#include "probnas/ckpt/atomic_file.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
-#include "probnas/engine/nb201_table.h"
+#include "probnas/core/format.h"
+#include "probnas/run/nb201_table.h"
+#include "probnas/run/notation.h"
+#include "probnas/run/run_folder.h"
 
 namespace probnas {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // ---- reading the run folders -----------------------------------------------------------------
 
-std::string join(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
+std::string join(const std::string& dir, const std::string& name) { return run_path(dir, name); }
 
 std::string strip_trailing_slashes(std::string s) {
   while (s.size() > 1 && s.back() == '/') s.pop_back();
@@ -36,51 +39,15 @@ bool is_file(const std::string& path) {
   return fs::is_regular_file(path, ec);
 }
 
-json read_json_file(const std::string& path) {
-  const std::string text = read_file_bytes(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    PROBNAS_FAIL(path, ": malformed JSON (", e.what(), ")");
-  }
-}
+json read_json_object(const std::string& path) { return probnas::read_json_object(path); }
 
-json read_json_object(const std::string& path) {
-  json j = read_json_file(path);
-  PROBNAS_CHECK(j.is_object(), path, ": expected a JSON object, found ", j.type_name());
-  return j;
-}
-
-// Typed look-ups: a missing or null key is blank; a key of the wrong type is an error naming the file.
 std::optional<double> number_at(const json& j, const char* key, const std::string& where) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  PROBNAS_CHECK(it->is_number(), where, ": \"", key, "\" should be a number, found ", it->dump());
-  return it->get<double>();
+  return json_number(j, key, where);
 }
-
 std::optional<int64_t> integer_at(const json& j, const char* key, const std::string& where) {
-  const auto v = number_at(j, key, where);
-  if (!v) return std::nullopt;
-  PROBNAS_CHECK(std::isfinite(*v) && std::floor(*v) == *v, where, ": \"", key, "\" should be a whole number, found ",
-                j.at(key).dump());
-  return static_cast<int64_t>(*v);
+  return json_integer(j, key, where);
 }
-
-std::string string_at(const json& j, const char* key, const std::string& where) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  PROBNAS_CHECK(it->is_string(), where, ": \"", key, "\" should be a string, found ", it->dump());
-  return it->get<std::string>();
-}
-
-// `[section] key = value` of an INI file; "" when the file or key is absent.
-std::string ini_value(const std::string& path, const std::string& section, const std::string& key) {
-  if (!is_file(path)) return {};
-  const auto values = parse_ini_values(read_file_bytes(path));
-  const auto it = values.find(section + "." + key);
-  return it == values.end() ? std::string() : it->second;
-}
+std::string string_at(const json& j, const char* key, const std::string& where) { return json_string(j, key, where); }
 
 struct SearchData {
   std::string method, space, dataset, genotype;
@@ -120,6 +87,11 @@ SearchData read_search(const std::string& dir) {
   }
 
   const std::string ini = join(dir, "config.ini");
+  const auto config = read_config_values(dir);
+  auto ini_value = [&](const std::string&, const std::string& section, const std::string& key) {
+    const auto it = config.find(section + "." + key);
+    return it == config.end() ? std::string() : it->second;
+  };
   if (const std::string epochs = ini_value(ini, "search", "epochs"); !epochs.empty()) {
     try {
       s.epochs_total = std::stoll(epochs);
@@ -136,30 +108,16 @@ SearchData read_search(const std::string& dir) {
     s.notes.push_back("no metrics.jsonl: search time and images unknown");
     return s;
   }
-  std::vector<std::string> lines;
-  {
-    std::istringstream in(read_file_bytes(mpath));
-    for (std::string line; std::getline(in, line);)
-      if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
-  }
-  if (lines.empty()) {
+  const MetricsLog log = read_metrics_log(mpath);
+  if (log.lines.empty() && log.bad_lines == 0) {
     s.notes.push_back("metrics.jsonl is empty: search time and images unknown");
     return s;
   }
-  json last;
-  try {
-    last = json::parse(lines.back());
-  } catch (const json::exception& e) {
-    PROBNAS_CHECK(lines.size() > 1, mpath, ": malformed JSON on line 1 (", e.what(), ")");
-    try {
-      last = json::parse(lines[lines.size() - 2]);
-    } catch (const json::exception& e2) {
-      PROBNAS_FAIL(mpath, ": malformed JSON on lines ", lines.size() - 1, " and ", lines.size(), " (", e2.what(), ")");
-    }
-    s.notes.push_back("the last line of metrics.jsonl is torn (written or killed mid-line); search cost from line " +
-                      std::to_string(lines.size() - 1));
-  }
-  PROBNAS_CHECK(last.is_object(), mpath, ": the last line should be a JSON object, found ", last.type_name());
+  PROBNAS_CHECK(!log.lines.empty(), mpath, ": malformed JSON on every line (", log.bad_lines, " lines)");
+  const json& last = log.lines.back();
+  if (log.last_line_torn)
+    s.notes.push_back("the last line of metrics.jsonl is torn (written or killed mid-line); search cost from the last "
+                      "whole line");
   s.wall_s = number_at(last, "wall_s", mpath);
   s.images = integer_at(last, "images", mpath);
   if (!s.val_acc) s.val_acc = number_at(last, "val_acc", mpath);
@@ -193,61 +151,10 @@ TrainData read_train(const std::string& path) {
 
 // ---- genotype notation -----------------------------------------------------------------------
 
-bool parameter_free(const std::string& op) {
-  return op == "skip_connect" || op == "max_pool_3x3" || op == "avg_pool_3x3";
-}
-
-// |op~0|+|op~0|op~1|+|op~0|op~1|op~2| -> the six operations (torch-free twin of parse_nb201_string).
-std::vector<std::string> nb201_ops(const std::string& text) {
-  std::vector<std::string> ops;
-  std::vector<std::string> nodes;
-  {
-    std::string part;
-    std::istringstream in(text);
-    while (std::getline(in, part, '+')) nodes.push_back(part);
-  }
-  PROBNAS_CHECK(nodes.size() == 3 && text.back() != '+', "NB201 genotype '", text, "': expected 3 nodes separated by '+', found ",
-                nodes.size());
-  for (size_t node = 0; node < nodes.size(); ++node) {
-    const std::string& n = nodes[node];
-    PROBNAS_CHECK(n.size() >= 2 && n.front() == '|' && n.back() == '|', "NB201 genotype '", text, "': node ", node + 1,
-                  " '", n, "' should be |op~input|...|");
-    std::vector<std::string> entries;
-    std::istringstream in(n.substr(1, n.size() - 2));
-    for (std::string e; std::getline(in, e, '|');) entries.push_back(e);
-    PROBNAS_CHECK(entries.size() == node + 1, "NB201 genotype '", text, "': node ", node + 1, " has ", entries.size(),
-                  " inputs, expected ", node + 1);
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const auto tilde = entries[i].rfind('~');
-      PROBNAS_CHECK(tilde != std::string::npos && tilde > 0 && entries[i].substr(tilde + 1) == std::to_string(i),
-                    "NB201 genotype '", text, "': '", entries[i], "' should be op~", i);
-      ops.push_back(entries[i].substr(0, tilde));
-    }
-  }
-  return ops;
-}
-
-// The operations of one cell of Genotype(normal=[('op', input), ...], ..., reduce=[...], ...).
+// The operations of one DARTS cell.
 std::vector<std::string> darts_cell_ops(const std::string& text, const std::string& cell) {
-  const std::string open = cell + "=[";
-  const auto start = text.find(open);
-  PROBNAS_CHECK(text.rfind("Genotype(", 0) == 0 && start != std::string::npos, "DARTS genotype '", text,
-                "': expected Genotype(normal=[...], ..., reduce=[...], ...)");
-  const auto end = text.find(']', start);
-  PROBNAS_CHECK(end != std::string::npos, "DARTS genotype '", text, "': the ", cell, " list is not closed");
-  const std::string list = text.substr(start + open.size(), end - start - open.size());
   std::vector<std::string> ops;
-  size_t pos = 0;
-  while ((pos = list.find('(', pos)) != std::string::npos) {
-    const auto q1 = list.find('\'', pos);
-    const auto q2 = q1 == std::string::npos ? q1 : list.find('\'', q1 + 1);
-    const auto close = q2 == std::string::npos ? q2 : list.find(')', q2);
-    PROBNAS_CHECK(close != std::string::npos, "DARTS genotype '", text, "': malformed ", cell, " entry at '",
-                  list.substr(pos), "'");
-    ops.push_back(list.substr(q1 + 1, q2 - q1 - 1));
-    pos = close + 1;
-  }
-  PROBNAS_CHECK(!ops.empty(), "DARTS genotype '", text, "': the ", cell, " cell has no operations");
+  for (const auto& [op, input] : parse_darts_cell(text, cell)) ops.push_back(op);
   return ops;
 }
 
@@ -268,20 +175,6 @@ std::optional<double> share_of(const std::vector<std::string>& ops) {
 std::string printf_string(const char* format, double value) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, value);
-  return buf;
-}
-
-std::string duration_text(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  char buf[48];
-  if (seconds >= 3600 - 30) {  // whole minutes from an hour on: 1h02m
-    const long long minutes = std::llround(seconds / 60);
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", minutes / 60, minutes % 60);
-  } else {
-    const long long s = std::llround(seconds);
-    if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-    else std::snprintf(buf, sizeof buf, "%llds", s);
-  }
   return buf;
 }
 
@@ -535,7 +428,7 @@ std::string usage_text() {
 
 std::pair<double, std::optional<double>> param_free_share(const std::string& space, const std::string& genotype) {
   if (space == "nb201") {
-    const auto share = share_of(nb201_ops(genotype));
+    const auto share = share_of(parse_nb201(genotype));
     PROBNAS_CHECK(share.has_value(), "NB201 genotype '", genotype, "' has no operation other than none");
     return {*share, std::nullopt};
   }
@@ -646,7 +539,7 @@ std::string compare_table_text(const std::vector<CompareRow>& rows) {
          if (!r.epochs_done) return std::string();
          return std::to_string(*r.epochs_done) + (r.epochs_total ? "/" + std::to_string(*r.epochs_total) : "");
        }},
-      {"search time", true, false, [](const CompareRow& r) { return opt_text(r.search_wall_s, duration_text); }},
+      {"search time", true, false, [](const CompareRow& r) { return opt_text(r.search_wall_s, format_duration_short); }},
       {"images", true, false, [](const CompareRow& r) { return opt_text(r.search_images, count_text); }},
       {"val %", true, false, [&](const CompareRow& r) { return opt_text(r.search_val_acc, pct); }},
       {"test %", true, false, [&](const CompareRow& r) { return opt_text(r.test_acc, pct); }},
@@ -850,7 +743,7 @@ int compare_command(const std::vector<std::string>& args, std::ostream& out, std
     }
     out << compare_table_text(rows);
     if (!csv_path.empty()) {
-      write_file_atomic(csv_path, compare_csv(rows));
+      ckpt::write_file_atomic(csv_path, compare_csv(rows));
       out << "\nCSV (every column, full genotypes): " << csv_path << "\n";
     }
     return 0;

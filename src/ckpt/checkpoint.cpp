@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "probnas/ckpt/atomic_file.h"
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
 
@@ -79,10 +80,7 @@ State read_state(const h5::Group& group) {
 
 void write_file(const std::string& path, const State& state, const SaveOptions& options) {
   PROBNAS_CHECK(state.has_group("meta"), "checkpoint state for '", path, "' has no meta group");
-  const std::string tmp = path + ".tmp";
-  std::error_code ec;
-  fs::remove(tmp, ec);
-  {
+  write_atomically(path, [&](const std::string& tmp) {
     h5::FileOptions fo;
     fo.file_locking = options.file_locking;
     h5::File file = h5::File::create(tmp, fo);
@@ -103,9 +101,7 @@ void write_file(const std::string& path, const State& state, const SaveOptions& 
     // Last: the mark that the file is whole. A reader ignores files without it.
     root.open_group("meta").set_attr("complete", int64_t{1});
     file.close();
-  }
-  fsync_file(tmp);
-  rename_durably(tmp, path);
+  });
 }
 
 State read_image(const std::string& bytes, const std::string& name) {
@@ -148,32 +144,13 @@ State read_file(const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // Compatibility
 
-bool may_change_on_resume(const std::string& key) {
-  static const std::set<std::string> keys = {"run.dir",     "run.threads",          "run.device",
-                                             "run.resume",  "run.progress_interval", "run.log_level",
-                                             "data.path",   "comm.verify_interval",  "comm.backend", "search.epochs",
-                                             // probnas train: the genotype is compared by content, not path
-                                             "data.test_path", "train.genotype", "train.epochs", "train.eval_every",
-                                             "train.eval_batch"};
-  // PGNAS's ranking options act after training: a finished search can be ranked again with others.
-  static const std::set<std::string> ranking = {"pgnas.candidates", "pgnas.sampling", "pgnas.random_drop",
-                                                "pgnas.bn",         "pgnas.bn_images", "pgnas.eval_images",
-                                                "pgnas.eval_batch", "pgnas.test",
-                                                // PARSEC's report only: how many architectures genotype.json lists
-                                                "parsec.top_k"};
-  return keys.count(key) != 0 || ranking.count(key) != 0 || key.rfind("ckpt.", 0) == 0 ||
-         key.rfind("report.", 0) == 0;
-}
-
 std::string resume_hash(const Config& config) {
   std::ostringstream out;
-  out << std::hex << std::setw(16) << std::setfill('0')
-      << config.hash([](const std::string& key) { return !may_change_on_resume(key); });
+  out << std::hex << std::setw(16) << std::setfill('0') << config.hash([&](const std::string& key) {
+    const OptionSpec* spec = config.table().find(key);
+    return spec == nullptr || !spec->resumable;
+  });
   return out.str();
-}
-
-void check_compatible(const State& state, const std::string& file, const Config& config) {
-  check_compatible(state, file, config, config.text("search.method"), config.text("search.space"));
 }
 
 void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& run_method,
@@ -195,7 +172,7 @@ void check_compatible(const State& state, const std::string& file, const Config&
   std::vector<std::string> differ;
   std::string first;
   for (const auto& [key, value] : current) {
-    if (may_change_on_resume(key)) continue;
+    if (config.table().find(key)->resumable) continue;
     auto it = stored.find(key);
     if (it == stored.end()) {
       if (config.is_default(key)) continue;  // an option newer than the checkpoint, left at its default
@@ -213,10 +190,11 @@ void check_compatible(const State& state, const std::string& file, const Config&
     for (size_t i = 1; i < differ.size(); ++i) more += " " + differ[i];
     more += ")";
   }
-  PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more,
-                       "; only run.*, data.path, comm.*, search.epochs (train.epochs), ckpt.*, report.* and PGNAS's ranking options "
-                       "may change on "
-                       "resume: use the checkpoint's values or another run.dir");
+  std::string resumable;
+  for (const auto& spec : config.table().specs())
+    if (spec.resumable) resumable += (resumable.empty() ? "" : ", ") + spec.key;
+  PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more, "; only ", resumable,
+                       " may change on resume: use the checkpoint's values or another run.dir");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,3 +276,28 @@ std::optional<Directory::Found> Directory::newest_good() const {
 }
 
 }  // namespace probnas::ckpt
+
+namespace probnas {
+
+const OptionBinding<CheckpointOptions>& checkpoint_options() {
+  using O = CheckpointOptions;
+  static const auto b =
+      OptionBinding<O>()
+          .integer("ckpt.interval_steps", &O::interval_steps, 0, 0, 1000000000, "checkpoint every N steps (0: no step trigger)")
+          .resumable()
+          .real("ckpt.interval_minutes", &O::interval_minutes, 15, 0, 1e7,
+                "checkpoint when this many minutes passed since the last one (0: no time trigger)")
+          .resumable()
+          .boolean("ckpt.epoch_end", &O::epoch_end, true, "checkpoint at the end of every epoch")
+          .resumable()
+          .integer("ckpt.keep", &O::keep, 3, 1, 1000000, "newest checkpoint files kept in <run.dir>/checkpoints")
+          .resumable()
+          .boolean("ckpt.file_locking", &O::file_locking, true,
+                   "HDF5 file locking (turn off on file systems that refuse POSIX locks)")
+          .resumable()
+          .integer("ckpt.compress", &O::compress, 0, 0, 9, "gzip level of checkpoint datasets (0: uncompressed, fastest)")
+          .resumable();
+  return b;
+}
+
+}  // namespace probnas

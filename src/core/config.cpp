@@ -146,6 +146,15 @@ OptionTable& OptionTable::choice(const std::string& key, const std::string& def,
   return add(std::move(s));
 }
 
+OptionTable& OptionTable::mark_resumable(const std::string& key) {
+  for (auto& s : specs_)
+    if (s.key == key) {
+      s.resumable = true;
+      return *this;
+    }
+  PROBNAS_FAIL("internal: option '", key, "' is not in the table");
+}
+
 const OptionSpec* OptionTable::find(const std::string& key) const {
   for (const auto& s : specs_)
     if (s.key == key) return &s;
@@ -169,6 +178,7 @@ std::string OptionTable::help_text() const {
     out << s.help << "\n" << std::string(44, ' ') << "default: "
         << (s.default_value.empty() ? "(empty)" : s.default_value);
     if (s.kind == OptionKind::integer || s.kind == OptionKind::real) out << "; allowed: " << s.allowed();
+    if (s.resumable) out << "; may change on resume";
     out << "\n";
   }
   return out.str();

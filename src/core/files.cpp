@@ -28,16 +28,6 @@ void write_all(int fd, const std::string& data, const std::string& path) {
 }
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  PROBNAS_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
-  write_all(fd, content, tmp);
-  ::fsync(fd);
-  ::close(fd);
-  rename_durably(tmp, path);
-}
-
 void rename_durably(const std::string& tmp, const std::string& path) {
   PROBNAS_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path,
                 "': ", std::strerror(errno));

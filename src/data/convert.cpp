@@ -21,37 +21,40 @@
 namespace probnas {
 namespace fs = std::filesystem;
 
-const OptionTable& convert_option_table() {
-  static const OptionTable table = [] {
-    OptionTable t;
-    t.choice("from", "folder", {"folder", "cifar10", "cifar100", "fashion-mnist", "mnist", "synthetic"},
-             "what to convert: folder = an image folder tree <in>/<class>/<image>.JPEG (ImageNet's train/ or val/ "
-             "sorted into class folders), decoded with libjpeg-turbo; cifar10/cifar100 = the CIFAR binary version "
-             "in <in>; fashion-mnist/mnist = IDX files in <in>; synthetic = generated images (see --synthetic)")
-        .text("in", "", "input folder (folder: the folder of class folders; cifar*/IDX: the folder of the files, "
-              "empty for the dataset's default location)")
-        .choice("split", "train", {"train", "test"}, "cifar10/cifar100/fashion-mnist/mnist: which split to convert")
-        .text("out", "", "output folder of the shards (created; shards already there from the same settings are "
-              "kept, so a killed conversion resumes)")
-        .choice("encoding", "auto", {"auto", "raw", "jpeg"},
-                "how images are stored: raw uint8 arrays (fast to read, large) or JPEG files (about 10x smaller, "
-                "decoded by the loader threads); auto = jpeg for folder trees and synthetic images of 96x96 "
-                "pixels or more, raw otherwise")
-        .integer("size", 0, 0, 4096, "stored resolution: images are resized so the shorter side is this, then "
-                 "centre-cropped to a square (0: the shorter side of the first image; ImageNet search: 256)")
-        .integer("quality", 90, 1, 100, "JPEG quality of the stored images (encoding jpeg)")
-        .real("fraction", 1.0, 1e-6, 1.0, "convert a class-balanced, seeded subset: this fraction of every class "
-              "(DrNAS searches ImageNet on 0.1 for the weights and 0.025 for the architecture)")
-        .integer("seed", 0, 0, 2147483647, "seed of the subset and of the example order")
-        .integer("shard_size", 0, 0, 100000000, "examples per shard (0: about 256 MB of raw pixels per shard)")
-        .integer("threads", 0, 0, 1024, "decode/encode threads per rank (0: the cores of the node / its ranks)")
-        .integer("synthetic", 0, 0, 1000000000, "synthetic: this many images (sets --from synthetic)")
-        .text("shape", "3x224x224", "synthetic: CxHxW of the images")
-        .integer("classes", 1000, 2, 1000000, "synthetic: number of classes")
-        .text("log_level", "info", "debug, info, warn or error");
-    return t;
-  }();
-  return table;
+const OptionBinding<ConvertOptions>& convert_options() {
+  using O = ConvertOptions;
+  static const auto b =
+      OptionBinding<O>()
+          .choice("from", &O::from, "folder", {"folder", "cifar10", "cifar100", "fashion-mnist", "mnist", "synthetic"},
+                  "what to convert: folder = an image folder tree <in>/<class>/<image>.JPEG (ImageNet's train/ or val/ "
+                  "sorted into class folders), decoded with libjpeg-turbo; cifar10/cifar100 = the CIFAR binary version "
+                  "in <in>; fashion-mnist/mnist = IDX files in <in>; synthetic = generated images (see --synthetic)")
+          .given(&O::from_given)
+          .text("in", &O::in, "", "input folder (folder: the folder of class folders; cifar*/IDX: the folder of the "
+                                  "files, empty for the dataset's default location)")
+          .choice("split", &O::split, "train", {"train", "test"},
+                  "cifar10/cifar100/fashion-mnist/mnist: which split to convert")
+          .text("out", &O::out, "", "output folder of the shards (created; shards already there from the same settings "
+                                    "are kept, so a killed conversion resumes)")
+          .choice("encoding", &O::encoding, "auto", {"auto", "raw", "jpeg"},
+                  "how images are stored: raw uint8 arrays (fast to read, large) or JPEG files (about 10x smaller, "
+                  "decoded by the loader threads); auto = jpeg for folder trees and synthetic images of 96x96 "
+                  "pixels or more, raw otherwise")
+          .integer("size", &O::size, 0, 0, 4096, "stored resolution: images are resized so the shorter side is this, "
+                   "then centre-cropped to a square (0: the shorter side of the first image; ImageNet search: 256)")
+          .given(&O::size_given)
+          .integer("quality", &O::quality, 90, 1, 100, "JPEG quality of the stored images (encoding jpeg)")
+          .real("fraction", &O::fraction, 1.0, 1e-6, 1.0, "convert a class-balanced, seeded subset: this fraction of "
+                "every class (DrNAS searches ImageNet on 0.1 for the weights and 0.025 for the architecture)")
+          .integer("seed", &O::seed, 0, 0, 2147483647, "seed of the subset and of the example order")
+          .integer("shard_size", &O::shard_size, 0, 0, 100000000,
+                   "examples per shard (0: about 256 MB of raw pixels per shard)")
+          .integer("threads", &O::threads, 0, 0, 1024, "decode/encode threads per rank (0: the cores of the node / its ranks)")
+          .integer("synthetic", &O::synthetic, 0, 0, 1000000000, "synthetic: this many images (sets --from synthetic)")
+          .text("shape", &O::shape, "3x224x224", "synthetic: CxHxW of the images")
+          .integer("classes", &O::classes, 1000, 2, 1000000, "synthetic: number of classes")
+          .text("log_level", &O::log_level, "info", "debug, info, warn or error");
+  return b;
 }
 
 namespace {
@@ -158,31 +161,22 @@ std::string format_number(double x) {
 
 }  // namespace
 
-std::string format_bytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(u == 0 ? 0 : 1) << b << " " << units[u];
-  return out.str();
-}
-
-ConvertSummary run_convert(const Config& c, Communicator& comm) {
+ConvertSummary run_convert(const ConvertOptions& c, Communicator& comm) {
   Stopwatch clock;
   const bool root = comm.rank() == 0;
-  std::string from = c.text("from");
-  if (c.integer("synthetic") > 0) {
-    PROBNAS_CHECK(c.is_default("from") || from == "synthetic", "--synthetic ", c.integer("synthetic"),
+  std::string from = c.from;
+  if (c.synthetic > 0) {
+    PROBNAS_CHECK(!c.from_given || from == "synthetic", "--synthetic ", c.synthetic,
                   " makes synthetic images but --from is ", from, ": give one of them");
     from = "synthetic";
   }
-  PROBNAS_CHECK(from != "synthetic" || c.integer("synthetic") > 0, "--from synthetic needs --synthetic N (images)");
-  const std::string out = c.text("out");
+  PROBNAS_CHECK(from != "synthetic" || c.synthetic > 0, "--from synthetic needs --synthetic N (images)");
+  const std::string out = c.out;
   PROBNAS_CHECK(!out.empty(), "--out must name the folder the shards go to");
-  const uint64_t seed = static_cast<uint64_t>(c.integer("seed"));
+  const uint64_t seed = static_cast<uint64_t>(c.seed);
   const RngKey key = RngKey(seed).with("convert");
-  const int threads = c.integer("threads") > 0
-                          ? static_cast<int>(c.integer("threads"))
+  const int threads = c.threads > 0
+                          ? static_cast<int>(c.threads)
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, comm.local_size()));
 
   // 1. The examples and the stored layout, identical on every rank.
@@ -195,27 +189,27 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
   if (from == "folder") {
     std::string listing;
     if (root) {
-      PROBNAS_LOG(info) << "listing " << c.text("in") << " ...";
-      list_folder(c.text("in"), classes, items);
+      PROBNAS_LOG(info) << "listing " << c.in << " ...";
+      list_folder(c.in, classes, items);
       listing = serialize(classes, items);
     }
     comm.broadcast_bytes(listing);
     if (!root) deserialize(listing, classes, items);
     layout.channels = 3;
-    source = "folder " + fs::absolute(c.text("in")).lexically_normal().string();
+    source = "folder " + fs::absolute(c.in).lexically_normal().string();
   } else if (from == "synthetic") {
-    synthetic_shape = parse_shape(c.text("shape"));
-    const int64_t k = c.integer("classes");
+    synthetic_shape = parse_shape(c.shape);
+    const int64_t k = c.classes;
     for (int64_t i = 0; i < k; ++i) classes.push_back("class" + std::to_string(i));
-    const int64_t n = c.integer("synthetic");
+    const int64_t n = c.synthetic;
     items.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) items.push_back({i % k, "", i});
     layout.channels = synthetic_shape[0];
     layout.height = synthetic_shape[1];
     layout.width = synthetic_shape[2];
-    source = "synthetic " + c.text("shape") + " " + std::to_string(k) + " classes seed " + std::to_string(seed);
+    source = "synthetic " + c.shape + " " + std::to_string(k) + " classes seed " + std::to_string(seed);
   } else {
-    memory = load_dataset(from, c.text("in"), c.text("split") == "train" ? Split::train : Split::test);
+    memory = load_dataset(from, c.in, c.split == "train" ? Split::train : Split::test);
     classes = memory->class_names;
     const torch::Tensor labels = memory->labels.contiguous();
     const int64_t* lab = labels.data_ptr<int64_t>();
@@ -223,12 +217,12 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     layout.channels = memory->channels();
     layout.height = memory->height();
     layout.width = memory->width();
-    source = from + " " + c.text("split") + " " + (memory->files.empty() ? "" : memory->files.front());
+    source = from + " " + c.split + " " + (memory->files.empty() ? "" : memory->files.front());
   }
   const int64_t listed = static_cast<int64_t>(items.size());
 
   // 2. The class-balanced subset, then a seeded order that mixes the classes in every shard.
-  const double fraction = c.real("fraction");
+  const double fraction = c.fraction;
   if (fraction < 1.0) {
     std::vector<std::vector<Item>> by_class(classes.size());
     for (auto& it : items) by_class[static_cast<size_t>(it.label)].push_back(std::move(it));
@@ -254,7 +248,7 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
 
   // 3. The stored resolution and encoding.
   if (from == "folder") {
-    int64_t size = c.integer("size");
+    int64_t size = c.size;
     if (size == 0) {  // the shorter side of the first readable image
       std::string first_ok;
       for (const auto& it : items) {
@@ -267,7 +261,7 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
         } catch (const Error&) {
         }
       }
-      PROBNAS_CHECK(size > 0, "--in '", c.text("in"), "': no readable JPEG image");
+      PROBNAS_CHECK(size > 0, "--in '", c.in, "': no readable JPEG image");
       if (root) {
         PROBNAS_LOG(info) << "stored resolution " << size << "x" << size << " (the shorter side of " << first_ok
                           << "; set --size to choose)";
@@ -275,10 +269,10 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     }
     layout.height = layout.width = size;
   } else {
-    PROBNAS_CHECK(c.is_default("size") || c.integer("size") == layout.height, "--size applies to folder trees; ",
+    PROBNAS_CHECK(!c.size_given || c.size == layout.height, "--size applies to folder trees; ",
                   from, " images are stored at their own ", layout.height, "x", layout.width);
   }
-  const std::string enc = c.text("encoding");
+  const std::string enc = c.encoding;
   if (enc == "auto")
     layout.encoding = (from == "folder" || from == "synthetic") && layout.height * layout.width >= 96 * 96
                           ? ShardEncoding::jpeg
@@ -287,11 +281,11 @@ ConvertSummary run_convert(const Config& c, Communicator& comm) {
     layout.encoding = enc == "jpeg" ? ShardEncoding::jpeg : ShardEncoding::raw;
   PROBNAS_CHECK(layout.encoding == ShardEncoding::raw || layout.channels == 1 || layout.channels == 3,
                 "--encoding jpeg stores 1 or 3 channels; these images have ", layout.channels, " (use --encoding raw)");
-  layout.jpeg_quality = static_cast<int>(c.integer("quality"));
+  layout.jpeg_quality = static_cast<int>(c.quality);
 
   const int64_t image_bytes = layout.channels * layout.height * layout.width;
   const int64_t shard_size =
-      c.integer("shard_size") > 0 ? c.integer("shard_size")
+      c.shard_size > 0 ? c.shard_size
                                   : std::clamp<int64_t>((256ll << 20) / image_bytes, 64, 10000);
   const int64_t n = static_cast<int64_t>(items.size());
   const int64_t shards = (n + shard_size - 1) / shard_size;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "probnas/core/hdf5.h"
+#include "probnas/ckpt/atomic_file.h"
 #include "probnas/core/error.h"
 #include "probnas/data/jpeg.h"
 #include "probnas/data/loader.h"
@@ -103,8 +104,7 @@ ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayo
     }
     summary.pixel_sums = sums.to(torch::kFloat64) / torch::tensor({255.0, 255.0 * 255.0}, torch::kFloat64).view({2, 1});
   }
-  const std::string tmp = path + ".tmp";
-  {
+  ckpt::write_atomically(path, [&](const std::string& tmp) {
     h5::File file = h5::File::create(tmp);
     h5::Group root = file.root();
     write_layout(root, layout);
@@ -137,10 +137,7 @@ ShardSummary write_shard(const std::string& path, int64_t shard, const ShardLayo
       root.write_tensor("jpeg_offsets", offsets);
     }
     file.close();
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  PROBNAS_CHECK(!ec, "cannot rename '", tmp, "' to '", path, "': ", ec.message());
+  });
   summary.bytes = static_cast<int64_t>(fs::file_size(path));
   return summary;
 }
@@ -174,8 +171,8 @@ void write_index(const std::string& dir, ShardIndex index) {
   index.dataset_id = id;
   int64_t total = 0;
   for (int64_t c : index.shard_counts) total += c;
-  const std::string path = dir + "/index.h5", tmp = path + ".tmp";
-  {
+  const std::string path = dir + "/index.h5";
+  ckpt::write_atomically(path, [&](const std::string& tmp) {
     h5::File file = h5::File::create(tmp);
     h5::Group root = file.root();
     write_layout(root, index.layout);
@@ -190,10 +187,7 @@ void write_index(const std::string& dir, ShardIndex index) {
     root.write_tensor("std", index.std.to(torch::kFloat32));
     root.write_strings("skipped", index.skipped);
     file.close();
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  PROBNAS_CHECK(!ec, "cannot rename '", tmp, "' to '", path, "': ", ec.message());
+  });
 }
 
 ShardIndex read_index(const std::string& dir) {

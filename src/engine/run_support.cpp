@@ -14,35 +14,14 @@
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
-#include "probnas/data/dataset.h"
-#include "probnas/data/shards.h"
+#include "probnas/comm/device_communicator.h"
+#include "probnas/core/device.h"
 
 namespace probnas {
 
-std::shared_ptr<const ImageSource> load_training_data(const Config& c) {
-  const int64_t limit = c.integer("data.limit");
-  PROBNAS_CHECK(limit == 0 || limit >= 2, "data.limit = ", limit, " leaves no data to split");
-  const std::string& name = c.text("data.dataset");
-  if (name == "shards") {
-    PROBNAS_CHECK(!c.text("data.path").empty(), "data.dataset = shards needs data.path: the folder probnas convert "
-                  "wrote (--out)");
-    return std::make_shared<const ShardedSource>(c.text("data.path"), limit, c.boolean("ckpt.file_locking"));
-  }
-  if (name == "synthetic") {
-    SyntheticOptions s;
-    s.count = c.integer("data.synthetic_count");
-    s.size = c.integer("data.synthetic_size");
-    s.channels = c.integer("data.synthetic_channels");
-    s.classes = c.integer("data.synthetic_classes");
-    s.seed = static_cast<uint64_t>(c.integer("run.seed"));
-    return memory_source(make_synthetic(s), limit);
-  }
-  return memory_source(load_dataset(name, c.text("data.path"), Split::train), limit);
-}
-
-void check_ranks_agree(const Config& c, const ImageSource& data, Communicator& comm) {
+void check_ranks_agree(uint64_t config_hash, const ImageSource& data, Communicator& comm) {
   if (comm.size() == 1) return;
-  const std::string mine = std::to_string(c.hash()) + "|" + data.fingerprint();
+  const std::string mine = std::to_string(config_hash) + "|" + data.fingerprint();
   const auto all = comm.allgather_bytes(mine);
   auto split = [](const std::string& print) {
     const auto bar = print.find('|');
@@ -96,29 +75,13 @@ void maybe_inject_failure(int rank, int64_t step) {
   PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
-}
-
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Rank 0 reads the checkpoint; every rank gets the bytes, so a thousand ranks do not all open the file.
-std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Config& c, const ckpt::Directory& dir,
-                                                                     Communicator& comm, const std::string& method,
-                                                                     const std::string& space) {
+std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const std::string& mode, const Config& c,
+                                                                     const ckpt::Directory& dir, Communicator& comm,
+                                                                     const std::string& method, const std::string& space) {
   std::string name, bytes;
   std::optional<ckpt::State> state;
   if (comm.rank() == 0) {
-    const std::string mode = c.text("run.resume");
     if (mode == "never") {
       const auto files = dir.list();
       PROBNAS_CHECK(files.empty(), "run.resume = never, but '", dir.path(), "' already holds ", files.size(),
@@ -144,49 +107,6 @@ std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const Confi
     if (comm.rank() != 0 && !name.empty()) state = ckpt::read_image(bytes, name);
   }
   return {name, std::move(state)};
-}
-
-std::shared_ptr<const ImageSource> load_test_data(const Config& c) {
-  const std::string& name = c.text("data.dataset");
-  if (name == "shards") {
-    PROBNAS_CHECK(!c.text("data.test_path").empty(), "data.dataset = shards has no test split unless data.test_path "
-                  "names the folder probnas convert wrote for it (e.g. ImageNet's validation images)");
-    return std::make_shared<const ShardedSource>(c.text("data.test_path"), 0, c.boolean("ckpt.file_locking"));
-  }
-  if (name == "synthetic") {
-    SyntheticOptions s;
-    s.count = std::max<int64_t>(2, c.integer("data.synthetic_count") / 5);
-    s.size = c.integer("data.synthetic_size");
-    s.channels = c.integer("data.synthetic_channels");
-    s.classes = c.integer("data.synthetic_classes");
-    s.seed = static_cast<uint64_t>(c.integer("run.seed"));
-    s.test_split = true;
-    return memory_source(make_synthetic(s));
-  }
-  const std::string path = c.text("data.test_path").empty() ? c.text("data.path") : c.text("data.test_path");
-  return memory_source(load_dataset(name, path, Split::test));
-}
-
-void put_run_meta(ckpt::State& meta, const Config& c, const std::string& method, const std::string& space,
-                  const std::string& dataset, int world_size, int64_t step, int64_t steps_per_epoch,
-                  int64_t total_steps, double wall_seconds) {
-  const int64_t per_epoch = std::max<int64_t>(steps_per_epoch, 1);
-  meta.set_attr("schema_version", ckpt::kSchemaVersion);
-  meta.set_attr("probnas_version", std::string(PROBNAS_VERSION));
-  meta.set_attr("torch_version", std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-                                     std::to_string(TORCH_VERSION_PATCH));
-  meta.set_attr("method", method);
-  meta.set_attr("space", space);
-  meta.set_attr("dataset", dataset);
-  meta.set_attr("world_size", int64_t{world_size});
-  meta.set_attr("step", step);
-  meta.set_attr("epoch", step / per_epoch);
-  meta.set_attr("step_in_epoch", step % per_epoch);
-  meta.set_attr("total_steps", total_steps);
-  meta.set_attr("wall_seconds", wall_seconds);
-  meta.set_attr("saved_at", utc_now());
-  meta.set_attr("config_hash", ckpt::resume_hash(c));
-  meta.put_text("config", c.to_ini());
 }
 
 StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progress_due_here) {
@@ -217,28 +137,6 @@ void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm)
   for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(sums[i] / static_cast<double>(comm.size()));
 }
 
-SplitOptions data_split_options(const Config& c, bool root) {
-  SplitOptions so;
-  so.transform.normalize = c.boolean("data.normalize");
-  so.transform.crop = c.boolean("data.crop");
-  so.transform.crop_padding = c.integer("data.crop_padding");
-  so.transform.flip = c.boolean("data.flip");
-  so.transform.resized_crop = c.boolean("data.random_resized_crop");
-  so.transform.crop_scale_min = c.real("data.crop_scale_min");
-  so.transform.size = c.integer("data.image_size");
-  so.workers = c.integer("data.workers");
-  if (so.workers < 0) so.workers = c.text("data.dataset") == "shards" ? 2 : 0;
-  if (so.workers > 0 && c.text("data.dataset") == "shards" && !h5::library_is_threadsafe()) {
-    if (root) {
-      PROBNAS_LOG(warn) << "this HDF5 library is not thread-safe (a parallel HDF5 build?): the shards are read on "
-                           "the main thread (data.workers = 0); link a thread-safe HDF5 for loader threads";
-    }
-    so.workers = 0;
-  }
-  so.prefetch = c.integer("data.prefetch");
-  return so;
-}
-
 void log_slurm_job() {
   const char* job = std::getenv("SLURM_JOB_ID");
   if (!job) return;
@@ -247,6 +145,15 @@ void log_slurm_job() {
   const char* nodes = std::getenv("SLURM_JOB_NODELIST");
   PROBNAS_LOG(info) << "Slurm job " << job << (name ? std::string(" (") + name + ")" : std::string()) << ", restart "
                     << (restarts ? restarts : "0") << (nodes ? std::string(", nodes ") + nodes : std::string());
+}
+
+RunEnvironment make_run_environment(int64_t threads, const std::string& device, const std::string& backend,
+                                    Communicator& world) {
+  configure_threads(threads > 0 ? static_cast<int>(threads) : default_threads_per_rank(world));
+  RunEnvironment env;
+  env.device = select_device(device, world.local_rank());
+  env.comm = make_device_communicator(world, env.device, backend);
+  return env;
 }
 
 }  // namespace probnas

@@ -3,53 +3,67 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
-#include <csignal>
-#include <cstdio>
-#include <ctime>
 #include <cstdlib>
-#include <filesystem>
-#include <iomanip>
-#include <sstream>
+#include <optional>
 
-#include "probnas/ckpt/checkpoint.h"
+#include "probnas/ckpt/atomic_file.h"
+#include "probnas/ckpt/run_checkpoint.h"
+#include "probnas/ckpt/torch_state.h"
 #include "probnas/comm/communicator.h"
-#include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
+#include "probnas/core/format.h"
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
-#include "probnas/data/shards.h"
-#include "probnas/engine/nb201_table.h"
-#include "probnas/engine/pgnas_ranking.h"
-#include "probnas/method/pgnas.h"
-#include "probnas/engine/run_state.h"
+#include "probnas/engine/run_report.h"
 #include "probnas/engine/run_support.h"
+#include "probnas/engine/step_loop.h"
 #include "probnas/method/method.h"
-#include "probnas/method/progressive.h"
+#include "probnas/method/registry.h"
 #include "probnas/optim/optimizers.h"
-#include "probnas/report/report.h"
+#include "probnas/run/nb201_table.h"
+#include "probnas/run/run_folder.h"
 #include "probnas/space/cell_picture.h"
-#include "probnas/space/multibranch.h"
 
 namespace probnas {
 
-std::string run_directory(const Config& c) {
-  if (!c.text("run.dir").empty()) return c.text("run.dir");
-  return "outputs/" + c.text("search.method") + "-" + c.text("search.space") + "-" + c.text("data.dataset") +
-         "-seed" + std::to_string(c.integer("run.seed"));
+const OptionBinding<SearchOptions>& search_options() {
+  using O = SearchOptions;
+  static const auto b = [] {
+    std::vector<std::string> names = method_names();
+    std::sort(names.begin(), names.end());
+    std::string needs;
+    for (const auto& e : method_registry())
+      if (e.spaces.size() == 1) needs += (needs.empty() ? "" : "; ") + e.name + " needs search.space = " + e.spaces[0];
+    return OptionBinding<O>()
+        .choice("search.method", &O::method, "drnas", names,
+                "search method (" + needs + "; probnas --help says what each is)")
+        .choice("search.space", &O::space, "nb201", {"nb201", "darts", "multibranch"},
+                "search space: NAS-Bench-201 cells, DARTS's normal and reduction cells, or PGNAS's multi-branch ResNet "
+                "with gated channels")
+        .integer("search.epochs", &O::epochs, 100, 1, 1000000, "search epochs (one epoch = one pass over the weight half)")
+        .resumable()
+        .integer("search.batch_size", &O::batch_size, 64, 1, 1 << 20,
+                 "global batch size (fixed whatever the number of ranks)")
+        .integer("search.arch_batch_size", &O::arch_batch_size, 0, 0, 1 << 24,
+                 "global batch of the architecture split (0: search.batch_size; for GibbsNAS 2048, the paper's, rounded "
+                 "up to whole micro-batches), cut into micro-batches of the weight batch's micro-batch size")
+        .integer("search.micro_batches", &O::micro_batches, 1, 1, 1 << 20,
+                 "micro-batches per global batch (the unit ranks share; each has its own BatchNorm statistics)");
+  }();
+  return b;
+}
+
+std::string run_directory(const SearchSettings& s) {
+  if (!s.run.dir.empty()) return s.run.dir;
+  return "outputs/" + s.search.method + "-" + s.search.space + "-" + s.data.dataset + "-seed" + std::to_string(s.run.seed);
 }
 
 namespace {
-
-// report.html in the run folder, again (rank 0). A report that cannot be written never fails the run.
-void refresh_report(const std::string& dir) {
-  if (std::string why; !write_report(dir, &why)) {
-    PROBNAS_LOG(warn) << "report.html not written: " << why;
-  }
-}
 
 // Every edge's operation probabilities, {group: [[p per op] per edge]} (4 significant digits:
 // what the report's heat map shows, at a tenth of the bytes of full precision).
@@ -67,12 +81,6 @@ nlohmann::ordered_json probabilities_json(const ArchShape& shape, const std::vec
   }
   return j;
 }
-
-}  // namespace
-
-namespace {
-
-
 
 // Pictures of the derived cells in <dir>/cells (rank 0). The DOT text is cheap and follows the
 // genotype at every epoch end; the SVG starts Graphviz once, at the end of the search. A missing or
@@ -96,19 +104,14 @@ void write_cells(const Genotype& genotype, const std::string& dir, bool render) 
   }
 }
 
-}  // namespace
-
-namespace {
-// The architecture split's batches: search.arch_batch_size images (0: the weight batch's size).
-SplitOptions architecture_split_options(const Config& c, const SplitOptions& weights) {
+// The architecture split's batches: search.arch_batch_size images (0: the method's default, else
+// the weight batch's size), in micro-batches of the weight batch's micro-batch size, so that a
+// rank's memory per forward pass is the same.
+SplitOptions architecture_split_options(int64_t batch, int64_t method_default, const SplitOptions& weights) {
   SplitOptions a = weights;
-  int64_t batch = c.integer("search.arch_batch_size");
-  const bool gibbs = c.text("search.method") == "gibbsnas";
-  if (batch == 0 && !gibbs) return a;
-  // Micro-batches of the weight batch's size, so that a rank's memory per forward pass is the same.
+  if (batch == 0 && method_default == 0) return a;
   const int64_t micro = weights.global_batch / weights.micro_batches;
-  // GibbsNAS's default is the paper's 2048 images, rounded up to whole micro-batches.
-  if (batch == 0) batch = (2048 + micro - 1) / micro * micro;
+  if (batch == 0) batch = (method_default + micro - 1) / micro * micro;  // rounded up to whole micro-batches
   PROBNAS_CHECK(weights.global_batch % weights.micro_batches == 0 && batch % micro == 0, "search.arch_batch_size = ",
                 batch, " must be a multiple of the micro-batch size search.batch_size / search.micro_batches = ",
                 weights.global_batch, " / ", weights.micro_batches, " (the architecture batch is cut into micro-batches "
@@ -118,383 +121,409 @@ SplitOptions architecture_split_options(const Config& c, const SplitOptions& wei
   a.batch_option = "search.arch_batch_size";
   return a;
 }
-}  // namespace
 
-SearchSummary run_search(const Config& c, Communicator& world, bool sample_only) {
-  Stopwatch wall;
-  check_method_and_space(c);
-  const bool root = world.rank() == 0;
-  const SignalWatch signals;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
-  const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
-                                                    : default_threads_per_rank(world);
-  configure_threads(threads);
-  const c10::Device device = select_device(c.text("run.device"), world.local_rank());
-  // CUDA tensors through NCCL where built with it; CPU tensors, bytes and barriers through MPI.
-  const auto device_comm = make_device_communicator(world, device, c.text("comm.backend"));
-  Communicator& comm = *device_comm;
-  const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
-  const std::string dir = run_directory(c);
+// One search: what it reads and builds, and the steps of its loop.
+class Search {
+ public:
+  Search(const SearchSettings& s, Communicator& world, bool sample_only);
+  SearchSummary run();
 
-  // Checkpoints: where they go and the one to resume from, decided before the data is read.
-  ckpt::SaveOptions save_options;
-  save_options.compression = static_cast<int>(c.integer("ckpt.compress"));
-  save_options.file_locking = c.boolean("ckpt.file_locking");
-  ckpt::Directory checkpoints(dir + "/checkpoints", save_options, c.integer("ckpt.keep"));
-  auto [resume_name, resume] = find_resume_state(c, checkpoints, comm, c.text("search.method"), c.text("search.space"));
+ private:
+  void restore();
+  void log_start() const;
+  std::string checkpoint(int64_t done);
+  int64_t step(int64_t epoch, int64_t s, int64_t g);
+  std::string progress();
+  void end_epoch(int64_t epoch, int64_t done);
+  SearchSummary finish(SearchSummary summary);
 
-  if (sample_only) {
-    PROBNAS_CHECK(c.text("search.method") == "pgnas", "probnas sample ranks PGNAS candidates; search.method = ",
-                  c.text("search.method"), " has no sampling phase");
-    PROBNAS_CHECK(resume.has_value(), "probnas sample: '", checkpoints.path(), "' holds no checkpoint to sample from: "
+  const SearchSettings& s_;
+  const bool sample_only_;
+  Stopwatch wall_;
+  const SignalWatch signals_;  // from here on SIGUSR1/SIGUSR2/SIGTERM mean checkpoint-and-exit
+  RunEnvironment env_;
+  Communicator& comm_;
+  const bool root_;
+  const RngKey key_;
+  const std::string dir_;
+  const MethodEntry& entry_;
+  ckpt::Directory checkpoints_;
+  std::string resume_name_;
+  std::optional<ckpt::State> resume_;
+  std::shared_ptr<const ImageSource> data_;
+  ChannelStats stats_;
+  SearchSplit split_;
+  SplitOptions so_, arch_so_;
+  std::shared_ptr<Supernet> net_;
+  std::unique_ptr<SearchMethod> method_;
+  std::optional<SplitLoader> weight_loader_, arch_loader_;
+  std::optional<Nb201Table> table_;
+  int64_t epochs_ = 0, steps_per_epoch_ = 0, total_steps_ = 0, start_step_ = 0, images_ = 0;
+  double wall_before_ = 0;  // seconds spent by earlier runs of this search
+  std::vector<std::string> history_;
+  StepMetrics metrics_;
+  StepContext ctx_;
+  std::optional<StepLoop> loop_;
+  std::optional<BackgroundReport> report_;
+};
+
+Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
+    : s_(s),
+      sample_only_(sample_only),
+      env_(make_run_environment(s.run.threads, s.run.device, s.comm.backend, world)),
+      comm_(*env_.comm),
+      root_(world.rank() == 0),
+      key_(static_cast<uint64_t>(s.run.seed)),
+      dir_(run_directory(s)),
+      entry_(find_method(s.search.method)),
+      checkpoints_(dir_ + "/checkpoints", s.ckpt.save(), s.ckpt.keep) {
+  check_method_and_space(s.search.method, s.search.space);
+  // Checkpoints: the one to resume from, decided before the data is read.
+  std::tie(resume_name_, resume_) =
+      find_resume_state(s.run.resume, *s.config, checkpoints_, comm_, s.search.method, s.search.space);
+  if (sample_only_) {
+    PROBNAS_CHECK(resume_.has_value(), "probnas sample: '", checkpoints_.path(), "' holds no checkpoint to sample from: "
                   "run probnas search with this config first");
   }
   // Data: the weight and architecture halves of the training split.
-  auto data = load_training_data(c);
-  check_ranks_agree(c, *data, comm);
-  const ChannelStats stats = data->stats();
-  const SearchSplit split = make_search_split(data->size(), c.real("data.train_portion"), key);
-  SplitOptions so = data_split_options(c, root);
-  so.global_batch = c.integer("search.batch_size");
-  so.micro_batches = c.integer("search.micro_batches");
-  const SplitOptions arch_so = architecture_split_options(c, so);
+  data_ = load_training_data(s.data);
+  check_ranks_agree(s.config->hash(), *data_, comm_);
+  stats_ = data_->stats();
+  split_ = make_search_split(data_->size(), s.data.train_portion, key_);
+  so_ = data_split_options(s.data, root_);
+  so_.global_batch = s.search.batch_size;
+  so_.micro_batches = s.search.micro_batches;
   // Supernet and method; weight initialisation drawn from a keyed seed.
-  SpaceOptions space;
-  space.space = c.text("search.space");
-  space.channels = c.integer("space.channels");
-  space.cells_per_stage = c.integer("space.cells_per_stage");
-  space.cells = c.integer("space.cells");
-  space.partial_channels = initial_partial_channels(c);
-  for (const auto& op : split_list(c.text("space.ops"))) space.ops.push_back(op);
-  space.stem = c.text("space.stem");
-  if (space.space == "multibranch") space.kernels = parse_kernels(c.text("space.kernels"));
-  space.input_channels = data->channels();
-  space.classes = data->num_classes();
-  torch::manual_seed(key.with("weights-init").value());
-  auto net = make_supernet(space);
-  net->to(device);
-  auto method = make_method(c, net, key);
+  SpaceOptions space = s.space;
+  space.input_channels = data_->channels();
+  space.classes = data_->num_classes();
+  torch::manual_seed(key_.with("weights-init").value());
+  net_ = make_supernet(space);
+  net_->to(env_.device);
+  MethodBuild build;
+  build.net = net_;
+  build.key = key_;
+  build.space = space;
+  build.epochs = s.search.epochs;
+  build.shared = s.method;
+  build.own = s.method_options;
+  method_ = entry_.make(build);
+  if (sample_only_)
+    PROBNAS_CHECK(method_->has_after_search(), "probnas sample reruns a method's phase after the search (PGNAS ranks its "
+                  "candidates); search.method = ", s.search.method, " has none");
+  arch_so_ = architecture_split_options(s.search.arch_batch_size, method_->default_arch_batch(), so_);
   // Ranks share the micro-batches, or (PARSEC) each rank sees them all and takes a share of the samples.
-  const int loader_rank = method->splits_samples() ? 0 : comm.rank();
-  const int loader_ranks = method->splits_samples() ? 1 : comm.size();
-  const SplitLoader weight_loader(data, split.weights, stats, so, key.with("data").with("weights"), device,
-                                  loader_rank, loader_ranks);
-  const SplitLoader arch_loader(data, split.arch, stats, arch_so, key.with("data").with("arch"), device, loader_rank,
-                                loader_ranks);
+  const int loader_rank = method_->splits_samples() ? 0 : comm_.rank();
+  const int loader_ranks = method_->splits_samples() ? 1 : comm_.size();
+  weight_loader_.emplace(data_, split_.weights, stats_, so_, key_.with("data").with("weights"), env_.device, loader_rank,
+                         loader_ranks);
+  arch_loader_.emplace(data_, split_.arch, stats_, arch_so_, key_.with("data").with("arch"), env_.device, loader_rank,
+                       loader_ranks);
+  if (s.search.space == "nb201")
+    if (const auto path = locate_nb201_table(s.report.nb201_table); !path.empty()) table_.emplace(path);
+  epochs_ = s.search.epochs;
+  steps_per_epoch_ = weight_loader_->steps_per_epoch();
+  total_steps_ = epochs_ * steps_per_epoch_;
+  if (resume_) restore();
+  ctx_.key = key_;
+  ctx_.comm = comm_.size() > 1 ? &comm_ : nullptr;
+  ctx_.train_examples = weight_loader_->examples();
+}
 
-  std::optional<Nb201Table> table;
-  if (space.space == "nb201")
-    if (const auto path = locate_nb201_table(c.text("report.nb201_table")); !path.empty()) table.emplace(path);
+void Search::restore() {
+  const ckpt::DataPosition p = ckpt::read_position(*resume_);
+  PROBNAS_CHECK(p.steps_per_epoch == steps_per_epoch_ && p.examples == weight_loader_->examples() &&
+                    p.arch_examples.value_or(-1) == arch_loader_->examples(),
+                "checkpoint '", resume_name_, "' was made with ", p.examples, " + ", p.arch_examples.value_or(0),
+                " images in ", p.steps_per_epoch, " steps per epoch; this run has ", weight_loader_->examples(), " + ",
+                arch_loader_->examples(), " images in ", steps_per_epoch_, " steps: the training data changed");
+  if (!p.data.empty())
+    PROBNAS_CHECK(p.data == data_->fingerprint(), "checkpoint '", resume_name_, "' was made on other training data (",
+                  p.data, "; this run: ", data_->fingerprint(),
+                  "): resume with the data the search started on, or start a new run.dir");
+  start_step_ = p.global_step;
+  if (p.next_example && *p.next_example >= 0 && start_step_ < total_steps_)
+    PROBNAS_CHECK(*p.next_example == weight_loader_->global_batch_indices(start_step_)[0].item<int64_t>(),
+                  "checkpoint '", resume_name_, "': the loader would not continue at the example the run stopped "
+                  "before (", *p.next_example, "): the data order changed");
+  PROBNAS_CHECK(!sample_only_ || start_step_ >= total_steps_, "probnas sample: the search in '", dir_,
+                "' stopped at step ", start_step_, " of ", total_steps_, ": finish it first (run probnas search "
+                "with the same config; it resumes and ranks the candidates at the end)");
+  // The supernet takes the checkpoint's shape (progressive stage), then its tensors, then the
+  // method its state; begin_epoch then finds the stage in place.
+  method_->restore_structure(resume_->group("method"));
+  load_module(resume_->group("model"), *net_);
+  method_->load(resume_->group("method"), resume_->group("optim"));
+  method_->begin_epoch(std::min(start_step_ / steps_per_epoch_, epochs_ - 1), epochs_);
+  restore_generator_states(resume_->group("rng"), comm_.rank());
+  const ckpt::RunHistory h = ckpt::read_history(*resume_);
+  history_ = h.metrics;
+  images_ = h.images;
+  metrics_.set_sums(h.sums_for(comm_.rank(), comm_.size()), env_.device);
+  const ckpt::CheckpointMeta meta = ckpt::read_meta(*resume_);
+  wall_before_ = meta.wall_seconds;
+  PROBNAS_LOG(info) << "resuming from " << resume_name_ << " (step " << start_step_ << " of " << total_steps_
+                    << ", saved by " << meta.world_size << " rank" << (meta.world_size > 1 ? "s" : "") << " at "
+                    << meta.saved_at << ")";
+}
 
-  const int64_t epochs = c.integer("search.epochs");
-  const int64_t steps_per_epoch = weight_loader.steps_per_epoch();
-  const int64_t total_steps = epochs * steps_per_epoch;
+void Search::log_start() const {
+  const SpaceOptions& space = s_.space;
   int64_t params = 0;
-  for (const auto& p : net->parameters()) params += p.numel();
+  for (const auto& p : net_->parameters()) params += p.numel();
   const std::string partial = space.partial_channels > 1 ? ", K=" + std::to_string(space.partial_channels) : "";
-
-  // Progress of the whole search (carried over on resume).
-  int64_t start_step = 0, images = 0;
-  double wall_before = 0;  // seconds spent by earlier runs of this search
-  std::vector<std::string> history;
-  StepMetrics metrics;
-  if (resume) {
-    const auto& loader = resume->group("loader");
-    PROBNAS_CHECK(loader.attr_int("steps_per_epoch") == steps_per_epoch &&
-                      loader.attr_int("weight_examples") == weight_loader.examples() &&
-                      loader.attr_int("arch_examples") == arch_loader.examples(),
-                  "checkpoint '", resume_name, "' was made with ", loader.attr_int("weight_examples"), " + ",
-                  loader.attr_int("arch_examples"), " images in ", loader.attr_int("steps_per_epoch"),
-                  " steps per epoch; this run has ", weight_loader.examples(), " + ", arch_loader.examples(),
-                  " images in ", steps_per_epoch, " steps: the training data changed");
-    if (loader.has_attr("data"))
-      PROBNAS_CHECK(loader.attr_text("data") == data->fingerprint(), "checkpoint '", resume_name,
-                    "' was made on other training data (", loader.attr_text("data"), "; this run: ",
-                    data->fingerprint(), "): resume with the data the search started on, or start a new run.dir");
-    start_step = loader.attr_int("global_step");
-    if (loader.has_attr("next_weight_example") && loader.attr_int("next_weight_example") >= 0 && start_step < total_steps)
-      PROBNAS_CHECK(loader.attr_int("next_weight_example") == weight_loader.global_batch_indices(start_step)[0].item<int64_t>(),
-                    "checkpoint '", resume_name, "': the loader would not continue at the example the run stopped "
-                    "before (", loader.attr_int("next_weight_example"), "): the data order changed");
-    PROBNAS_CHECK(!sample_only || start_step >= total_steps, "probnas sample: the search in '", dir,
-                  "' stopped at step ", start_step, " of ", total_steps, ": finish it first (run probnas search "
-                  "with the same config; it resumes and ranks the candidates at the end)");
-    // The supernet takes the checkpoint's shape (progressive stage), then its tensors, then the
-    // method its state; begin_epoch then finds the stage in place.
-    method->restore_structure(resume->group("method"));
-    load_module(resume->group("model"), *net);
-    method->load(resume->group("method"), resume->group("optim"));
-    method->begin_epoch(std::min(start_step / steps_per_epoch, epochs - 1), epochs);
-    restore_generator_states(resume->group("rng"), comm.rank());
-    const auto& h = resume->group("history");
-    history = h.lines("metrics");
-    images = h.attr_int("images");
-    const auto sums = h.get("epoch_sums");  // [ranks at save, 6]
-    const int64_t saved_ranks = sums.size(0);
-    if (saved_ranks == comm.size())
-      metrics.set_sums(sums[comm.rank()], device);
-    else  // another world size: rank 0 carries the totals, so the sums over ranks are unchanged
-      metrics.set_sums(root ? sums.sum(0) : torch::zeros({6}, torch::kFloat64), device);
-    wall_before = resume->group("meta").attr_real("wall_seconds");
-    PROBNAS_LOG(info) << "resuming from " << resume_name << " (step " << start_step << " of " << total_steps
-                      << ", saved by " << resume->group("meta").attr_int("world_size") << " rank"
-                      << (resume->group("meta").attr_int("world_size") > 1 ? "s" : "") << " at "
-                      << resume->group("meta").attr_text("saved_at") << ")";
-  }
-
-  const std::string metrics_path = dir + "/metrics.jsonl";
-  if (root) {
-    make_directories(dir);
-    write_file_atomic(dir + "/config.ini", c.to_ini());
-    // The metric history is the checkpoint's: lines a killed run wrote after it are dropped.
-    std::string lines;
-    for (const auto& l : history) lines += l + "\n";
-    write_file_atomic(metrics_path, lines);
-  }
-  const std::string title = method->name() + (c.text("search.method") == "darts" && c.integer("darts.order") == 2
-                                                   ? " (second order)" : "");
   log_slurm_job();
-  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << title << " on " << space.space << " (C="
-            << space.channels << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
-                                         : ", N=" + std::to_string(space.cells_per_stage))
-            << (space.space == "multibranch" ? ", kernels " + c.text("space.kernels") : "")
-            << ", " << params << " weights), "
-            << data->name() << " " << data->size() << " images (" << weight_loader.examples() << " weights / "
-            << arch_loader.examples() << " architecture), " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "")
-            << ", " << device_description(device) << (comm.size() > 1 ? ", " + std::to_string(comm.node_count()) + " node(s)" : "");
-  PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images in "
-                    << so.micro_batches << " micro-batch" << (so.micro_batches > 1 ? "es" : "") << " ("
-                    << (method->splits_samples()
-                            ? "all on every rank; the ranks split the " + std::to_string(c.integer("parsec.samples")) + " samples"
-                            : std::to_string(so.micro_batches / comm.size()) + " per rank; one architecture draw each")
-                    << ")" << (arch_so.global_batch != so.global_batch
-                                   ? "; architecture batches of " + std::to_string(arch_so.global_batch) + " images in " +
-                                         std::to_string(arch_so.micro_batches) + " micro-batches"
-                                   : std::string())
-                    << " -> " << dir;
+  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": " << method_->title() << " on " << space.space << " (C="
+                    << space.channels
+                    << (space.space == "darts" ? ", cells=" + std::to_string(space.cells) + partial
+                                               : ", N=" + std::to_string(space.cells_per_stage))
+                    << (space.space == "multibranch" ? ", kernels " + space.kernels_text : "") << ", " << params
+                    << " weights), " << data_->name() << " " << data_->size() << " images ("
+                    << weight_loader_->examples() << " weights / " << arch_loader_->examples() << " architecture), "
+                    << comm_.size() << " rank" << (comm_.size() > 1 ? "s" : "") << ", "
+                    << device_description(env_.device)
+                    << (comm_.size() > 1 ? ", " + std::to_string(comm_.node_count()) + " node(s)" : "");
+  PROBNAS_LOG(info) << epochs_ << " epochs x " << steps_per_epoch_ << " steps of " << so_.global_batch << " images in "
+                    << so_.micro_batches << " micro-batch" << (so_.micro_batches > 1 ? "es" : "") << " ("
+                    << (method_->splits_samples()
+                            ? "all on every rank; the ranks split the " + std::to_string(method_->samples_per_step()) +
+                                  " samples"
+                            : std::to_string(so_.micro_batches / comm_.size()) + " per rank; one architecture draw each")
+                    << ")"
+                    << (arch_so_.global_batch != so_.global_batch
+                            ? "; architecture batches of " + std::to_string(arch_so_.global_batch) + " images in " +
+                                  std::to_string(arch_so_.micro_batches) + " micro-batches"
+                            : std::string())
+                    << " -> " << dir_;
+}
 
-  // Checkpoint writing: every rank takes part (generator states and metric sums are gathered);
-  // rank 0 writes; nobody returns before the file is complete.
-  const auto& arch_shape = net->arch_shape();
-  auto save_checkpoint = [&](int64_t done) {
-    Stopwatch t;
-    const auto rng_states = comm.allgather_bytes(generator_states());
-    const auto sums = comm.allgather(metrics.sums());  // [ranks, 6]
-    std::string path;
-    if (root) {
-      ckpt::State state;
-      auto& meta = state.group("meta");
-      put_run_meta(meta, c, c.text("search.method"), c.text("search.space"), data->name(), comm.size(), done,
-                   steps_per_epoch, total_steps, wall_before + wall.seconds());
-
-      save_module(state.group("model"), *net);
-      auto& method_group = state.group("method");
-      method->save(method_group, state.group("optim"));
-      // What inspect and scripts read without rebuilding the method: the genotype and the
-      // probabilities it is derived from, with the names of edges and operations.
-      method_group.set_attr("name", method->name());
-      method_group.set_attr("genotype", method->derive().text);
-      const auto probs = method->expected_weights();
-      for (size_t g = 0; g < arch_shape.size(); ++g) {
-        method_group.group("probabilities").put(arch_shape[g].name, probs[g]);
-        auto& names = method_group.group("space").group(arch_shape[g].name);
-        names.put_lines("edges", arch_shape[g].edge_names);
-        names.put_lines("ops", arch_shape[g].ops);
-      }
-
-      auto& loader = state.group("loader");
-      loader.set_attr("epoch", done / steps_per_epoch);
-      loader.set_attr("step_in_epoch", done % steps_per_epoch);
-      loader.set_attr("global_step", done);
-      loader.set_attr("steps_per_epoch", steps_per_epoch);
-      loader.set_attr("weight_examples", weight_loader.examples());
-      loader.set_attr("arch_examples", arch_loader.examples());
-      loader.set_attr("global_batch", so.global_batch);
-      loader.set_attr("micro_batches", so.micro_batches);
-      loader.set_attr("arch_global_batch", arch_so.global_batch);
-      loader.set_attr("data", data->fingerprint());
-      // The first example of the next weight batch: a resumed run must read it first.
-      loader.set_attr("next_weight_example",
-                      done < total_steps ? weight_loader.global_batch_indices(done)[0].item<int64_t>() : int64_t{-1});
-
-      auto& rng = state.group("rng");
-      rng.set_attr("seed", c.integer("run.seed"));
-      rng.set_attr("scheme", std::string("every draw keyed by (seed, purpose, step, index); generators below "
-                                         "hold LibTorch's default generators per rank"));
-      put_generator_states(rng, rng_states);
-
-      auto& h = state.group("history");
-      h.put_lines("metrics", history);
-      h.put("epoch_sums", sums);
-      h.set_attr("images", images);
-      h.set_attr("columns", std::string("epoch_sums: train loss, train correct, train count, val loss, val "
-                                         "correct, val count (per rank)"));
-      path = checkpoints.save(state, done);
-      refresh_report(dir);
+// Every rank takes part (generator states and metric sums are gathered); rank 0 writes; nobody
+// returns before the file is complete. The report follows on rank 0's report thread.
+std::string Search::checkpoint(int64_t done) {
+  Stopwatch t;
+  const auto rng_states = comm_.allgather_bytes(generator_states());
+  const auto sums = comm_.allgather(metrics_.sums());  // [ranks, 6]
+  std::string path;
+  if (root_) {
+    ckpt::RunCheckpoint c;
+    c.meta.method = s_.search.method;
+    c.meta.space = s_.search.space;
+    c.meta.dataset = data_->name();
+    c.meta.world_size = comm_.size();
+    c.meta.step = done;
+    c.meta.steps_per_epoch = steps_per_epoch_;
+    c.meta.total_steps = total_steps_;
+    c.meta.wall_seconds = wall_before_ + wall_.seconds();
+    c.meta.config_ini = s_.config->to_ini();
+    c.meta.config_hash = ckpt::resume_hash(*s_.config);
+    save_module(c.model, *net_);
+    method_->save(c.method, c.optim);
+    // What inspect and scripts read without rebuilding the method: the genotype and the
+    // probabilities it is derived from, with the names of edges and operations.
+    c.method.set_attr("name", method_->name());
+    c.method.set_attr("genotype", method_->derive().text);
+    const auto& shape = net_->arch_shape();
+    const auto probs = method_->expected_weights();
+    for (size_t g = 0; g < shape.size(); ++g) {
+      c.method.group("probabilities").put(shape[g].name, probs[g]);
+      auto& names = c.method.group("space").group(shape[g].name);
+      names.put_lines("edges", shape[g].edge_names);
+      names.put_lines("ops", shape[g].ops);
     }
-    comm.barrier();
-    PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
-    return path;
-  };
+    c.position.global_step = done;
+    c.position.steps_per_epoch = steps_per_epoch_;
+    c.position.examples = weight_loader_->examples();
+    c.position.arch_examples = arch_loader_->examples();
+    c.position.global_batch = so_.global_batch;
+    c.position.micro_batches = so_.micro_batches;
+    c.position.arch_global_batch = arch_so_.global_batch;
+    c.position.data = data_->fingerprint();
+    // The first example of the next weight batch: a resumed run must read it first.
+    c.position.next_example =
+        done < total_steps_ ? weight_loader_->global_batch_indices(done)[0].item<int64_t>() : int64_t{-1};
+    c.seed = s_.run.seed;
+    c.generator_states = rng_states;
+    c.history.metrics = history_;
+    c.history.epoch_sums = sums;
+    c.history.images = loop_ ? loop_->images() : images_;
+    path = checkpoints_.save(ckpt::to_state(c), done);
+    if (report_) report_->request();
+  }
+  comm_.barrier();
+  PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
+  return path;
+}
 
-  StepContext ctx;
-  ctx.key = key;
-  ctx.comm = comm.size() > 1 ? &comm : nullptr;
-  ctx.train_examples = weight_loader.examples();
-  Stopwatch since_progress, search_clock, since_checkpoint, epoch_clock;
-  const double progress_interval = c.real("run.progress_interval");
-  const int64_t verify_interval = c.integer("comm.verify_interval");
-  const int64_t ckpt_steps = c.integer("ckpt.interval_steps");
-  const double ckpt_seconds = c.real("ckpt.interval_minutes") * 60;
-  const bool ckpt_epoch_end = c.boolean("ckpt.epoch_end");
+int64_t Search::step(int64_t epoch, int64_t s, int64_t g) {
+  ctx_.epoch = epoch;
+  ctx_.global_step = g;
+  const auto train = weight_loader_->batch(epoch, s);
+  const auto val = arch_loader_->batch_at(g);
+  method_->step(train, val, ctx_, metrics_);
+  return so_.global_batch + (method_->updates_architecture() ? arch_so_.global_batch : 0);
+}
+
+std::string Search::progress() {
+  const auto v = metrics_.read(ctx_.comm);
+  return "train loss " + fixed(v.train_loss, 3) + " acc " + fixed(100 * v.train_acc, 1) + "% | " +
+         (v.val_count > 0 ? "val loss " + fixed(v.val_loss, 3) + " acc " + fixed(100 * v.val_acc, 1) + "%"
+                          : std::string("no validation (weight-only warm-up)"));
+}
+
+// End of epoch: metrics line and the current genotype (rank 0 writes; all ranks agree).
+void Search::end_epoch(int64_t epoch, int64_t done) {
+  const auto v = metrics_.read(ctx_.comm);
+  const Genotype genotype = method_->derive();
+  nlohmann::ordered_json line;
+  line["epoch"] = epoch + 1;
+  line["step"] = done;
+  line["lr"] = cosine_lr(s_.method.weights.lr, s_.method.weights.lr_min, epoch, epochs_);
+  line["train_loss"] = v.train_loss;
+  line["train_acc"] = v.train_acc;
+  line["val_loss"] = v.val_loss;
+  line["val_acc"] = v.val_acc;
+  for (const auto& [name, value] : method_->scalars()) line[name] = value;
+  line["genotype"] = genotype.text;
+  line["probs"] = probabilities_json(net_->arch_shape(), method_->expected_weights());
+  line["images"] = loop_->images();
+  line["wall_s"] = wall_before_ + wall_.seconds();
+  line["images_per_s"] = loop_->epoch_images_per_second();
+  if (const char* job = std::getenv("SLURM_JOB_ID")) {  // which Slurm job (and requeue) ran this epoch
+    line["slurm_job_id"] = job;
+    const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+    line["slurm_restart_count"] = restarts ? std::atoll(restarts) : 0;
+  }
+  nlohmann::ordered_json extra;
+  extra["method"] = method_->name();
+  extra["dataset"] = data_->name();
+  extra["seed"] = s_.run.seed;
+  extra["epochs_done"] = epoch + 1;
+  extra["search_val_acc"] = v.val_acc;
+  if (const auto report = method_->report_json(); !report.empty())
+    extra[method_->name()] = nlohmann::ordered_json::parse(report);
+  if (table_) {
+    if (auto score = table_->find(genotype.text)) {
+      extra["nb201"] = {{"index", score->index},
+                        {"cifar10_test", score->cifar10_test},
+                        {"cifar100_test", score->cifar100_test},
+                        {"imagenet16_test", score->imagenet16_test}};
+      line["nb201_cifar10_test"] = score->cifar10_test;
+    }
+  }
+  history_.push_back(line.dump());
+  if (root_) {
+    append_metrics_line(run_path(dir_, run_files::metrics), history_.back());
+    write_genotype_json(dir_, genotype, extra);
+    write_cells(genotype, dir_, /*render=*/false);
+  }
+  PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs_ << " done: "
+                    << (v.val_count > 0 ? "val acc " + fixed(100 * v.val_acc, 2) + "%"
+                                        : std::string("weight-only warm-up"))
+                    << ", genotype " << genotype.text;
+}
+
+SearchSummary Search::run() {
+  if (root_) {
+    make_directories(dir_);
+    ckpt::write_file_atomic(run_path(dir_, run_files::config), s_.config->to_ini());
+    // The metric history is the checkpoint's: lines a killed run wrote after it are dropped.
+    write_metrics_log(run_path(dir_, run_files::metrics), history_);
+    report_.emplace(dir_);
+  }
+  log_start();
+  StepLoopPolicy policy;
+  policy.ckpt = s_.ckpt;
+  policy.progress_interval = s_.run.progress_interval;
+  policy.verify_interval = s_.comm.verify_interval;
+  loop_.emplace(comm_, policy, images_);
+  StepLoop::Hooks hooks;
+  hooks.begin_epoch = [&](int64_t epoch) {
+    method_->begin_epoch(epoch, epochs_);
+    metrics_.reset();
+  };
+  hooks.step = [&](int64_t epoch, int64_t s, int64_t g) { return step(epoch, s, g); };
   // What every rank must hold identically: the weights and the architecture distribution.
-  auto tracked = [&] {
-    std::vector<torch::Tensor> t = net->parameters();
-    for (const auto& p : method->expected_weights()) t.push_back(p);
+  hooks.tracked = [&] {
+    std::vector<torch::Tensor> t = net_->parameters();
+    for (const auto& p : method_->expected_weights()) t.push_back(p);
     return t;
   };
+  hooks.progress = [&] { return progress(); };
+  hooks.end_epoch = [&](int64_t epoch, int64_t done) { end_epoch(epoch, done); };
+  hooks.checkpoint = [&](int64_t done) { return checkpoint(done); };
+  const StepLoop::End end = loop_->run(start_step_, total_steps_, steps_per_epoch_, hooks);
+
   SearchSummary summary;
-  summary.run_dir = dir;
-  summary.resumed_from_step = start_step;
-  int64_t epoch_images = 0;
-  for (int64_t g = start_step; g < total_steps; ++g) {
-    const int64_t epoch = g / steps_per_epoch, s = g % steps_per_epoch;
-    if (s == 0) {
-      method->begin_epoch(epoch, epochs);
-      metrics.reset();
-      epoch_images = 0;
-      epoch_clock.reset();
-    }
-    ctx.epoch = epoch;
-    ctx.global_step = g;
-    const auto train = weight_loader.batch(epoch, s);
-    const auto val = arch_loader.batch_at(g);
-    maybe_inject_failure(comm.rank(), g);
-    method->step(train, val, ctx, metrics);
-    const int64_t done = g + 1;
-    if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(tracked(), comm, done);
-    const int64_t step_images = so.global_batch + (method->updates_architecture() ? arch_so.global_batch : 0);
-    epoch_images += step_images;
-    images += step_images;
-    // A signal, the checkpoint clock and the progress clock may fire on one rank only: the ranks
-    // agree through one small allreduce per step.
-    const auto calls = agree_on_step_calls(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds,
-                                           root && since_progress.seconds() >= progress_interval);
-    if (calls.progress_due || done == total_steps) {
-      since_progress.reset();
-      const auto v = metrics.read(ctx.comm);
-      const double elapsed = search_clock.seconds();
-      const double per_step = elapsed / static_cast<double>(done - start_step);
-      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " step " << s + 1 << "/" << steps_per_epoch
-                << " | train loss " << fixed(v.train_loss, 3) << " acc " << fixed(100 * v.train_acc, 1)
-                << "% | "
-                << (v.val_count > 0 ? "val loss " + fixed(v.val_loss, 3) + " acc " + fixed(100 * v.val_acc, 1) + "%"
-                                    : std::string("no validation (weight-only warm-up)"))
-                << " | "
-                << fixed(static_cast<double>(step_images) / per_step, 1) << " img/s | ETA "
-                << format_duration(per_step * static_cast<double>(total_steps - done));
-    }
-
-    const bool epoch_end = done % steps_per_epoch == 0;
-    if (epoch_end) {
-      // End of epoch: metrics line and the current genotype (rank 0 writes; all ranks agree).
-      const auto v = metrics.read(ctx.comm);
-      const Genotype genotype = method->derive();
-      nlohmann::ordered_json line;
-      line["epoch"] = epoch + 1;
-      line["step"] = done;
-      line["lr"] = cosine_lr(c.real("search.lr"), c.real("search.lr_min"), epoch, epochs);
-      line["train_loss"] = v.train_loss;
-      line["train_acc"] = v.train_acc;
-      line["val_loss"] = v.val_loss;
-      line["val_acc"] = v.val_acc;
-      for (const auto& [name, value] : method->scalars()) line[name] = value;
-      line["genotype"] = genotype.text;
-      line["probs"] = probabilities_json(arch_shape, method->expected_weights());
-      line["images"] = images;
-      line["wall_s"] = wall_before + wall.seconds();
-      line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
-      if (const char* job = std::getenv("SLURM_JOB_ID")) {  // which Slurm job (and requeue) ran this epoch
-        line["slurm_job_id"] = job;
-        const char* restarts = std::getenv("SLURM_RESTART_COUNT");
-        line["slurm_restart_count"] = restarts ? std::atoll(restarts) : 0;
-      }
-
-      nlohmann::ordered_json extra;
-      extra["method"] = method->name();
-      extra["dataset"] = data->name();
-      extra["seed"] = c.integer("run.seed");
-      extra["epochs_done"] = epoch + 1;
-      extra["search_val_acc"] = v.val_acc;
-      if (const auto report = method->report_json(); !report.empty())
-        extra[method->name()] = nlohmann::ordered_json::parse(report);
-      if (table) {
-        if (auto score = table->find(genotype.text)) {
-          extra["nb201"] = {{"index", score->index},
-                            {"cifar10_test", score->cifar10_test},
-                            {"cifar100_test", score->cifar100_test},
-                            {"imagenet16_test", score->imagenet16_test}};
-          line["nb201_cifar10_test"] = score->cifar10_test;
-        }
-      }
-      history.push_back(line.dump());
-      if (root) {
-        append_line(metrics_path, history.back());
-        write_file_atomic(dir + "/genotype.json", genotype.to_json(extra.dump()) + "\n");
-        write_cells(genotype, dir, /*render=*/false);
-      }
-      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: "
-                        << (v.val_count > 0 ? "val acc " + fixed(100 * v.val_acc, 2) + "%"
-                                            : std::string("weight-only warm-up"))
-                        << ", genotype " << genotype.text;
-    }
-
-    const bool signalled = calls.signalled;
-    const bool due = signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
-                     (epoch_end && ckpt_epoch_end) || done == total_steps;
-    if (due) {
-      summary.checkpoint = save_checkpoint(done);
-      since_checkpoint.reset();
-    }
-    if (signalled && done < total_steps) {
-      const int sig = SignalWatch::received();
-      summary.interrupted = true;
-      summary.signal = sig ? signal_name(sig) : "a signal on another rank";
-      summary.steps = done;
-      summary.wall_seconds = wall_before + wall.seconds();
-      PROBNAS_LOG(warn) << "received " << summary.signal << ": checkpointed at step " << done << " of " << total_steps
-                        << "; exiting with code " << kExitCheckpointed << " (run the same command to resume)";
-      return summary;
-    }
+  summary.run_dir = dir_;
+  summary.resumed_from_step = start_step_;
+  summary.checkpoint = end.checkpoint;
+  summary.steps = end.steps;
+  if (end.interrupted) {
+    summary.interrupted = true;
+    summary.signal = end.signal;
+    summary.wall_seconds = wall_before_ + wall_.seconds();
+    return summary;
   }
+  return finish(std::move(summary));
+}
 
-  if (start_step >= total_steps) {
-    PROBNAS_LOG(info) << "the search was already complete at step " << start_step << " of " << total_steps
-                      << " (" << resume_name << "); nothing to do";
+SearchSummary Search::finish(SearchSummary summary) {
+  if (start_step_ >= total_steps_) {
+    PROBNAS_LOG(info) << "the search was already complete at step " << start_step_ << " of " << total_steps_ << " ("
+                      << resume_name_ << "); nothing to do";
   }
-  summary.genotype = method->derive();
-  summary.report = method->report_text();
+  summary.genotype = method_->derive();
+  summary.report = method_->report_text();
+  summary.files = "genotype.json, cells/, metrics.jsonl, config.ini, checkpoints/";
   // Also when a finished run is started again: its pictures are then drawn (again) with what is installed now.
-  if (root) write_cells(summary.genotype, dir, /*render=*/true);
-  if (auto* pgnas = dynamic_cast<Pgnas*>(method.get())) {
-    const auto outcome = finish_pgnas(c, *pgnas, *data, split, stats, device, comm, dir, std::max(total_steps, start_step));
+  if (root_) write_cells(summary.genotype, dir_, /*render=*/true);
+  if (method_->has_after_search()) {
+    AfterSearchContext a;
+    a.data = data_.get();
+    a.weight_examples = split_.weights;
+    a.arch_examples = split_.arch;
+    a.stats = stats_;
+    a.normalize = s_.data.normalize;
+    a.image_size = s_.data.image_size;
+    const DataOptions data_options = s_.data;
+    a.test_data = [data_options]() -> std::shared_ptr<const ImageSource> {
+      return has_builtin_test_split(data_options) ? load_test_data(data_options) : nullptr;
+    };
+    a.device = env_.device;
+    a.comm = &comm_;
+    a.dir = dir_;
+    a.trained_steps = summary.steps;
+    a.key = key_;
+    a.seed = s_.run.seed;
+    a.progress_interval = s_.run.progress_interval;
+    a.config_hash = ckpt::resume_hash(*s_.config);
+    const AfterSearchOutcome outcome = method_->after_search(a);
     if (outcome.interrupted) {
       summary.interrupted = true;
       summary.signal = outcome.signal;
-      summary.steps = std::max(total_steps, start_step);
-      summary.wall_seconds = wall_before + wall.seconds();
-      PROBNAS_LOG(warn) << "received " << summary.signal << " during the candidate ranking; the ranked candidates are in "
-                        << dir << "/ranking/; exiting with code " << kExitCheckpointed
-                        << " (run the same command to go on)";
+      summary.checkpoint.clear();
+      summary.wall_seconds = wall_before_ + wall_.seconds();
+      PROBNAS_LOG(warn) << "received " << summary.signal << " after the search, during "
+                        << entry_.title << "'s phase after it; what is finished is in " << dir_ << "; exiting with code "
+                        << kExitCheckpointed << " (run the same command to go on)";
       return summary;
     }
     summary.genotype.text = outcome.genotype_text;
     summary.report = outcome.report;
+    if (!outcome.files.empty()) summary.files = outcome.files;
   }
-  if (root) refresh_report(dir);
-  if (!history.empty()) summary.final_val_acc = nlohmann::json::parse(history.back()).value("val_acc", 0.0);
-  summary.steps = std::max(total_steps, start_step);
-  summary.wall_seconds = wall_before + wall.seconds();
+  if (report_) report_->finish();
+  if (!history_.empty()) summary.final_val_acc = nlohmann::json::parse(history_.back()).value("val_acc", 0.0);
+  summary.wall_seconds = wall_before_ + wall_.seconds();
   return summary;
+}
+
+}  // namespace
+
+SearchSummary run_search(const SearchSettings& settings, Communicator& comm, bool sample_only) {
+  PROBNAS_CHECK(settings.config != nullptr, "internal: run_search needs the effective configuration");
+  Search search(settings, comm, sample_only);
+  return search.run();
 }
 
 }  // namespace probnas

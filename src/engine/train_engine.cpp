@@ -6,141 +6,36 @@
 #include <filesystem>
 #include <optional>
 
-#include "probnas/ckpt/checkpoint.h"
+#include "probnas/ckpt/atomic_file.h"
+#include "probnas/ckpt/run_checkpoint.h"
+#include "probnas/ckpt/torch_state.h"
 #include "probnas/comm/communicator.h"
-#include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
+#include "probnas/core/format.h"
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
 #include "probnas/core/timer.h"
 #include "probnas/data/loader.h"
-#include "probnas/engine/nb201_table.h"
-#include "probnas/engine/pgnas_ranking.h"
-#include "probnas/engine/run_state.h"
+#include "probnas/engine/run_report.h"
 #include "probnas/engine/run_support.h"
+#include "probnas/engine/step_loop.h"
 #include "probnas/method/gradient_sum.h"
 #include "probnas/method/method.h"
+#include "probnas/space/pruned_file.h"
 #include "probnas/optim/optimizers.h"
-#include "probnas/report/report.h"
+#include "probnas/run/nb201_table.h"
+#include "probnas/run/run_folder.h"
 #include "probnas/space/eval_network.h"
 #include "probnas/space/multibranch.h"
 
 namespace probnas {
 
-TrainTarget resolve_train_target(const std::string& value) {
-  PROBNAS_CHECK(!value.empty(), "probnas train needs a genotype: --genotype <run folder>/genotype.json (or an NB201 "
-                "string, or a DARTS Genotype(...) string)");
-  TrainTarget t;
-  if (value.front() == '|') {
-    t.genotype.space = "nb201";
-    t.genotype.text = value;
-    nb201_cell_ops(t.genotype);  // validates
-    return t;
-  }
-  if (value.rfind("Genotype(", 0) == 0) {
-    t.genotype.space = "darts";
-    t.genotype.text = value;
-    darts_cell_nodes(t.genotype, "normal");
-    darts_cell_nodes(t.genotype, "reduce");
-    return t;
-  }
-  std::string file = value;
-  if (std::filesystem::is_directory(file)) file += "/genotype.json";
-  PROBNAS_CHECK(file_exists(file), "train.genotype = ", value, ": no such file (give a genotype.json written by probnas "
-                "search, its run folder, an NB201 string |op~0|+...| or a DARTS Genotype(...) string)");
-  t.genotype = read_genotype_file(file);
-  t.file = file;
-  t.folder = std::filesystem::path(file).parent_path().string();
-  if (t.folder.empty()) t.folder = ".";
-  if (t.genotype.space == "multibranch") {
-    t.pgnas = true;
-    PROBNAS_CHECK(file_exists(t.folder + "/best_network.h5"), "train.genotype = ", value, ": a PGNAS result is "
-                  "evaluated from its best_network.h5, which is not in ", t.folder,
-                  " (the PGNAS search has not finished ranking its candidates: run probnas search or sample again)");
-  } else if (t.genotype.space == "nb201") {
-    nb201_cell_ops(t.genotype);
-  } else if (t.genotype.space == "darts") {
-    darts_cell_nodes(t.genotype, "normal");
-    darts_cell_nodes(t.genotype, "reduce");
-  } else {
-    PROBNAS_FAIL("genotype file '", file, "' is of the '", t.genotype.space,
-                 "' space; probnas train builds nb201, darts and (PGNAS) multibranch networks");
-  }
-  return t;
-}
-
-std::string TrainProtocol::to_json() const {
-  nlohmann::ordered_json j;
-  j["name"] = name;
-  j["epochs"] = epochs;
-  j["batch_size"] = batch_size;
-  j["lr"] = lr;
-  j["lr_min"] = lr_min;
-  j["momentum"] = momentum;
-  j["nesterov"] = nesterov;
-  j["weight_decay"] = weight_decay;
-  j["grad_clip"] = grad_clip;
-  if (name != "pgnas") {
-    j["channels"] = channels;
-    j["cells"] = cells;
-  }
-  if (name.rfind("darts", 0) == 0) {
-    j["stem"] = stem;
-    j["auxiliary_weight"] = auxiliary_weight;
-    j["drop_path"] = drop_path;
-  }
-  j["cutout"] = cutout;
-  j["label_smoothing"] = label_smoothing;
-  return j.dump();
-}
-
-TrainProtocol resolve_train_protocol(const Config& c, const std::string& space, int64_t image_size) {
-  TrainProtocol p;
-  const bool darts = space == "darts", nb201 = space == "nb201";
-  std::string stem = c.text("train.stem");
-  if (stem == "auto") stem = image_size >= 128 ? "imagenet" : "cifar";
-  const bool imagenet = darts && stem == "imagenet";
-  p.name = darts ? (imagenet ? "darts-imagenet" : "darts") : nb201 ? "nb201" : "pgnas";
-  p.stem = stem;
-  auto integer = [&](const char* key, int64_t automatic, int64_t sentinel) {
-    return c.integer(key) == sentinel ? automatic : c.integer(key);
-  };
-  auto real = [&](const char* key, double automatic, double sentinel) {
-    return c.real(key) == sentinel ? automatic : c.real(key);
-  };
-  // DARTS's train.py / train_imagenet.py, NAS-Bench-201's 200-epoch schedule, and PGNAS fine-tuning.
-  p.epochs = integer("train.epochs", darts ? (imagenet ? 250 : 600) : nb201 ? 200 : 0, -1);
-  p.batch_size = integer("train.batch_size", darts ? (imagenet ? 128 : 96) : nb201 ? 256 : 128, 0);
-  p.lr = real("train.lr", darts ? (imagenet ? 0.1 : 0.025) : nb201 ? 0.1 : 0.01, 0);
-  p.lr_min = c.real("train.lr_min");
-  p.momentum = c.real("train.momentum");
-  p.weight_decay = real("train.weight_decay", darts ? (imagenet ? 3e-5 : 3e-4) : 5e-4, -1);
-  p.nesterov = c.text("train.nesterov") == "auto" ? nb201 : c.text("train.nesterov") == "true";
-  p.grad_clip = real("train.grad_clip", darts ? 5 : 0, -1);
-  p.channels = integer("train.channels", darts ? (imagenet ? 48 : 36) : 16, 0);
-  p.cells = integer("train.cells", darts ? (imagenet ? 14 : 20) : 5, 0);
-  p.auxiliary_weight = darts ? real("train.auxiliary_weight", 0.4, -1) : 0;
-  p.drop_path = darts ? real("train.drop_path", imagenet ? 0 : 0.2, -1) : 0;
-  p.cutout = integer("train.cutout", darts && !imagenet ? 16 : 0, -1);
-  p.label_smoothing = real("train.label_smoothing", imagenet ? 0.1 : 0, -1);
-  if (!darts) {
-    PROBNAS_CHECK(c.real("train.auxiliary_weight") <= 0 && c.real("train.drop_path") <= 0, "train.auxiliary_weight "
-                  "and train.drop_path belong to the DARTS evaluation network; this genotype is of the ", space,
-                  " space");
-  }
-  if (space == "multibranch" && (c.integer("train.channels") != 0 || c.integer("train.cells") != 0)) {
-    PROBNAS_LOG(warn) << "train.channels and train.cells are ignored: a PGNAS candidate's network is its best_network.h5";
-  }
-  return p;
-}
-
-std::string train_directory(const Config& c, const TrainTarget& t) {
-  if (!c.text("run.dir").empty()) return c.text("run.dir");
+std::string train_directory(const TrainSettings& s, const TrainTarget& t) {
+  if (!s.run.dir.empty()) return s.run.dir;
   if (!t.folder.empty()) return t.folder + "/train";
-  return "outputs/train-" + t.genotype.space + "-" + c.text("data.dataset") + "-seed" +
-         std::to_string(c.integer("run.seed"));
+  return "outputs/train-" + t.genotype.space + "-" + s.data.dataset + "-seed" + std::to_string(s.run.seed);
 }
 
 namespace {
@@ -171,366 +66,391 @@ torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor
       logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum).label_smoothing(smoothing));
 }
 
-}  // namespace
+// The method recorded in a search's genotype.json ("" when unknown).
+std::string method_of(const std::string& genotype_file) {
+  if (genotype_file.empty()) return {};
+  const auto j = nlohmann::json::parse(read_file_bytes(genotype_file), nullptr, false);
+  if (j.is_object() && j.contains("method") && j["method"].is_string()) return j["method"].get<std::string>();
+  return {};
+}
 
-TrainSummary run_training(const Config& c, Communicator& world) {
-  Stopwatch wall;
-  const bool root = world.rank() == 0;
-  const SignalWatch signals;
-  const int threads = c.integer("run.threads") > 0 ? static_cast<int>(c.integer("run.threads"))
-                                                    : default_threads_per_rank(world);
-  configure_threads(threads);
-  const c10::Device device = select_device(c.text("run.device"), world.local_rank());
-  // CUDA tensors through NCCL where built with it; CPU tensors, bytes and barriers through MPI.
-  const auto device_comm = make_device_communicator(world, device, c.text("comm.backend"));
-  Communicator& comm = *device_comm;
-  const RngKey key(static_cast<uint64_t>(c.integer("run.seed")));
-  const TrainTarget target = resolve_train_target(c.text("train.genotype"));
-  const Genotype& genotype = target.genotype;
-  const std::string dir = train_directory(c, target);
+// One training: what it reads and builds, and the steps of its loop.
+class Training {
+ public:
+  Training(const TrainSettings& s, Communicator& world);
+  TrainSummary run();
 
-  ckpt::SaveOptions save_options;
-  save_options.compression = static_cast<int>(c.integer("ckpt.compress"));
-  save_options.file_locking = c.boolean("ckpt.file_locking");
-  ckpt::Directory checkpoints(dir + "/checkpoints", save_options, c.integer("ckpt.keep"));
-  auto [resume_name, resume] = find_resume_state(c, checkpoints, comm, "train", genotype.space);
-  if (resume) {
-    const auto& meta = resume->group("meta");
-    if (meta.attr_text("genotype") != genotype.text)
-      throw ckpt::Incompatible("checkpoint '" + resume_name + "' trains the genotype " + meta.attr_text("genotype") +
-                               "; this run trains " + genotype.text + ": give another run.dir");
+ private:
+  void restore();
+  void log_start() const;
+  std::string checkpoint(int64_t done);
+  void set_schedule(int64_t epoch);
+  int64_t step(int64_t epoch, int64_t s, int64_t g);
+  void end_epoch(int64_t epoch, int64_t done);
+  void write_result(const TrainSummary& summary) const;
+
+  const TrainSettings& s_;
+  Stopwatch wall_;
+  const SignalWatch signals_;
+  RunEnvironment env_;
+  Communicator& comm_;
+  const bool root_;
+  const RngKey key_;
+  const TrainTarget target_;
+  const Genotype& genotype_;
+  const std::string dir_;
+  ckpt::Directory checkpoints_;
+  std::string resume_name_;
+  std::optional<ckpt::State> resume_;
+  std::shared_ptr<const ImageSource> data_, test_;
+  ChannelStats stats_;
+  int64_t image_size_ = 0;
+  TrainProtocol protocol_;
+  SplitOptions so_;
+  TransformOptions test_transform_;
+  std::shared_ptr<EvalNetwork> net_;
+  int64_t params_ = 0, params_aux_ = 0, flops_ = 0;
+  std::vector<torch::Tensor> weights_;
+  std::optional<Sgd> optimizer_;
+  std::optional<SplitLoader> loader_;
+  int64_t epochs_ = 0, steps_per_epoch_ = 0, total_steps_ = 0, start_step_ = 0, images_ = 0;
+  std::string mode_;
+  double wall_before_ = 0, drop_prob_ = 0;
+  std::vector<std::string> history_;
+  StepMetrics metrics_;
+  Communicator* reduce_ = nullptr;
+  std::optional<StepLoop> loop_;
+};
+
+Training::Training(const TrainSettings& s, Communicator& world)
+    : s_(s),
+      env_(make_run_environment(s.run.threads, s.run.device, s.comm.backend, world)),
+      comm_(*env_.comm),
+      root_(world.rank() == 0),
+      key_(static_cast<uint64_t>(s.run.seed)),
+      target_(resolve_train_target(s.train.genotype)),
+      genotype_(target_.genotype),
+      dir_(train_directory(s, target_)),
+      checkpoints_(dir_ + "/checkpoints", s.ckpt.save(), s.ckpt.keep) {
+  std::tie(resume_name_, resume_) = find_resume_state(s.run.resume, *s.config, checkpoints_, comm_, "train", genotype_.space);
+  if (resume_) {
+    const ckpt::CheckpointMeta meta = ckpt::read_meta(*resume_);
+    if (meta.genotype != genotype_.text)
+      throw ckpt::Incompatible("checkpoint '" + resume_name_ + "' trains the genotype " + meta.genotype +
+                               "; this run trains " + genotype_.text + ": give another run.dir");
   }
-
   // Data: the whole training split to train on, the test split to test on.
-  auto data = load_training_data(c);
-  check_ranks_agree(c, *data, comm);
-  auto test = load_test_data(c);
-  PROBNAS_CHECK(test->num_classes() == data->num_classes() && test->channels() == data->channels(),
-                "the test split (", test->name(), ", ", test->num_classes(), " classes, ", test->channels(),
-                " channels) does not match the training split (", data->num_classes(), " classes, ", data->channels(),
-                " channels)");
-  const ChannelStats stats = data->stats();
-  const int64_t image_size = c.integer("data.image_size") > 0 ? c.integer("data.image_size") : data->height();
-  PROBNAS_CHECK(c.integer("data.image_size") > 0 || (test->height() == data->height() && test->width() == data->width()),
-                "the test images are ", test->height(), "x", test->width(), ", the training images ", data->height(),
-                "x", data->width(), ": set data.image_size to bring both to one size");
-  const TrainProtocol protocol = resolve_train_protocol(c, genotype.space, image_size);
-  PROBNAS_CHECK(genotype.space != "nb201" || (image_size >= 4 && image_size % 4 == 0), "the NB201 network halves the "
-                "images twice with 2x2 pooled shortcuts: their side must be a multiple of 4, these are ", image_size,
-                " pixels (set data.image_size)");
-
-  SplitOptions so = data_split_options(c, root);
-  so.global_batch = protocol.batch_size;
-  so.micro_batches = c.integer("train.micro_batches");
-  so.batch_option = "train.batch_size";
-  so.micro_option = "train.micro_batches";
-  so.transform.cutout = protocol.cutout;
-  TransformOptions test_transform = so.transform;
-  test_transform.cutout = 0;
+  data_ = load_training_data(s.data);
+  check_ranks_agree(s.config->hash(), *data_, comm_);
+  test_ = load_test_data(s.data);
+  PROBNAS_CHECK(test_->num_classes() == data_->num_classes() && test_->channels() == data_->channels(),
+                "the test split (", test_->name(), ", ", test_->num_classes(), " classes, ", test_->channels(),
+                " channels) does not match the training split (", data_->num_classes(), " classes, ",
+                data_->channels(), " channels)");
+  stats_ = data_->stats();
+  image_size_ = s.data.image_size > 0 ? s.data.image_size : data_->height();
+  PROBNAS_CHECK(s.data.image_size > 0 || (test_->height() == data_->height() && test_->width() == data_->width()),
+                "the test images are ", test_->height(), "x", test_->width(), ", the training images ",
+                data_->height(), "x", data_->width(), ": set data.image_size to bring both to one size");
+  protocol_ = resolve_train_protocol(s.train, genotype_.space, image_size_);
+  PROBNAS_CHECK(genotype_.space != "nb201" || (image_size_ >= 4 && image_size_ % 4 == 0), "the NB201 network halves "
+                "the images twice with 2x2 pooled shortcuts: their side must be a multiple of 4, these are ",
+                image_size_, " pixels (set data.image_size)");
+  so_ = data_split_options(s.data, root_);
+  so_.global_batch = protocol_.batch_size;
+  so_.micro_batches = s.train.micro_batches;
+  so_.batch_option = "train.batch_size";
+  so_.micro_option = "train.micro_batches";
+  so_.transform.cutout = protocol_.cutout;
+  test_transform_ = so_.transform;
+  test_transform_.cutout = 0;
 
   // The network, its initial weights drawn from a keyed seed.
-  torch::manual_seed(key.with("weights-init").value());
-  std::shared_ptr<EvalNetwork> net;
-  if (target.pgnas) {
-    net = std::make_shared<PrunedModule>(import_pruned(target.folder + "/best_network.h5"));
+  torch::manual_seed(key_.with("weights-init").value());
+  if (target_.pgnas) {
+    net_ = std::make_shared<PrunedModule>(import_pruned(target_.folder + "/best_network.h5"));
   } else {
     EvalNetworkOptions eo;
-    eo.channels = protocol.channels;
-    eo.cells = protocol.cells;
-    eo.input_channels = data->channels();
-    eo.classes = data->num_classes();
-    eo.auxiliary = protocol.auxiliary_weight > 0;
-    eo.stem = protocol.stem;
-    net = make_eval_network(genotype, eo);
+    eo.channels = protocol_.channels;
+    eo.cells = protocol_.cells;
+    eo.input_channels = data_->channels();
+    eo.classes = data_->num_classes();
+    eo.auxiliary = protocol_.auxiliary_weight > 0;
+    eo.stem = protocol_.stem;
+    net_ = make_eval_network(genotype_, eo);
   }
-  net->to(device);
-  const int64_t params = net->parameters_main(), params_aux = net->parameters_auxiliary();
-  const int64_t flops = net->multiply_adds(image_size, image_size);
-  std::vector<torch::Tensor> weights;
+  net_->to(env_.device);
+  params_ = net_->parameters_main();
+  params_aux_ = net_->parameters_auxiliary();
+  flops_ = net_->multiply_adds(image_size_, image_size_);
   std::vector<std::string> names;
-  for (const auto& p : net->named_parameters()) {
-    weights.push_back(p.value());
+  for (const auto& p : net_->named_parameters()) {
+    weights_.push_back(p.value());
     names.push_back(p.key());
   }
   SgdOptions sgd;
-  sgd.lr = protocol.lr;
-  sgd.momentum = protocol.momentum;
-  sgd.weight_decay = protocol.weight_decay;
-  sgd.nesterov = protocol.nesterov;
-  Sgd optimizer(weights, sgd);
-  optimizer.set_names(names);
+  sgd.lr = protocol_.lr;
+  sgd.momentum = protocol_.momentum;
+  sgd.weight_decay = protocol_.weight_decay;
+  sgd.nesterov = protocol_.nesterov;
+  optimizer_.emplace(weights_, sgd);
+  optimizer_->set_names(names);
 
-  const int64_t epochs = protocol.epochs;
+  epochs_ = protocol_.epochs;
   // No loader without training (a PGNAS candidate tested as sampled needs no whole training batch).
-  std::optional<SplitLoader> loader;
-  if (epochs > 0)
-    loader.emplace(data, torch::arange(data->size(), torch::kInt64), stats, so, key.with("data").with("train"), device,
-                   comm.rank(), comm.size());
-  const int64_t steps_per_epoch = loader ? loader->steps_per_epoch() : 0;
-  const int64_t total_steps = epochs * steps_per_epoch;
-  const std::string mode = target.pgnas ? (epochs > 0 ? "fine_tuned" : "as_sampled")
-                                        : (epochs > 0 ? "retrained" : "untrained");
-
-  int64_t start_step = 0, images = 0;
-  double wall_before = 0;
-  std::vector<std::string> history;
-  StepMetrics metrics;
-  if (resume && epochs == 0) {
-    PROBNAS_LOG(info) << "train.epochs = 0: " << resume_name << " is not used (the network is tested as it is)";
-  } else if (resume) {
-    const auto& l = resume->group("loader");
-    PROBNAS_CHECK(l.attr_int("steps_per_epoch") == steps_per_epoch && l.attr_int("examples") == loader->examples(),
-                  "checkpoint '", resume_name, "' was made with ", l.attr_int("examples"), " training images in ",
-                  l.attr_int("steps_per_epoch"), " steps per epoch; this run has ", loader->examples(), " in ",
-                  steps_per_epoch, ": the training data or batch size changed");
-    PROBNAS_CHECK(l.attr_text("data") == data->fingerprint(), "checkpoint '", resume_name, "' was made on other "
-                  "training data (", l.attr_text("data"), "; this run: ", data->fingerprint(), ")");
-    start_step = l.attr_int("global_step");
-    load_module(resume->group("model"), *net);
-    optimizer.load(resume->group("optim"));
-    restore_generator_states(resume->group("rng"), comm.rank());
-    const auto& h = resume->group("history");
-    history = h.lines("metrics");
-    images = h.attr_int("images");
-    const auto sums = h.get("epoch_sums");
-    if (sums.size(0) == comm.size())
-      metrics.set_sums(sums[comm.rank()], device);
-    else
-      metrics.set_sums(root ? sums.sum(0) : torch::zeros({6}, torch::kFloat64), device);
-    wall_before = resume->group("meta").attr_real("wall_seconds");
-    PROBNAS_LOG(info) << "resuming from " << resume_name << " (step " << start_step << " of " << total_steps << ")";
+  if (epochs_ > 0)
+    loader_.emplace(data_, torch::arange(data_->size(), torch::kInt64), stats_, so_, key_.with("data").with("train"),
+                    env_.device, comm_.rank(), comm_.size());
+  steps_per_epoch_ = loader_ ? loader_->steps_per_epoch() : 0;
+  total_steps_ = epochs_ * steps_per_epoch_;
+  mode_ = target_.pgnas ? (epochs_ > 0 ? "fine_tuned" : "as_sampled") : (epochs_ > 0 ? "retrained" : "untrained");
+  reduce_ = comm_.size() > 1 ? &comm_ : nullptr;
+  if (resume_ && epochs_ == 0) {
+    PROBNAS_LOG(info) << "train.epochs = 0: " << resume_name_ << " is not used (the network is tested as it is)";
+  } else if (resume_) {
+    restore();
   }
+}
 
-  const std::string metrics_path = dir + "/train-metrics.jsonl";
-  if (root) {
-    make_directories(dir);
-    write_file_atomic(dir + "/config.ini", c.to_ini());
-    std::string lines;
-    for (const auto& l : history) lines += l + "\n";
-    write_file_atomic(metrics_path, lines);
-  }
+void Training::restore() {
+  const ckpt::DataPosition p = ckpt::read_position(*resume_);
+  PROBNAS_CHECK(p.steps_per_epoch == steps_per_epoch_ && p.examples == loader_->examples(), "checkpoint '",
+                resume_name_, "' was made with ", p.examples, " training images in ", p.steps_per_epoch,
+                " steps per epoch; this run has ", loader_->examples(), " in ", steps_per_epoch_,
+                ": the training data or batch size changed");
+  PROBNAS_CHECK(p.data == data_->fingerprint(), "checkpoint '", resume_name_, "' was made on other training data (",
+                p.data, "; this run: ", data_->fingerprint(), ")");
+  start_step_ = p.global_step;
+  load_module(resume_->group("model"), *net_);
+  optimizer_->load(resume_->group("optim"));
+  restore_generator_states(resume_->group("rng"), comm_.rank());
+  const ckpt::RunHistory h = ckpt::read_history(*resume_);
+  history_ = h.metrics;
+  images_ = h.images;
+  metrics_.set_sums(h.sums_for(comm_.rank(), comm_.size()), env_.device);
+  wall_before_ = ckpt::read_meta(*resume_).wall_seconds;
+  PROBNAS_LOG(info) << "resuming from " << resume_name_ << " (step " << start_step_ << " of " << total_steps_ << ")";
+}
+
+void Training::log_start() const {
   log_slurm_job();
-  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": training " << genotype.text << " ("
-                    << (target.pgnas ? "the PGNAS candidate in " + target.folder + "/best_network.h5"
-                                     : genotype.space + " evaluation network, C=" + std::to_string(protocol.channels) +
-                                           (genotype.space == "darts" ? ", " + std::to_string(protocol.cells) + " cells"
-                                                                      : ", N=" + std::to_string(protocol.cells)))
-                    << ", " << fixed(static_cast<double>(params) / 1e6, 3) << "M parameters"
-                    << (params_aux > 0 ? " + " + fixed(static_cast<double>(params_aux) / 1e6, 3) + "M auxiliary" : "")
-                    << ", " << fixed(static_cast<double>(flops) / 1e6, 1) << "M multiply-adds at " << image_size << "x"
-                    << image_size << ") on " << data->name() << " " << data->size() << " images, tested on "
-                    << test->size() << "; " << comm.size() << " rank" << (comm.size() > 1 ? "s" : "") << ", "
-                    << device_description(device);
-  PROBNAS_LOG(info) << "protocol " << protocol.name << ": " << protocol.to_json() << " -> " << dir;
-  if (epochs > 0) {
-    PROBNAS_LOG(info) << epochs << " epochs x " << steps_per_epoch << " steps of " << so.global_batch << " images in "
-                      << so.micro_batches << " micro-batch" << (so.micro_batches > 1 ? "es" : "");
+  PROBNAS_LOG(info) << "probnas " << PROBNAS_VERSION << ": training " << genotype_.text << " ("
+                    << (target_.pgnas ? "the PGNAS candidate in " + target_.folder + "/best_network.h5"
+                                      : genotype_.space + " evaluation network, C=" + std::to_string(protocol_.channels) +
+                                            (genotype_.space == "darts" ? ", " + std::to_string(protocol_.cells) + " cells"
+                                                                        : ", N=" + std::to_string(protocol_.cells)))
+                    << ", " << fixed(static_cast<double>(params_) / 1e6, 3) << "M parameters"
+                    << (params_aux_ > 0 ? " + " + fixed(static_cast<double>(params_aux_) / 1e6, 3) + "M auxiliary" : "")
+                    << ", " << fixed(static_cast<double>(flops_) / 1e6, 1) << "M multiply-adds at " << image_size_ << "x"
+                    << image_size_ << ") on " << data_->name() << " " << data_->size() << " images, tested on "
+                    << test_->size() << "; " << comm_.size() << " rank" << (comm_.size() > 1 ? "s" : "") << ", "
+                    << device_description(env_.device);
+  PROBNAS_LOG(info) << "protocol " << protocol_.name << ": " << protocol_.to_json() << " -> " << dir_;
+  if (epochs_ > 0) {
+    PROBNAS_LOG(info) << epochs_ << " epochs x " << steps_per_epoch_ << " steps of " << so_.global_batch << " images in "
+                      << so_.micro_batches << " micro-batch" << (so_.micro_batches > 1 ? "es" : "");
   }
+}
 
-  auto save_checkpoint = [&](int64_t done) {
-    Stopwatch t;
-    average_batchnorm_statistics(*net, comm);  // rank 0 saves what every rank holds
-    const auto rng_states = comm.allgather_bytes(generator_states());
-    const auto sums = comm.allgather(metrics.sums());
-    std::string path;
-    if (root) {
-      ckpt::State state;
-      auto& meta = state.group("meta");
-      put_run_meta(meta, c, "train", genotype.space, data->name(), comm.size(), done, steps_per_epoch, total_steps,
-                   wall_before + wall.seconds());
-      meta.set_attr("genotype", genotype.text);
-      save_module(state.group("model"), *net);
-      optimizer.save(state.group("optim"));
-      auto& m = state.group("method");
-      m.set_attr("name", std::string("train"));
-      m.set_attr("genotype", genotype.text);
-      m.set_attr("protocol", protocol.to_json());
-      auto& l = state.group("loader");
-      l.set_attr("epoch", done / steps_per_epoch);
-      l.set_attr("step_in_epoch", done % steps_per_epoch);
-      l.set_attr("global_step", done);
-      l.set_attr("steps_per_epoch", steps_per_epoch);
-      l.set_attr("examples", loader->examples());
-      l.set_attr("global_batch", so.global_batch);
-      l.set_attr("micro_batches", so.micro_batches);
-      l.set_attr("data", data->fingerprint());
-      auto& rng = state.group("rng");
-      rng.set_attr("seed", c.integer("run.seed"));
-      put_generator_states(rng, rng_states);
-      auto& h = state.group("history");
-      h.put_lines("metrics", history);
-      h.put("epoch_sums", sums);
-      h.set_attr("images", images);
-      path = checkpoints.save(state, done);
-    }
-    comm.barrier();
-    PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
-    return path;
+std::string Training::checkpoint(int64_t done) {
+  Stopwatch t;
+  average_batchnorm_statistics(*net_, comm_);  // rank 0 saves what every rank holds
+  const auto rng_states = comm_.allgather_bytes(generator_states());
+  const auto sums = comm_.allgather(metrics_.sums());
+  std::string path;
+  if (root_) {
+    ckpt::RunCheckpoint c;
+    c.meta.method = "train";
+    c.meta.space = genotype_.space;
+    c.meta.dataset = data_->name();
+    c.meta.world_size = comm_.size();
+    c.meta.step = done;
+    c.meta.steps_per_epoch = steps_per_epoch_;
+    c.meta.total_steps = total_steps_;
+    c.meta.wall_seconds = wall_before_ + wall_.seconds();
+    c.meta.config_ini = s_.config->to_ini();
+    c.meta.config_hash = ckpt::resume_hash(*s_.config);
+    c.meta.genotype = genotype_.text;
+    save_module(c.model, *net_);
+    optimizer_->save(c.optim);
+    c.method.set_attr("name", std::string("train"));
+    c.method.set_attr("genotype", genotype_.text);
+    c.method.set_attr("protocol", protocol_.to_json());
+    c.position.global_step = done;
+    c.position.steps_per_epoch = steps_per_epoch_;
+    c.position.examples = loader_->examples();
+    c.position.global_batch = so_.global_batch;
+    c.position.micro_batches = so_.micro_batches;
+    c.position.data = data_->fingerprint();
+    c.seed = s_.run.seed;
+    c.generator_states = rng_states;
+    c.history.metrics = history_;
+    c.history.epoch_sums = sums;
+    c.history.images = loop_->images();
+    path = checkpoints_.save(ckpt::to_state(c), done);
+  }
+  comm_.barrier();
+  PROBNAS_LOG(info) << "checkpoint at step " << done << " -> " << path << " (" << fixed(t.seconds(), 2) << " s)";
+  return path;
+}
+
+void Training::set_schedule(int64_t epoch) {
+  optimizer_->set_lr(cosine_lr(protocol_.lr, protocol_.lr_min, epoch, epochs_));
+  drop_prob_ = protocol_.drop_path * static_cast<double>(epoch) / static_cast<double>(epochs_);
+}
+
+int64_t Training::step(int64_t epoch, int64_t s, int64_t g) {
+  net_->train();
+  for (auto& w : weights_) w.mutable_grad() = torch::Tensor();  // the last step's reduced gradient
+  GradientSum sum(weights_);
+  for (const Batch& b : loader_->batch(epoch, s)) {
+    auto gen = make_generator(key_.with("drop-path").with(static_cast<uint64_t>(g)).with(static_cast<uint64_t>(b.index)));
+    const EvalOutput out = net_->forward(b.x, drop_prob_, &gen);
+    auto loss = cross_entropy_sum(out.logits, b.y, protocol_.label_smoothing);
+    if (out.aux_logits.defined())
+      loss = loss + protocol_.auxiliary_weight * cross_entropy_sum(out.aux_logits, b.y, protocol_.label_smoothing);
+    (loss / static_cast<double>(b.global)).backward();
+    sum.take();
+    metrics_.add(false, out.logits, b.y);
+  }
+  sum.finish(reduce_);
+  if (protocol_.grad_clip > 0) clip_grad_norm(weights_, protocol_.grad_clip);
+  optimizer_->step();
+  return so_.global_batch;
+}
+
+void Training::end_epoch(int64_t epoch, int64_t done) {
+  const auto v = metrics_.read(reduce_);
+  nlohmann::ordered_json line;
+  line["epoch"] = epoch + 1;
+  line["step"] = done;
+  line["lr"] = optimizer_->lr();
+  line["drop_path"] = drop_prob_;
+  line["train_loss"] = v.train_loss;
+  line["train_acc"] = v.train_acc;
+  if (s_.train.eval_every > 0 && (epoch + 1) % s_.train.eval_every == 0 && epoch + 1 < epochs_) {
+    const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_);
+    line["test_loss"] = t.val_loss;
+    line["test_acc"] = t.val_acc;
+  }
+  line["images"] = loop_->images();
+  line["wall_s"] = wall_before_ + wall_.seconds();
+  line["images_per_s"] = loop_->epoch_images_per_second();
+  history_.push_back(line.dump());
+  if (root_) append_metrics_line(run_path(dir_, run_files::train_metrics), history_.back());
+  PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs_ << " done: train acc " << fixed(100 * v.train_acc, 2)
+                    << "%"
+                    << (line.contains("test_acc") ? ", test acc " + fixed(100 * line["test_acc"].get<double>(), 2) + "%"
+                                                  : std::string());
+}
+
+TrainSummary Training::run() {
+  if (root_) {
+    make_directories(dir_);
+    ckpt::write_file_atomic(run_path(dir_, run_files::config), s_.config->to_ini());
+    write_metrics_log(run_path(dir_, run_files::train_metrics), history_);
+  }
+  log_start();
+  StepLoopPolicy policy;
+  policy.ckpt = s_.ckpt;
+  policy.progress_interval = s_.run.progress_interval;
+  policy.verify_interval = s_.comm.verify_interval;
+  loop_.emplace(comm_, policy, images_);
+  StepLoop::Hooks hooks;
+  hooks.begin_epoch = [&](int64_t epoch) {
+    set_schedule(epoch);
+    metrics_.reset();
   };
+  hooks.resume_epoch = [&](int64_t epoch) { set_schedule(epoch); };
+  hooks.step = [&](int64_t epoch, int64_t s, int64_t g) { return step(epoch, s, g); };
+  hooks.tracked = [&] { return weights_; };
+  hooks.progress = [&] {
+    const auto v = metrics_.read(reduce_);
+    return "train loss " + fixed(v.train_loss, 3) + " acc " + fixed(100 * v.train_acc, 1) + "% | lr " +
+           fixed(optimizer_->lr(), 5);
+  };
+  hooks.end_epoch = [&](int64_t epoch, int64_t done) { end_epoch(epoch, done); };
+  hooks.checkpoint = [&](int64_t done) { return checkpoint(done); };
+  const StepLoop::End end = loop_->run(start_step_, total_steps_, steps_per_epoch_, hooks);
 
   TrainSummary summary;
-  summary.run_dir = dir;
-  summary.mode = mode;
-  summary.params = params;
-  summary.flops = flops;
-  summary.epochs = epochs;
-  Stopwatch since_progress, clock, since_checkpoint, epoch_clock;
-  const double progress_interval = c.real("run.progress_interval");
-  const int64_t verify_interval = c.integer("comm.verify_interval");
-  const int64_t ckpt_steps = c.integer("ckpt.interval_steps");
-  const double ckpt_seconds = c.real("ckpt.interval_minutes") * 60;
-  const int64_t eval_every = c.integer("train.eval_every");
-  Communicator* reduce = comm.size() > 1 ? &comm : nullptr;
-  int64_t epoch_images = 0;
-  double drop_prob = 0;
-  for (int64_t g = start_step; g < total_steps; ++g) {
-    const int64_t epoch = g / steps_per_epoch, s = g % steps_per_epoch;
-    if (s == 0 || g == start_step) {
-      optimizer.set_lr(cosine_lr(protocol.lr, protocol.lr_min, epoch, epochs));
-      drop_prob = protocol.drop_path * static_cast<double>(epoch) / static_cast<double>(epochs);
-    }
-    if (s == 0) {
-      metrics.reset();
-      epoch_images = 0;
-      epoch_clock.reset();
-    }
-    maybe_inject_failure(comm.rank(), g);
-    net->train();
-    for (auto& w : weights) w.mutable_grad() = torch::Tensor();  // the last step's reduced gradient
-    GradientSum sum(weights);
-    for (const Batch& b : loader->batch(epoch, s)) {
-      auto gen = make_generator(key.with("drop-path").with(static_cast<uint64_t>(g)).with(static_cast<uint64_t>(b.index)));
-      const EvalOutput out = net->forward(b.x, drop_prob, &gen);
-      auto loss = cross_entropy_sum(out.logits, b.y, protocol.label_smoothing);
-      if (out.aux_logits.defined())
-        loss = loss + protocol.auxiliary_weight * cross_entropy_sum(out.aux_logits, b.y, protocol.label_smoothing);
-      (loss / static_cast<double>(b.global)).backward();
-      sum.take();
-      metrics.add(false, out.logits, b.y);
-    }
-    sum.finish(reduce);
-    if (protocol.grad_clip > 0) clip_grad_norm(weights, protocol.grad_clip);
-    optimizer.step();
-    const int64_t done = g + 1;
-    if (verify_interval > 0 && comm.size() > 1 && done % verify_interval == 0) verify_identical(weights, comm, done);
-    images += so.global_batch;
-    epoch_images += so.global_batch;
-    // A signal, the checkpoint clock and the progress clock may fire on one rank only: the ranks
-    // agree through one small allreduce per step.
-    const auto calls = agree_on_step_calls(comm, root && ckpt_seconds > 0 && since_checkpoint.seconds() >= ckpt_seconds,
-                                           root && since_progress.seconds() >= progress_interval);
-    if (calls.progress_due || done == total_steps) {
-      since_progress.reset();
-      const auto v = metrics.read(reduce);
-      const double per_step = clock.seconds() / static_cast<double>(done - start_step);
-      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " step " << s + 1 << "/" << steps_per_epoch
-                        << " | train loss " << fixed(v.train_loss, 3) << " acc " << fixed(100 * v.train_acc, 1)
-                        << "% | lr " << fixed(optimizer.lr(), 5) << " | "
-                        << fixed(static_cast<double>(so.global_batch) / per_step, 1) << " img/s | ETA "
-                        << format_duration(per_step * static_cast<double>(total_steps - done));
-    }
-    const bool epoch_end = done % steps_per_epoch == 0;
-    if (epoch_end) {
-      const auto v = metrics.read(reduce);
-      nlohmann::ordered_json line;
-      line["epoch"] = epoch + 1;
-      line["step"] = done;
-      line["lr"] = optimizer.lr();
-      line["drop_path"] = drop_prob;
-      line["train_loss"] = v.train_loss;
-      line["train_acc"] = v.train_acc;
-      if (eval_every > 0 && (epoch + 1) % eval_every == 0 && epoch + 1 < epochs) {
-        const auto t = evaluate(*net, *test, stats, test_transform, c.integer("train.eval_batch"), device, comm);
-        line["test_loss"] = t.val_loss;
-        line["test_acc"] = t.val_acc;
-      }
-      line["images"] = images;
-      line["wall_s"] = wall_before + wall.seconds();
-      line["images_per_s"] = static_cast<double>(epoch_images) / epoch_clock.seconds();
-      history.push_back(line.dump());
-      if (root) append_line(metrics_path, history.back());
-      PROBNAS_LOG(info) << "epoch " << epoch + 1 << "/" << epochs << " done: train acc " << fixed(100 * v.train_acc, 2)
-                        << "%" << (line.contains("test_acc") ? ", test acc " + fixed(100 * line["test_acc"].get<double>(), 2) + "%"
-                                                              : std::string());
-    }
-    const bool signalled = calls.signalled;
-    if (signalled || calls.time_due || (ckpt_steps > 0 && done % ckpt_steps == 0) ||
-        (epoch_end && c.boolean("ckpt.epoch_end")) || done == total_steps) {
-      summary.checkpoint = save_checkpoint(done);
-      since_checkpoint.reset();
-    }
-    if (signalled && done < total_steps) {
-      const int sig = SignalWatch::received();
-      summary.interrupted = true;
-      summary.signal = sig ? signal_name(sig) : "a signal on another rank";
-      summary.steps = done;
-      summary.wall_seconds = wall_before + wall.seconds();
-      PROBNAS_LOG(warn) << "received " << summary.signal << ": checkpointed at step " << done << " of " << total_steps
-                        << "; exiting with code " << kExitCheckpointed << " (run the same command to resume)";
-      return summary;
-    }
+  summary.run_dir = dir_;
+  summary.mode = mode_;
+  summary.params = params_;
+  summary.flops = flops_;
+  summary.epochs = epochs_;
+  summary.checkpoint = end.checkpoint;
+  summary.steps = end.steps;
+  if (end.interrupted) {
+    summary.interrupted = true;
+    summary.signal = end.signal;
+    summary.wall_seconds = wall_before_ + wall_.seconds();
+    return summary;
   }
-
   // The test split, once more at the end (also when a finished run is started again).
-  const auto t = evaluate(*net, *test, stats, test_transform, c.integer("train.eval_batch"), device, comm);
+  const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_);
   summary.test_acc = t.val_acc;
   summary.test_loss = t.val_loss;
   summary.test_images = t.val_count;
-  summary.steps = std::max(total_steps, start_step);
-  summary.wall_seconds = wall_before + wall.seconds();
-  if (root) {
-    nlohmann::ordered_json r;
-    r["command"] = "train";
-    r["search_run"] = target.folder;
-    r["genotype_file"] = target.file;
-    r["space"] = genotype.space;
-    r["genotype"] = genotype.text;
-    std::string method;
-    if (!target.file.empty()) {
-      const auto j = nlohmann::json::parse(read_file_bytes(target.file), nullptr, false);
-      if (j.is_object() && j.contains("method") && j["method"].is_string()) method = j["method"].get<std::string>();
-    }
-    r["method"] = method;
-    r["dataset"] = data->name();
-    r["mode"] = mode;
-    r["test_acc"] = summary.test_acc;
-    r["test_loss"] = summary.test_loss;
-    r["test_images"] = summary.test_images;
-    r["params"] = params;
-    r["params_auxiliary"] = params_aux;
-    r["flops"] = flops;
-    r["image_size"] = image_size;
-    r["epochs"] = epochs;
-    r["channels"] = target.pgnas ? 0 : protocol.channels;
-    r["cells"] = target.pgnas ? 0 : protocol.cells;
-    r["protocol"] = nlohmann::ordered_json::parse(protocol.to_json());
-    r["wall_s"] = summary.wall_seconds;
-    r["images"] = images;
-    r["seed"] = c.integer("run.seed");
-    r["ranks"] = comm.size();
-    if (genotype.space == "nb201") {
-      const std::string table_path = locate_nb201_table(c.text("report.nb201_table"));
-      if (!table_path.empty()) {
-        const Nb201Table table(table_path);
-        if (const auto score = table.find(genotype.text))
-          r["nb201"] = {{"index", score->index}, {"cifar10_test", score->cifar10_test},
-                        {"cifar100_test", score->cifar100_test}, {"imagenet16_test", score->imagenet16_test}};
-        else
-          r["nb201"] = {{"not_found", table.why_missing(genotype.text)}};
-      }
-    }
-    r["finished_at"] = utc_now();
-    write_file_atomic(dir + "/result.json", r.dump(2) + "\n");
-    // The search's report shows its retraining.
-    std::error_code ec;
-    if (!target.folder.empty() && std::filesystem::equivalent(dir, target.folder + "/train", ec)) {
-      if (std::string why; !write_report(target.folder, &why)) {
-        PROBNAS_LOG(warn) << "report.html not written: " << why;
-      }
+  summary.wall_seconds = wall_before_ + wall_.seconds();
+  if (root_) write_result(summary);
+  comm_.barrier();
+  return summary;
+}
+
+void Training::write_result(const TrainSummary& summary) const {
+  nlohmann::ordered_json r;
+  r["command"] = "train";
+  r["search_run"] = target_.folder;
+  r["genotype_file"] = target_.file;
+  r["space"] = genotype_.space;
+  r["genotype"] = genotype_.text;
+  r["method"] = method_of(target_.file);
+  r["dataset"] = data_->name();
+  r["mode"] = mode_;
+  r["test_acc"] = summary.test_acc;
+  r["test_loss"] = summary.test_loss;
+  r["test_images"] = summary.test_images;
+  r["params"] = params_;
+  r["params_auxiliary"] = params_aux_;
+  r["flops"] = flops_;
+  r["image_size"] = image_size_;
+  r["epochs"] = epochs_;
+  r["channels"] = target_.pgnas ? 0 : protocol_.channels;
+  r["cells"] = target_.pgnas ? 0 : protocol_.cells;
+  r["protocol"] = nlohmann::ordered_json::parse(protocol_.to_json());
+  r["wall_s"] = summary.wall_seconds;
+  r["images"] = loop_->images();
+  r["seed"] = s_.run.seed;
+  r["ranks"] = comm_.size();
+  if (genotype_.space == "nb201") {
+    const std::string table_path = locate_nb201_table(s_.report.nb201_table);
+    if (!table_path.empty()) {
+      const Nb201Table table(table_path);
+      if (const auto score = table.find(genotype_.text))
+        r["nb201"] = {{"index", score->index}, {"cifar10_test", score->cifar10_test},
+                      {"cifar100_test", score->cifar100_test}, {"imagenet16_test", score->imagenet16_test}};
+      else
+        r["nb201"] = {{"not_found", table.why_missing(genotype_.text)}};
     }
   }
-  comm.barrier();
-  return summary;
+  r["finished_at"] = utc_now();
+  write_json(run_path(dir_, run_files::result), r);
+  // The search's report shows its retraining.
+  std::error_code ec;
+  if (!target_.folder.empty() && std::filesystem::equivalent(dir_, target_.folder + "/train", ec)) {
+    if (std::string why; !write_report(target_.folder, &why)) {
+      PROBNAS_LOG(warn) << "report.html not written: " << why;
+    }
+  }
+}
+
+}  // namespace
+
+TrainSummary run_training(const TrainSettings& settings, Communicator& comm) {
+  PROBNAS_CHECK(settings.config != nullptr, "internal: run_training needs the effective configuration");
+  Training training(settings, comm);
+  return training.run();
 }
 
 }  // namespace probnas

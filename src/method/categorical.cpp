@@ -188,7 +188,7 @@ std::string ArchCategoricals::describe(const ArchDraw& draw) const {
   if (space_ == "nb201") {
     std::vector<std::string> ops;
     for (size_t i = 0; i < draw.size(); ++i) ops.push_back(shape_[0].ops[static_cast<size_t>(vars_[i].options[static_cast<size_t>(draw[i])].op)]);
-    return nb201_string(ops);
+    return format_nb201(ops);
   }
   std::vector<std::pair<std::string, int64_t>> genes[2];
   for (size_t i = 0; i < draw.size(); ++i) {
@@ -198,7 +198,7 @@ std::string ArchCategoricals::describe(const ArchDraw& draw) const {
     while (path.edge >= first + node + 2) first += node + 2, ++node;
     genes[vars_[i].group].emplace_back(shape_[vars_[i].group].ops[static_cast<size_t>(path.op)], path.edge - first);
   }
-  return darts_genotype_string(genes[0], genes[1]);
+  return format_darts(genes[0], genes[1]);
 }
 
 torch::Tensor importance_weights(const torch::Tensor& log_likelihoods) {

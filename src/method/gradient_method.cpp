@@ -11,6 +11,25 @@
 
 namespace probnas {
 
+GradientMethodOptions gradient_method_options(const MethodBuild& b, double arch_decay) {
+  check_weight_training(b.shared.weights);
+  GradientMethodOptions o;
+  o.weights = b.shared.weights.sgd();
+  o.lr_min = b.shared.weights.lr_min;
+  o.grad_clip = b.shared.weights.grad_clip;
+  o.arch.lr = b.shared.arch.lr;
+  o.arch.beta1 = b.shared.arch.beta1;
+  o.arch.beta2 = b.shared.arch.beta2;
+  o.arch.weight_decay = arch_decay;
+  o.init_std = b.shared.arch.init_std;
+  o.warmup_epochs = b.shared.arch.warmup_epochs;
+  o.stages = progressive_stages(b.shared.progressive, b.space, b.epochs, b.net->arch_shape().front().num_ops());
+  o.edge_norm = b.shared.arch.edge_norm;
+  PROBNAS_CHECK(!o.edge_norm || b.space.space == "darts",
+                "search.edge_norm = true: edge normalisation is built for the DARTS space (search.space = darts)");
+  return o;
+}
+
 namespace F = torch::nn::functional;
 
 GradientMethod::GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key)

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "probnas/ckpt/atomic_file.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/process.h"
@@ -112,27 +113,20 @@ std::string nb201_cell(const Genotype& g) {
 
 // Renders `dot_file` to `svg` with Graphviz; "" on success, otherwise why not (one line).
 std::string render_svg(const std::string& dot_program, const std::string& dot_file, const std::string& svg) {
-  // dot writes a temporary file; the rename makes the finished SVG appear at once.
-  const std::string tmp = svg + ".tmp";
-  const auto r = run_program(dot_program, {"-Tsvg", dot_file, "-o", tmp});
-  std::string problem;
-  if (r.exit_code == 0 && file_exists(tmp)) {
-    try {
-      fsync_file(tmp);
-      rename_durably(tmp, svg);
-      return "";
-    } catch (const Error& e) {
-      problem = e.what();
-    }
-  } else {
-    const std::string why = r.output.substr(0, r.output.find('\n'));
-    problem = dot_program + " -Tsvg " + dot_file + " failed" +
-              (r.exit_code > 0 ? " (exit code " + std::to_string(r.exit_code) + ")" : "") +
-              (why.empty() ? "" : ": " + why);
+  // dot writes the temporary file; the atomic write makes the finished SVG appear at once.
+  try {
+    ckpt::write_atomically(svg, [&](const std::string& tmp) {
+      const auto r = run_program(dot_program, {"-Tsvg", dot_file, "-o", tmp});
+      if (r.exit_code == 0 && file_exists(tmp)) return;
+      const std::string why = r.output.substr(0, r.output.find('\n'));
+      PROBNAS_FAIL(dot_program, " -Tsvg ", dot_file, " failed",
+                   r.exit_code > 0 ? " (exit code " + std::to_string(r.exit_code) + ")" : std::string(),
+                   why.empty() ? std::string() : ": " + why);
+    });
+    return "";
+  } catch (const Error& e) {
+    return e.what();
   }
-  std::error_code ignored;
-  std::filesystem::remove(tmp, ignored);
-  return problem;
 }
 
 }  // namespace
@@ -158,7 +152,7 @@ CellPictureFiles write_cell_pictures(const Genotype& genotype, const std::string
   make_directories(dir);
   for (const auto& [stem, text] : pictures) {
     files.dot.push_back(dir + "/" + stem + ".dot");
-    write_file_atomic(files.dot.back(), text);
+    ckpt::write_file_atomic(files.dot.back(), text);
   }
   if (!render) return files;
 

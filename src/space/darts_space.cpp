@@ -386,19 +386,6 @@ std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& we
   return gene;
 }
 
-std::string darts_genotype_string(const std::vector<std::pair<std::string, int64_t>>& normal,
-                                  const std::vector<std::pair<std::string, int64_t>>& reduce) {
-  auto list = [](const std::vector<std::pair<std::string, int64_t>>& gene) {
-    std::ostringstream o;
-    o << "[";
-    for (size_t i = 0; i < gene.size(); ++i) o << (i ? ", " : "") << "('" << gene[i].first << "', " << gene[i].second << ")";
-    o << "]";
-    return o.str();
-  };
-  return "Genotype(normal=" + list(normal) + ", normal_concat=range(2, 6), reduce=" + list(reduce) +
-         ", reduce_concat=range(2, 6))";
-}
-
 Genotype DartsSupernet::derive(const std::vector<torch::Tensor>& probs) const {
   PROBNAS_CHECK(probs.size() == 2, "DARTS genotype: two probability tables (normal, reduce), got ", probs.size());
   // Every edge with its probabilities; the edges DARTS keeps get their operation, the rest `none`.
@@ -415,7 +402,7 @@ Genotype DartsSupernet::derive(const std::vector<torch::Tensor>& probs) const {
       }
     }
   }
-  g.text = darts_genotype_string(genes[0], genes[1]);
+  g.text = format_darts(genes[0], genes[1]);
   return g;
 }
 

@@ -1,9 +1,5 @@
 #include "probnas/space/eval_network.h"
 
-#include <nlohmann/json.hpp>
-
-#include <regex>
-
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/space/darts_space.h"
@@ -14,8 +10,6 @@ namespace probnas {
 namespace nn = torch::nn;
 
 namespace {
-
-constexpr int64_t kDartsNodes = 4;
 
 // Output size of a convolution or pooling along one dimension.
 int64_t out_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation = 1) {
@@ -32,73 +26,28 @@ int64_t count(const std::vector<torch::Tensor>& tensors) {
   return n;
 }
 
-// Parses DARTS's "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=..., reduce=[...], ...)".
-std::vector<NodeInputs> parse_darts_group(const std::string& text, const std::string& group) {
-  const std::string open = group + "=[";
-  const size_t start = text.find(open);
-  PROBNAS_CHECK(start != std::string::npos, "DARTS genotype '", text, "' has no ", group, "=[...] list");
-  const size_t end = text.find(']', start);
-  PROBNAS_CHECK(end != std::string::npos, "DARTS genotype '", text, "': the ", group, " list is not closed");
-  const std::string list = text.substr(start + open.size(), end - start - open.size());
-  static const std::regex pair(R"(\(\s*'([a-z0-9_]+)'\s*,\s*(\d+)\s*\))");
-  std::vector<std::pair<std::string, int64_t>> pairs;
-  for (auto it = std::sregex_iterator(list.begin(), list.end(), pair); it != std::sregex_iterator(); ++it)
-    pairs.emplace_back((*it)[1].str(), std::stoll((*it)[2].str()));
-  PROBNAS_CHECK(pairs.size() == 2 * kDartsNodes, "DARTS genotype: the ", group, " list has ", pairs.size(),
-                " (operation, input) pairs, expected ", 2 * kDartsNodes, " (two per node)");
-  std::vector<NodeInputs> nodes(kDartsNodes);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto node = static_cast<int64_t>(i / 2) + 2;
-    const auto& [op, from] = pairs[i];
-    PROBNAS_CHECK(from < node, "DARTS genotype: ", group, " node ", node, " takes input ", from,
-                  " (allowed: 0 to ", node - 1, ")");
-    PROBNAS_CHECK(std::find(kDartsOps.begin(), kDartsOps.end(), op) != kDartsOps.end() && op != "none",
-                  "DARTS genotype: unknown operation '", op, "' in the ", group, " cell");
-    nodes[static_cast<size_t>(node - 2)].emplace_back(op, from);
-  }
-  return nodes;
-}
-
 }  // namespace
 
 std::vector<NodeInputs> darts_cell_nodes(const Genotype& g, const std::string& group) {
   PROBNAS_CHECK(g.space == "darts", "genotype of the ", g.space, " space where a DARTS genotype was expected");
-  return parse_darts_group(g.text, group);
+  const DartsGene gene = parse_darts_cell(g.text, group);
+  std::vector<NodeInputs> nodes(static_cast<size_t>(kDartsCellNodes));
+  for (size_t i = 0; i < gene.size(); ++i) {
+    const auto& [op, from] = gene[i];
+    PROBNAS_CHECK(std::find(kDartsOps.begin(), kDartsOps.end(), op) != kDartsOps.end() && op != "none",
+                  "DARTS genotype: unknown operation '", op, "' in the ", group, " cell");
+    nodes[i / 2].emplace_back(op, from);
+  }
+  return nodes;
 }
 
 std::vector<std::string> nb201_cell_ops(const Genotype& g) {
   PROBNAS_CHECK(g.space == "nb201", "genotype of the ", g.space, " space where an NB201 genotype was expected");
-  auto ops = parse_nb201_string(g.text);
+  auto ops = parse_nb201(g.text);
   for (const auto& op : ops)
     PROBNAS_CHECK(std::find(kNb201Ops.begin(), kNb201Ops.end(), op) != kNb201Ops.end(), "NB201 genotype '", g.text,
                   "': unknown operation '", op, "'");
   return ops;
-}
-
-Genotype read_genotype_file(const std::string& path) {
-  PROBNAS_CHECK(file_exists(path), "genotype file '", path, "' does not exist");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_bytes(path));
-  } catch (const nlohmann::json::exception& e) {
-    PROBNAS_FAIL("genotype file '", path, "' is not valid JSON: ", e.what());
-  }
-  PROBNAS_CHECK(j.is_object() && j.contains("space") && j["space"].is_string() && j.contains("genotype") &&
-                    j["genotype"].is_string(),
-                "genotype file '", path, "' lacks the \"space\" and \"genotype\" strings of a genotype.json");
-  Genotype g;
-  g.space = j["space"].get<std::string>();
-  g.text = j["genotype"].get<std::string>();
-  if (j.contains("edges") && j["edges"].is_array()) {
-    for (const auto& e : j["edges"]) {
-      GenotypeEdge edge;
-      edge.group = e.value("group", "");
-      edge.edge = e.value("edge", "");
-      edge.op = e.value("op", "");
-      g.edges.push_back(std::move(edge));
-    }
-  }
-  return g;
 }
 
 int64_t EvalNetwork::parameters_main() const {
@@ -249,7 +198,7 @@ int64_t darts_op_macs(const std::string& op, int64_t c, int64_t stride, int64_t 
 DartsEvalCell::DartsEvalCell(const std::vector<NodeInputs>& nodes, int64_t c_prev_prev, int64_t c_prev,
                              int64_t channels, bool reduction, bool reduction_prev)
     : nodes_(nodes), reduction_(reduction), channels_(channels) {
-  PROBNAS_CHECK(nodes.size() == kDartsNodes, "DARTS cell: ", nodes.size(), " nodes, expected ", kDartsNodes);
+  PROBNAS_CHECK(static_cast<int64_t>(nodes.size()) == kDartsCellNodes, "DARTS cell: ", nodes.size(), " nodes, expected ", kDartsCellNodes);
   const BnOptions bn{true, true};
   if (reduction_prev)
     pre0_ = register_module("preprocess0", std::make_shared<FactorizedReduce>(c_prev_prev, channels, 2, bn));
@@ -334,7 +283,7 @@ DartsNetwork::DartsNetwork(const std::vector<NodeInputs>& normal, const std::vec
                                                                      reduction, reduction_prev)));
     reduction_prev = reduction;
     c_pp = c_p;
-    c_p = kDartsNodes * c;
+    c_p = kDartsCellNodes * c;
     if (i == 2 * o.cells / 3 && o.auxiliary) {
       aux_after_ = i;
       aux_ = register_module("auxiliary", std::make_shared<AuxiliaryHead>(c_p, o.classes));
@@ -406,7 +355,7 @@ int64_t DartsNetwork::multiply_adds(int64_t height, int64_t width) const {
       w = out_size(w, 3, 2, 1);
     }
     c_pp = c_p;
-    c_p = kDartsNodes * c;
+    c_p = kDartsCellNodes * c;
   }
   return macs + c_p * options_.classes;
 }

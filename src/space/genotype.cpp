@@ -1,19 +1,18 @@
 #include "probnas/space/genotype.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "probnas/core/error.h"
 
 namespace probnas {
 
-std::vector<std::vector<int64_t>> Genotype::choices(const ArchShape& shape) const {
+std::vector<std::vector<int64_t>> genotype_choices(const Genotype& genotype, const ArchShape& shape) {
   std::vector<std::vector<int64_t>> out;
   for (const auto& g : shape) {
     std::vector<int64_t> row;
     for (const auto& edge_name : g.edge_names) {
       int64_t found = -1;
-      for (const auto& e : edges) {
+      for (const auto& e : genotype.edges) {
         if (e.group != g.name || e.edge != edge_name) continue;
         for (int64_t k = 0; k < g.num_ops(); ++k)
           if (g.ops[static_cast<size_t>(k)] == e.op) found = k;
@@ -26,28 +25,6 @@ std::vector<std::vector<int64_t>> Genotype::choices(const ArchShape& shape) cons
     out.push_back(std::move(row));
   }
   return out;
-}
-
-std::string Genotype::to_json(const std::string& extra_fields_json) const {
-  nlohmann::ordered_json j;
-  j["space"] = space;
-  j["genotype"] = text;
-  auto& arr = j["edges"] = nlohmann::ordered_json::array();
-  for (const auto& e : edges) {
-    nlohmann::ordered_json je;
-    je["group"] = e.group;
-    je["edge"] = e.edge;
-    je["op"] = e.op;
-    nlohmann::ordered_json probs;
-    for (const auto& [op, p] : e.probs) probs[op] = p;
-    je["probs"] = probs;
-    arr.push_back(je);
-  }
-  if (!extra_fields_json.empty()) {
-    const auto extra = nlohmann::ordered_json::parse(extra_fields_json);  // must outlive items()
-    for (const auto& [k, v] : extra.items()) j[k] = v;
-  }
-  return j.dump(2);
 }
 
 Genotype argmax_genotype(const std::string& space, const ArchShape& shape, const std::vector<torch::Tensor>& probs) {
@@ -74,52 +51,8 @@ Genotype argmax_genotype(const std::string& space, const ArchShape& shape, const
       g.edges.push_back(std::move(edge));
     }
   }
-  if (space == "nb201") g.text = nb201_string(first_group_ops);
+  if (space == "nb201") g.text = format_nb201(first_group_ops);
   return g;
-}
-
-std::string nb201_string(const std::vector<std::string>& ops) {
-  PROBNAS_CHECK(ops.size() == 6, "an NB201 cell has 6 edges, got ", ops.size());
-  // Edges in NB201 order: 1<-0 | 2<-0 2<-1 | 3<-0 3<-1 3<-2
-  std::string s;
-  size_t e = 0;
-  for (int node = 1; node <= 3; ++node) {
-    if (node > 1) s += "+";
-    s += "|";
-    for (int from = 0; from < node; ++from) s += ops[e++] + "~" + std::to_string(from) + "|";
-  }
-  return s;
-}
-
-std::vector<std::string> parse_nb201_string(const std::string& text) {
-  std::vector<std::string> ops;
-  size_t node_start = 0;
-  int node = 1;
-  while (node_start <= text.size()) {
-    size_t end = text.find('+', node_start);
-    if (end == std::string::npos) end = text.size();
-    const std::string part = text.substr(node_start, end - node_start);
-    PROBNAS_CHECK(part.size() >= 2 && part.front() == '|' && part.back() == '|', "NB201 string '", text,
-                  "': node ", node, " is not of the form |op~i|...|");
-    size_t pos = 1;
-    int from = 0;
-    while (pos < part.size()) {
-      const size_t bar = part.find('|', pos);
-      const std::string item = part.substr(pos, bar - pos);
-      const size_t tilde = item.find('~');
-      PROBNAS_CHECK(tilde != std::string::npos && item.substr(tilde + 1) == std::to_string(from), "NB201 string '",
-                    text, "': expected op~", from, " in node ", node, ", found '", item, "'");
-      ops.push_back(item.substr(0, tilde));
-      ++from;
-      pos = bar + 1;
-    }
-    PROBNAS_CHECK(from == node, "NB201 string '", text, "': node ", node, " has ", from, " inputs");
-    ++node;
-    if (end == text.size()) break;
-    node_start = end + 1;
-  }
-  PROBNAS_CHECK(ops.size() == 6, "NB201 string '", text, "' has ", ops.size(), " edges, expected 6");
-  return ops;
 }
 
 }  // namespace probnas

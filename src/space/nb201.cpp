@@ -112,7 +112,9 @@ std::shared_ptr<Supernet> make_supernet(const SpaceOptions& o) {
     PROBNAS_CHECK(o.ops.empty() && o.partial_channels == 1 && o.stem == "cifar",
                   "space.ops, space.partial_channels and space.stem are for the DARTS space; the multi-branch space "
                   "has its branches from space.kernels");
-    return std::make_shared<MultiBranchNet>(o);
+    SpaceOptions m = o;
+    if (m.kernels.empty()) m.kernels = parse_kernels(m.kernels_text);
+    return std::make_shared<MultiBranchNet>(m);
   }
   PROBNAS_FAIL("search.space = '", o.space, "' is not built in this version (allowed: nb201, darts, multibranch)");
 }

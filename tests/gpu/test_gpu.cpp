@@ -24,12 +24,12 @@
 #include "probnas/core/rng.h"
 #include "probnas/data/dataset.h"
 #include "probnas/data/loader.h"
-#include "probnas/method/darts.h"
+#include "probnas/method/darts/darts.h"
 #include "probnas/method/dirichlet.h"
-#include "probnas/method/drnas.h"
-#include "probnas/method/gdas.h"
-#include "probnas/method/gibbs.h"
-#include "probnas/method/parsec.h"
+#include "probnas/method/drnas/drnas.h"
+#include "probnas/method/gdas/gdas.h"
+#include "probnas/method/gibbsnas/gibbsnas.h"
+#include "probnas/method/parsec/parsec.h"
 #include "probnas/space/supernet.h"
 #endif
 

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "probnas/engine/pgnas_ranking.h"
-#include "probnas/method/parsec.h"
-#include "probnas/method/pgnas.h"
+#include "probnas/method/pgnas/ranking.h"
+#include "probnas/method/parsec/parsec.h"
+#include "probnas/method/pgnas/pgnas.h"
 #include <mpi.h>
 #include <torch/torch.h>
 
@@ -14,10 +14,11 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/error.h"
-#include "probnas/method/darts.h"
-#include "probnas/method/drnas.h"
-#include "probnas/method/gdas.h"
-#include "probnas/method/gibbs.h"
+#include "probnas/method/darts/darts.h"
+#include "probnas/method/drnas/drnas.h"
+#include "probnas/method/gdas/gdas.h"
+#include "probnas/method/gibbsnas/gibbsnas.h"
+#include "probnas/app/options.h"
 #include "probnas/data/convert.h"
 #include "probnas/data/shards.h"
 
@@ -388,10 +389,10 @@ TEST(ShardsWorldSize, ConvertingOnManyRanksWritesWhatOneRankWritesAndRanksReadTh
   c.set("threads", "1");
   c.set("log_level", "warn");
   c.set("out", dir + "-dist");
-  const ConvertSummary dist = run_convert(c, *g_comm);
+  const ConvertSummary dist = run_convert(convert_options().read(c), *g_comm);
   SerialCommunicator alone;
   c.set("out", dir + "-alone-rank" + std::to_string(g_comm->rank()));
-  run_convert(c, alone);
+  run_convert(convert_options().read(c), alone);
   const ShardedSource a(dir + "-dist"), b(dir + "-alone-rank" + std::to_string(g_comm->rank()));
   EXPECT_EQ(a.index().dataset_id, b.index().dataset_id);
   ASSERT_EQ(a.size(), 230);

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "probnas/method/darts.h"
+#include "probnas/method/darts/darts.h"
 
 namespace probnas {
 namespace {

@@ -96,7 +96,7 @@ TEST(DartsSupernet, DenseAndDiscreteForwardAndShape) {
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 7}));
   // Discrete: the derived genotype's choices run only the chosen operations.
   const Genotype g = net->derive({torch::rand({14, 8}), torch::rand({14, 8})});
-  const auto choices = g.choices(shape);
+  const auto choices = genotype_choices(g, shape);
   int64_t kept = 0;
   for (const auto& row : choices)
     for (int64_t k : row) kept += k != 0;
@@ -129,7 +129,7 @@ TEST(DartsGenotype, HandMadeWeightsGiveTheKnownAnswer) {
       {"sep_conv_3x3", 0}, {"max_pool_3x3", 1}, {"skip_connect", 1}, {"avg_pool_3x3", 2},
       {"sep_conv_5x5", 0}, {"sep_conv_5x5", 1}, {"dil_conv_3x3", 4}, {"sep_conv_3x3", 3}};
   EXPECT_EQ(gene, expected);
-  EXPECT_EQ(darts_genotype_string(gene, {{"max_pool_3x3", 0}}),
+  EXPECT_EQ(format_darts(gene, {{"max_pool_3x3", 0}}),
             "Genotype(normal=[('sep_conv_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 1), ('avg_pool_3x3', 2), "
             "('sep_conv_5x5', 0), ('sep_conv_5x5', 1), ('dil_conv_3x3', 4), ('sep_conv_3x3', 3)], "
             "normal_concat=range(2, 6), reduce=[('max_pool_3x3', 0)], reduce_concat=range(2, 6))");

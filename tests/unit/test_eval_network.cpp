@@ -111,16 +111,16 @@ TEST(EvalNetwork, DartsV2HasThePublishedParameterCount) {
 TEST(EvalNetwork, Nb201ParametersMatchTheBenchmarksNetwork) {
   EvalNetworkOptions o;  // NB201: C = 16, N = 5, CIFAR-10
   const std::vector<std::string> all_conv(6, "nor_conv_3x3");
-  const auto largest = make_eval_network(genotype("nb201", nb201_string(all_conv)), o);
+  const auto largest = make_eval_network(genotype("nb201", format_nb201(all_conv)), o);
   // NAS-Bench-201's largest cell (all 3x3 convolutions) has 1.531546 M parameters on CIFAR-10.
   EXPECT_EQ(largest->parameters_main(), 1531546);
   EXPECT_EQ(largest->parameters_auxiliary(), 0);
   const auto best = make_eval_network(genotype("nb201", kBestNb201), o);
-  EXPECT_EQ(best->parameters_main(), nb201_network_params(parse_nb201_string(kBestNb201), 16, 5, 10));
+  EXPECT_EQ(best->parameters_main(), nb201_network_params(parse_nb201(kBestNb201), 16, 5, 10));
   const std::string mixed = "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|";
   o.classes = 100;
   EXPECT_EQ(make_eval_network(genotype("nb201", mixed), o)->parameters_main(),
-            nb201_network_params(parse_nb201_string(mixed), 16, 5, 100));
+            nb201_network_params(parse_nb201(mixed), 16, 5, 100));
   // Multiply-adds of the largest cell against the layer-by-layer count.
   int64_t macs = 3 * 16 * 9 * 32 * 32;
   for (int stage = 0; stage < 3; ++stage) {
@@ -314,7 +314,7 @@ TEST(EvalNetwork, APgnasCandidateAsAModuleComputesWhatTheCandidateComputes) {
 
 TEST(TrainProtocol, AutomaticValuesFollowTheSpacesProtocolsAndOptionsWin) {
   Config c(train_option_table());
-  auto darts = resolve_train_protocol(c, "darts", 32);
+  auto darts = resolve_train_protocol(train_options().read(c), "darts", 32);
   EXPECT_EQ(darts.name, "darts");
   EXPECT_EQ(darts.epochs, 600);
   EXPECT_EQ(darts.batch_size, 96);
@@ -327,7 +327,7 @@ TEST(TrainProtocol, AutomaticValuesFollowTheSpacesProtocolsAndOptionsWin) {
   EXPECT_EQ(darts.cells, 20);
   EXPECT_DOUBLE_EQ(darts.grad_clip, 5);
   EXPECT_FALSE(darts.nesterov);
-  auto nb201 = resolve_train_protocol(c, "nb201", 32);
+  auto nb201 = resolve_train_protocol(train_options().read(c), "nb201", 32);
   EXPECT_EQ(nb201.epochs, 200);
   EXPECT_EQ(nb201.batch_size, 256);
   EXPECT_DOUBLE_EQ(nb201.lr, 0.1);
@@ -336,19 +336,19 @@ TEST(TrainProtocol, AutomaticValuesFollowTheSpacesProtocolsAndOptionsWin) {
   EXPECT_EQ(nb201.cutout, 0);
   EXPECT_EQ(nb201.channels, 16);
   EXPECT_EQ(nb201.cells, 5);
-  EXPECT_EQ(resolve_train_protocol(c, "multibranch", 32).epochs, 0);  // PGNAS: as sampled
-  EXPECT_EQ(resolve_train_protocol(c, "darts", 224).name, "darts-imagenet");
+  EXPECT_EQ(resolve_train_protocol(train_options().read(c), "multibranch", 32).epochs, 0);  // PGNAS: as sampled
+  EXPECT_EQ(resolve_train_protocol(train_options().read(c), "darts", 224).name, "darts-imagenet");
   c.set("train.epochs", "3");
   c.set("train.cutout", "0");
   c.set("train.auxiliary_weight", "0");
   c.set("train.nesterov", "true");
-  darts = resolve_train_protocol(c, "darts", 32);
+  darts = resolve_train_protocol(train_options().read(c), "darts", 32);
   EXPECT_EQ(darts.epochs, 3);
   EXPECT_EQ(darts.cutout, 0);
   EXPECT_DOUBLE_EQ(darts.auxiliary_weight, 0);
   EXPECT_TRUE(darts.nesterov);
   c.set("train.drop_path", "0.3");
-  EXPECT_THROW(resolve_train_protocol(c, "nb201", 32), std::exception);  // drop-path is DARTS's
+  EXPECT_THROW(resolve_train_protocol(train_options().read(c), "nb201", 32), std::exception);  // drop-path is DARTS's
 }
 
 }  // namespace

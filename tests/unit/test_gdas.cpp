@@ -9,7 +9,7 @@
 #include <map>
 
 #include "probnas/core/error.h"
-#include "probnas/method/gdas.h"
+#include "probnas/method/gdas/gdas.h"
 #include "probnas/space/darts_space.h"
 #include "probnas/space/nb201.h"
 

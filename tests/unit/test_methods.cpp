@@ -6,10 +6,10 @@
 
 #include <cmath>
 
-#include "probnas/method/darts.h"
-#include "probnas/method/drnas.h"
-#include "probnas/method/gdas.h"
-#include "probnas/method/gibbs.h"
+#include "probnas/method/darts/darts.h"
+#include "probnas/method/drnas/drnas.h"
+#include "probnas/method/gdas/gdas.h"
+#include "probnas/method/gibbsnas/gibbsnas.h"
 
 namespace probnas {
 namespace {

@@ -96,16 +96,16 @@ TEST(Genotype, ArgmaxGivesNb201StringAndProbabilities) {
   for (int e = 0; e < 6; ++e) probs[e][best[static_cast<size_t>(e)]] = 0.6;
   const auto g = argmax_genotype("nb201", nb201_arch_shape(), {probs});
   EXPECT_EQ(g.text, "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|");
-  EXPECT_EQ(g.choices(nb201_arch_shape()), (std::vector<std::vector<int64_t>>{best}));
+  EXPECT_EQ(genotype_choices(g, nb201_arch_shape()), (std::vector<std::vector<int64_t>>{best}));
   ASSERT_EQ(g.edges.size(), 6u);
   EXPECT_NEAR(g.edges[0].probs[3].second, 0.6, 1e-6);
-  EXPECT_EQ(parse_nb201_string(g.text),
+  EXPECT_EQ(parse_nb201(g.text),
             (std::vector<std::string>{"nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_1x1", "none", "avg_pool_3x3"}));
 }
 
 TEST(Genotype, MalformedNb201StringIsNamed) {
   for (const std::string bad : {"", "|a~0|", "|a~0|+|b~1|c~1|+|d~0|e~1|f~2|", "|a~0|+|b~0|c~1|+|d~0|e~1|"}) {
-    const std::string msg = test::error_of([&] { parse_nb201_string(bad); });
+    const std::string msg = test::error_of([&] { parse_nb201(bad); });
     EXPECT_NE(msg.find("NB201"), std::string::npos) << "'" << bad << "' gave: " << msg;
   }
 }

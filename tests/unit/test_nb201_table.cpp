@@ -1,20 +1,20 @@
-// Scoring a derived NB201 cell with NAS-Bench-201's table (../shared/data/nb201/nats_bench.csv
-// where the checkout has it), and the table reader's errors.
+// Scoring a derived NB201 cell with NAS-Bench-201's table (the copy shipped in inputs/nb201), and
+// the table reader's errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "probnas/engine/nb201_table.h"
+#include "probnas/run/nb201_table.h"
 #include "test_support.h"
 
 namespace probnas {
 namespace {
 
-const std::string kShared = std::string(PROBNAS_SOURCE_DIR) + "/../shared/data/nb201/nats_bench.csv";
+const std::string kShipped = std::string(PROBNAS_SOURCE_DIR) + "/inputs/nb201/nats_bench.csv";
 
 TEST(Nb201Table, ScoresKnownCellsAsThePapersReport) {
-  if (!std::filesystem::exists(kShared)) GTEST_SKIP() << "no " << kShared << " (it lives beside the project checkout)";
-  const Nb201Table table(kShared);
+  ASSERT_TRUE(std::filesystem::exists(kShipped)) << kShipped << " is part of the repository";
+  const Nb201Table table(kShipped);
   EXPECT_EQ(table.size(), 15625u);
   // DrNAS's NB201 cell: 94.36 / 73.51 / 46.34 in the DrNAS paper.
   const auto drnas = table.find("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|");

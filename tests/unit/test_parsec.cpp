@@ -11,7 +11,7 @@
 #include <map>
 
 #include "probnas/ckpt/state.h"
-#include "probnas/method/parsec.h"
+#include "probnas/method/parsec/parsec.h"
 #include "probnas/space/darts_space.h"
 #include "probnas/space/nb201.h"
 #include "test_support.h"

@@ -7,11 +7,12 @@
 #include <cmath>
 #include <fstream>
 
+#include "probnas/ckpt/atomic_file.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/core/files.h"
 #include "probnas/data/loader.h"
-#include "probnas/engine/pgnas_ranking.h"
-#include "probnas/method/pgnas.h"
+#include "probnas/method/pgnas/ranking.h"
+#include "probnas/method/pgnas/pgnas.h"
 #include "test_support.h"
 
 namespace probnas {
@@ -234,7 +235,7 @@ TEST(PgnasRanking, ResumesWithoutReevaluatingFinishedCandidates) {
     kept += line + "\n";
   }
   kept += "5,3";  // torn
-  write_file_atomic(path, kept);
+  ckpt::write_file_atomic(path, kept);
   const auto second = rank_candidates(m, RngKey(1), val, calib, o, comm);
   ASSERT_EQ(second.phases[0].scores.size(), 6u);
   EXPECT_EQ(second.phases[0].scores[1].correct, 39);  // not evaluated again

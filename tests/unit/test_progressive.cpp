@@ -10,9 +10,9 @@
 
 #include "probnas/ckpt/state.h"
 #include "probnas/core/config.h"
-#include "probnas/engine/run_state.h"
-#include "probnas/method/darts.h"
-#include "probnas/method/drnas.h"
+#include "probnas/ckpt/torch_state.h"
+#include "probnas/method/darts/darts.h"
+#include "probnas/method/drnas/drnas.h"
 #include "probnas/method/progressive.h"
 #include "probnas/space/darts_space.h"
 #include "test_support.h"
@@ -348,33 +348,38 @@ TEST(Progressive, MomentumFollowsTheWidenedWeightsAndARestoredStageContinuesIden
 
 TEST(Progressive, ScheduleIsValidatedAgainstTheConfig) {
   OptionTable t;
-  t.text("progressive.k", "", "").text("progressive.epochs", "", "").text("progressive.keep", "", "");
-  t.integer("search.epochs", 50, 1, 1000, "").integer("space.channels", 36, 1, 4096, "");
-  t.integer("space.partial_channels", 1, 1, 64, "").text("search.space", "darts", "");
+  progressive_options().declare(t);
   Config c(t);
-  EXPECT_TRUE(progressive_stages(c, 7).empty());
+  SpaceOptions space;
+  space.space = "darts";
+  space.channels = 36;
+  int64_t epochs = 50;
+  auto stages_of = [&] { return progressive_stages(progressive_options().read(c), space, epochs, 7); };
+  EXPECT_TRUE(stages_of().empty());
   c.set("progressive.k", "6, 3");
   c.set("progressive.epochs", "25,25");
-  const auto stages = progressive_stages(c, 7);
+  const auto stages = stages_of();
   ASSERT_EQ(stages.size(), 2u);
   EXPECT_EQ(stages[0].keep, 7);
   EXPECT_EQ(stages[1].keep, 4);  // the stronger half, rounded up (DrNAS: 7 then 4)
   EXPECT_EQ(stages[1].k, 3);
-  EXPECT_EQ(initial_partial_channels(c), 6);
-  c.set("search.epochs", "40");
-  expect_error([&] { progressive_stages(c, 7); }, {"add up to 50", "search.epochs = 40"});
-  c.set("search.epochs", "50");
+  EXPECT_EQ(initial_partial_channels(progressive_options().read(c), 1), 6);
+  expect_error([&] { initial_partial_channels(progressive_options().read(c), 2); },
+               {"space.partial_channels = 2", "progressive.k = 6, 3"});
+  epochs = 40;
+  expect_error([&] { stages_of(); }, {"add up to 50", "search.epochs = 40"});
+  epochs = 50;
   c.set("progressive.k", "3,6");
-  expect_error([&] { progressive_stages(c, 7); }, {"K may only fall"});
+  expect_error([&] { stages_of(); }, {"K may only fall"});
   c.set("progressive.k", "5,3");
-  expect_error([&] { progressive_stages(c, 7); }, {"K = 5", "space.channels = 36"});
+  expect_error([&] { stages_of(); }, {"K = 5", "space.channels = 36"});
   c.set("progressive.k", "6,x");
-  expect_error([&] { progressive_stages(c, 7); }, {"progressive.k", "'x' is not an integer"});
+  expect_error([&] { stages_of(); }, {"progressive.k", "'x' is not an integer"});
   c.set("progressive.k", "6,3");
   c.set("progressive.keep", "6,4");
-  expect_error([&] { progressive_stages(c, 7); }, {"must be 7"});
-  c.set("search.space", "nb201");
-  expect_error([&] { progressive_stages(c, 7); }, {"search.space = darts"});
+  expect_error([&] { stages_of(); }, {"must be 7"});
+  space.space = "nb201";
+  expect_error([&] { stages_of(); }, {"search.space = darts"});
 }
 
 }  // namespace

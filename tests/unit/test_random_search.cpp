@@ -8,7 +8,7 @@
 #include <set>
 
 #include "probnas/ckpt/state.h"
-#include "probnas/method/random_search.h"
+#include "probnas/method/random/random_search.h"
 #include "probnas/space/nb201.h"
 #include "probnas/space/supernet.h"
 #include "test_support.h"

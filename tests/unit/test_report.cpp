@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "probnas/core/files.h"
+#include "probnas/engine/run_report.h"
 #include "probnas/report/report.h"
 #include "test_support.h"
 

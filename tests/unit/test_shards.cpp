@@ -15,6 +15,7 @@
 
 #include "probnas/core/hdf5.h"
 #include "probnas/comm/communicator.h"
+#include "probnas/app/options.h"
 #include "probnas/data/convert.h"
 #include "probnas/data/jpeg.h"
 #include "probnas/data/loader.h"
@@ -60,7 +61,7 @@ Config convert_config(const std::map<std::string, std::string>& options) {
 
 ConvertSummary convert(const std::map<std::string, std::string>& options) {
   SerialCommunicator comm;
-  return run_convert(convert_config(options), comm);
+  return run_convert(convert_options().read(convert_config(options)), comm);
 }
 
 // classes "cat", "ant", "bee" (sorted: ant=0, bee=1, cat=2), 4 images each, 20x20.

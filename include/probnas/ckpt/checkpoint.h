@@ -1,17 +1,7 @@
 #pragma once
-// Checkpoint files: the versioned schema, the atomic write protocol, suspicious reading, and the
-// run folder's checkpoints/ directory (newest few kept, LATEST, fallback to the newest good file).
-//
-// Schema 1 (every top-level group always present; h5dump/h5py show these names):
-//   /meta     attributes schema_version, probnas_version, torch_version, method, space, dataset,
-//             world_size, step, epoch, step_in_epoch, wall_seconds, saved_at, config_hash,
-//             complete (written last); dataset `config` (the effective configuration, INI text)
-//   /model    parameters/<name>, buffers/<name>: the supernet's tensors by their module path
-//   /optim    the optimisers' state (momentum buffers, Adam moments and step counts, learning rate)
-//   /method   the method's own state (architecture parameters; genotype text and probabilities)
-//   /loader   the position in the data (epoch, step_in_epoch, global_step) and split sizes
-//   /rng      the run's seed and every random generator's state bytes, per rank
-//   /history  metrics.jsonl lines so far and the current epoch's running sums
+// Checkpoint files: the atomic write, suspicious reading (schema version, completeness, checksums),
+// compatibility with the resuming run, and the run folder's checkpoints/ directory (newest few kept,
+// LATEST, fallback to the newest good file). The groups' content: ckpt/run_checkpoint.h.
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -21,6 +11,7 @@
 #include "probnas/core/hdf5.h"
 #include "probnas/ckpt/state.h"
 #include "probnas/core/config.h"
+#include "probnas/core/option_binding.h"
 #include "probnas/core/error.h"
 
 namespace probnas::ckpt {
@@ -33,13 +24,14 @@ struct SaveOptions {
   bool file_locking = true;
 };
 
+
+
 // State tree <-> HDF5 group, one to one.
 void write_state(h5::Group& group, const State& state, const h5::DatasetOptions& options);
 State read_state(const h5::Group& group);
 
-// The write protocol: `path`.tmp written in full, /meta@complete set last, closed (strong close
-// degree), fsync'd, renamed to `path`, folder fsync'd. A crash at any moment leaves either no
-// file or a complete one.
+// Writes a checkpoint file with ckpt/atomic_file.h's protocol, /meta@complete set last: a crash at
+// any moment leaves either no file or a complete one.
 void write_file(const std::string& path, const State& state, const SaveOptions& options);
 
 // Reads and validates a checkpoint (bytes already read from `name`): an HDF5 file, /meta with
@@ -55,14 +47,12 @@ class Incompatible : public Error {
   using Error::Error;
 };
 
-// Config keys that may differ between a checkpoint and the run resuming from it.
-bool may_change_on_resume(const std::string& key);
-// Hash of the config keys that must not change on resume (stored as /meta@config_hash).
+// Hash of the config keys that must not change on resume (those the option table does not mark
+// resumable), stored as /meta@config_hash.
 std::string resume_hash(const Config& config);
 // Throws with one line naming the file, the key and both values when the checkpoint in `state`
-// was made by another method/space or with a config that may not change on resume.
-void check_compatible(const State& state, const std::string& file, const Config& config);
-// The same for a run of `method` ("train" for probnas train) on `space`.
+// was made by another method ("train" for probnas train) or space than `method` on `space`, or with
+// a config whose non-resumable keys differ from `config`'s.
 void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& method,
                       const std::string& space);
 
@@ -93,3 +83,19 @@ class Directory {
 int64_t step_of(const std::string& file_name);
 
 }  // namespace probnas::ckpt
+
+namespace probnas {
+
+// ckpt.*: when a run checkpoints and how the files are kept (all may change on resume).
+struct CheckpointOptions {
+  int64_t interval_steps = 0;     // every N steps (0: no step trigger)
+  double interval_minutes = 15;   // when this many minutes passed since the last one (0: no time trigger)
+  bool epoch_end = true;
+  int64_t keep = 3;
+  bool file_locking = true;
+  int64_t compress = 0;
+  ckpt::SaveOptions save() const { return {static_cast<int>(compress), file_locking}; }
+};
+const OptionBinding<CheckpointOptions>& checkpoint_options();
+
+}  // namespace probnas

@@ -19,6 +19,7 @@ struct OptionSpec {
   double lo = 0, hi = 0;      // inclusive range for integer/real
   std::vector<std::string> choices;
   std::string help;
+  bool resumable = false;  // may differ between a checkpoint and the run that resumes from it
   std::string allowed() const;  // "integer in [1, 100000]", "one of: darts, drnas", ...
   std::string type_name() const;
 };
@@ -33,6 +34,9 @@ class OptionTable {
                       const std::string& help);
   const OptionSpec* find(const std::string& key) const;
   const std::vector<OptionSpec>& specs() const { return specs_; }
+  // Marks `key` as one that may change on resume (run.dir, ckpt.*, ...): checkpoints compare every
+  // other key with the run that resumes from them.
+  OptionTable& mark_resumable(const std::string& key);
   // Sections of another command's options that a config file may hold for it (one file configures
   // search and train): read_config_file skips their keys instead of refusing them.
   OptionTable& skip_in_files(std::vector<std::string> sections);

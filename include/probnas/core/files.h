@@ -1,12 +1,10 @@
 #pragma once
-// Files are written atomically (DESIGN principle 5): name.tmp, flush, fsync, rename.
+// Reading and appending files, folders, and the durable-rename primitives that
+// ckpt/atomic_file.h builds the one atomic write protocol from.
 #include <string>
 
 namespace probnas {
 
-// Writes name.tmp, fsyncs it, renames it over `path` and fsyncs the folder: after a crash the file
-// holds either its old or its new content, never a mix.
-void write_file_atomic(const std::string& path, const std::string& content);
 // Renames `tmp` over `path` and fsyncs the folder, so the rename survives a crash.
 void rename_durably(const std::string& tmp, const std::string& path);
 void fsync_file(const std::string& path);       // names the path on failure

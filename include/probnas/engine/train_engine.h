@@ -6,33 +6,27 @@
 #include <cstdint>
 #include <string>
 
+#include "probnas/ckpt/checkpoint.h"
+#include "probnas/comm/comm_options.h"
 #include "probnas/core/config.h"
-#include "probnas/space/genotype.h"
+#include "probnas/data/data_options.h"
+#include "probnas/engine/run_options.h"
+#include "probnas/engine/train_protocol.h"
 
 namespace probnas {
 
 class Communicator;
 
-// What train.genotype names: a genotype.json (with the search run folder it is in), or a genotype string.
-struct TrainTarget {
-  Genotype genotype;
-  std::string file;    // the genotype.json ("" for a string)
-  std::string folder;  // the search run folder holding it ("" for a string)
-  bool pgnas = false;  // a PGNAS run: the network is its best_network.h5
+// Everything a training reads, typed (app/options.cpp fills it from the config in one place).
+struct TrainSettings {
+  RunOptions run;
+  CheckpointOptions ckpt;
+  CommOptions comm;
+  DataOptions data;
+  TrainOptions train;
+  ReportOptions report;
+  const Config* config = nullptr;  // the effective configuration (config.ini, hashes, resume checks)
 };
-TrainTarget resolve_train_target(const std::string& value);
-
-// The evaluation protocol with train.*'s automatic values resolved for the genotype's space.
-struct TrainProtocol {
-  std::string name;  // "darts", "darts-imagenet", "nb201", "pgnas"
-  int64_t epochs = 0, batch_size = 0, channels = 0, cells = 0, cutout = 0;
-  double lr = 0, lr_min = 0, momentum = 0, weight_decay = 0, grad_clip = 0, auxiliary_weight = 0, drop_path = 0,
-         label_smoothing = 0;
-  bool nesterov = false;
-  std::string stem = "cifar";
-  std::string to_json() const;
-};
-TrainProtocol resolve_train_protocol(const Config& config, const std::string& space, int64_t image_size);
 
 struct TrainSummary {
   std::string run_dir;
@@ -44,9 +38,9 @@ struct TrainSummary {
   std::string signal, checkpoint;
 };
 
-// Runs the training the config describes on `comm`'s ranks and writes the run folder (rank 0).
-TrainSummary run_training(const Config& config, Communicator& comm);
+// Runs the training the settings describe on `comm`'s ranks and writes the run folder (rank 0).
+TrainSummary run_training(const TrainSettings& settings, Communicator& comm);
 // The run folder: run.dir, or <the genotype file's folder>/train, or outputs/train-<space>-<dataset>-seed<seed>.
-std::string train_directory(const Config& config, const TrainTarget& target);
+std::string train_directory(const TrainSettings& settings, const TrainTarget& target);
 
 }  // namespace probnas

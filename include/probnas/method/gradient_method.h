@@ -5,6 +5,7 @@
 // (weights held fixed) or DARTS's second order (through one unrolled weight step). Subclasses say
 // how the mixing weights come from the architecture parameters.
 #include "probnas/method/method.h"
+#include "probnas/method/method_options.h"
 #include "probnas/method/progressive.h"
 #include "probnas/optim/optimizers.h"
 
@@ -28,6 +29,11 @@ struct GradientMethodOptions {
   // step of norm 0.01, small per weight in a real supernet (a tiny test net needs less to be linear).
   double hvp_radius = 0.01;
 };
+
+// The options of a gradient method built from the shared ones: the weights' SGD, Adam on the
+// architecture with weight decay `arch_decay`, the progressive stages and edge normalisation
+// (checked: the stages against the space, edge normalisation on the DARTS space only).
+GradientMethodOptions gradient_method_options(const MethodBuild& build, double arch_decay);
 
 class GradientMethod : public SearchMethod {
  public:

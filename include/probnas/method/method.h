@@ -3,6 +3,7 @@
 // its update rule; it sees the supernet only through forward(x, ArchSample).
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "probnas/ckpt/state.h"
 #include "probnas/core/rng.h"
 #include "probnas/data/loader.h"
+#include "probnas/data/source.h"
 #include "probnas/space/genotype.h"
 #include "probnas/space/supernet.h"
 
@@ -45,6 +47,33 @@ struct StepContext {
   int64_t train_examples = 0;  // examples in the weight split (N of PGNAS's KL term)
 };
 
+// What a method's post-search phase gets (SearchMethod::after_search).
+struct AfterSearchContext {
+  const ImageSource* data = nullptr;  // the training images the search split
+  torch::Tensor weight_examples, arch_examples;  // the split: indices into `data`
+  ChannelStats stats;                 // the training images' normalisation
+  bool normalize = true;              // data.normalize
+  int64_t image_size = 0;             // data.image_size (0: as stored)
+  // The test images (nullptr where the data has no test split of its own).
+  std::function<std::shared_ptr<const ImageSource>()> test_data;
+  c10::Device device = c10::kCPU;
+  Communicator* comm = nullptr;
+  std::string dir;                    // the run folder (rank 0 writes)
+  int64_t trained_steps = 0;
+  RngKey key{0};
+  int64_t seed = 0;                   // run.seed (for the results file)
+  double progress_interval = 10;      // seconds between progress lines
+  std::string config_hash;            // the checkpoint's resume hash: what the trained weights depend on
+};
+
+struct AfterSearchOutcome {
+  bool interrupted = false;  // a signal stopped it (what is finished is on disk)
+  std::string signal;
+  std::string genotype_text;  // the result, described (replaces the derived genotype's text)
+  std::string report;         // lines for the terminal (rank 0)
+  std::string files;          // what the run folder now holds, for the closing line
+};
+
 class SearchMethod {
  public:
   virtual ~SearchMethod() = default;
@@ -70,6 +99,17 @@ class SearchMethod {
   // Whether ranks split the method's samples instead of the data: step() then receives every
   // micro-batch of the global batches on every rank (PARSEC's importance samples).
   virtual bool splits_samples() const { return false; }
+  // The name in logs and titles: name(), with its variant ("darts (second order)").
+  virtual std::string title() const { return name(); }
+  // With splits_samples(): the samples per step that the ranks split (for the log).
+  virtual int64_t samples_per_step() const { return 0; }
+  // The architecture split's global batch when search.arch_batch_size = 0, in images (0: the
+  // weight batch's size; GibbsNAS: the paper's 2048).
+  virtual int64_t default_arch_batch() const { return 0; }
+  // A phase after the last search step (PGNAS ranks candidates): run by the engine after the search
+  // and by probnas sample. Collective: every rank calls it.
+  virtual bool has_after_search() const { return false; }
+  virtual AfterSearchOutcome after_search(const AfterSearchContext& /*context*/) { return {}; }
   // Method-specific results for genotype.json, as a JSON object (empty: none).
   virtual std::string report_json() const { return {}; }
   // The same for people: lines printed after the search (empty: none).
@@ -77,11 +117,6 @@ class SearchMethod {
   // Named scalars for metrics (entropy, concentration, ...). Reads from the device: log time only.
   virtual std::vector<std::pair<std::string, double>> scalars() const = 0;
 };
-
-class Config;
-// Fails naming both keys when search.method and search.space do not go together.
-void check_method_and_space(const Config& config);
-std::unique_ptr<SearchMethod> make_method(const Config& config, std::shared_ptr<Supernet> net, const RngKey& key);
 
 // Mean over edges of the categorical entropy (nats) of each edge's mixing weights.
 double mean_edge_entropy(const std::vector<torch::Tensor>& probs);

@@ -141,8 +141,5 @@ std::vector<std::string> darts_op_subset(const std::vector<std::string>& names, 
 // node, never `none` (when `ops` has it).
 std::vector<std::pair<std::string, int64_t>> darts_parse(const torch::Tensor& weights,
                                                          const std::vector<std::string>& ops = kDartsOps);
-// "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...], reduce_concat=range(2, 6))"
-std::string darts_genotype_string(const std::vector<std::pair<std::string, int64_t>>& normal,
-                                  const std::vector<std::pair<std::string, int64_t>>& reduce);
 
 }  // namespace probnas

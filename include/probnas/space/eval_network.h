@@ -35,8 +35,6 @@ using NodeInputs = std::vector<std::pair<std::string, int64_t>>;
 std::vector<NodeInputs> darts_cell_nodes(const Genotype& genotype, const std::string& group);
 // The NB201 cell of a genotype: its six edge operations in NB201 order ("1<-0", "2<-0", "2<-1", ...).
 std::vector<std::string> nb201_cell_ops(const Genotype& genotype);
-// The genotype stored in a genotype.json file (space, text, edges). Errors name the file.
-Genotype read_genotype_file(const std::string& path);
 
 struct EvalOutput {
   torch::Tensor logits;

@@ -1,36 +1,20 @@
 #pragma once
-// A discrete architecture derived from a search, with the per-edge probabilities it came from.
-#include <string>
-#include <utility>
+// Genotypes of the supernets' spaces: derived from per-edge probabilities, and mapped back to
+// operation indices. The Genotype type and its notation are torch-free (run/genotype.h, run/notation.h).
+#include <torch/types.h>
+
 #include <vector>
 
+#include "probnas/run/genotype.h"
+#include "probnas/run/notation.h"
 #include "probnas/space/arch.h"
 
 namespace probnas {
 
-struct GenotypeEdge {
-  std::string group;  // "cell", "normal", "reduce"
-  std::string edge;   // "1<-0"
-  std::string op;     // the chosen operation
-  std::vector<std::pair<std::string, double>> probs;  // op -> expected mixing weight
-};
-
-struct Genotype {
-  std::string space;  // "nb201"
-  std::string text;   // the space's own notation (NB201: |op~0|+|op~0|op~1|+|op~0|op~1|op~2|)
-  std::vector<GenotypeEdge> edges;
-
-  // The chosen operation index per edge per group, for a discrete forward pass.
-  std::vector<std::vector<int64_t>> choices(const ArchShape& shape) const;
-  // JSON object: {"space", "genotype", "edges": [{group, edge, op, probs{}}], ...extra}
-  std::string to_json(const std::string& extra_fields_json = "") const;
-};
-
+// The chosen operation index per edge per group, for a discrete forward pass; throws naming the edge
+// when the genotype lacks one or names an operation outside the space.
+std::vector<std::vector<int64_t>> genotype_choices(const Genotype& genotype, const ArchShape& shape);
 // Argmax per edge of `probs` (one [edges, ops] tensor per group), the way DARTS/DrNAS derive NB201 cells.
 Genotype argmax_genotype(const std::string& space, const ArchShape& shape, const std::vector<torch::Tensor>& probs);
-// NB201 notation of a one-group genotype with edges in NB201 order.
-std::string nb201_string(const std::vector<std::string>& edge_ops);
-// Parses NB201 notation into the six edge operations; names the problem on malformed input.
-std::vector<std::string> parse_nb201_string(const std::string& text);
 
 }  // namespace probnas

@@ -6,13 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "probnas/core/option_binding.h"
 #include "probnas/space/arch.h"
 #include "probnas/space/genotype.h"
 #include "probnas/space/ops.h"
 
 namespace probnas {
-
-class Config;
 
 class Supernet : public torch::nn::Module {
  public:
@@ -45,8 +44,12 @@ struct SpaceOptions {
   int64_t classes = 10;
   std::vector<std::string> ops;   // DARTS space: candidate operations (empty: all 8 primitives)
   int64_t partial_channels = 1;   // DARTS space: PC-DARTS's K (1: every channel through the operations)
-  std::vector<int64_t> kernels;   // multibranch: branch kernel sizes (empty: 1, 3, 5, 7)
+  std::vector<int64_t> kernels;   // multibranch: branch kernel sizes (empty: parsed from kernels_text)
+  std::string kernels_text = "1,3,5,7";  // space.kernels as written
 };
+
+// space.* (search.space is the engine's: it names the space, these shape it).
+const OptionBinding<SpaceOptions>& space_options();
 
 std::shared_ptr<Supernet> make_supernet(const SpaceOptions& options);
 

@@ -1,0 +1,59 @@
+// PARSEC in the method registry: its [parsec] options, its factory and its report sections.
+#include "probnas/method/parsec/parsec.h"
+#include "probnas/method/parsec/parsec_report.h"
+#include "probnas/method/registry.h"
+
+namespace probnas {
+namespace {
+
+struct ParsecSection {
+  int64_t samples = 8, top_k = 10;
+  double arch_lr = 3e-3;
+};
+
+const OptionBinding<ParsecSection>& parsec_section() {
+  using O = ParsecSection;
+  static const auto b =
+      OptionBinding<O>()
+          .integer("parsec.samples", &O::samples, 8, 1, 1000000,
+                   "PARSEC: architectures K sampled per step for the importance-weighted gradients (ranks split them: "
+                   "a multiple of the number of ranks)")
+          .real("parsec.arch_lr", &O::arch_lr, 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")
+          .integer("parsec.top_k", &O::top_k, 10, 1, 100000, "PARSEC: most probable architectures listed in genotype.json")
+          .resumable();
+  return b;
+}
+
+}  // namespace
+
+MethodEntry parsec_method_entry() {
+  MethodEntry e;
+  e.name = "parsec";
+  e.title = "PARSEC";
+  e.summary = "PARSEC (Casale et al., 2019): a categorical architecture distribution by importance-weighted "
+              "empirical Bayes";
+  e.spaces = {"nb201", "darts"};
+  e.declare_options = [](OptionTable& t) { parsec_section().declare(t); };
+  e.read_options = [](const Config& c) { return std::any(parsec_section().read(c)); };
+  e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
+    const auto& s = b.options<ParsecSection>();
+    refuse_progressive(b.shared.progressive, "PARSEC (which samples single paths)");
+    refuse_partial_paths(b, "edge normalisation is built for the gradient methods, not PARSEC",
+                         "PARSEC runs whole sampled paths (leave it at 1)");
+    check_weight_training(b.shared.weights);
+    ParsecOptions p;
+    p.weights = b.shared.weights.sgd();
+    p.lr_min = b.shared.weights.lr_min;
+    p.grad_clip = b.shared.weights.grad_clip;
+    p.arch.lr = s.arch_lr;
+    p.samples = s.samples;
+    p.warmup_epochs = b.shared.arch.warmup_epochs;
+    p.top_k = s.top_k;
+    return std::make_unique<Parsec>(b.net, p, b.key);
+  };
+  e.report = parsec_report_sections();
+  e.report.title = e.title;
+  return e;
+}
+
+}  // namespace probnas
