@@ -109,6 +109,28 @@ TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
   EXPECT_TRUE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
 }
 
+// A checkpoint written by the release before the restructuring (tests/fixtures/checkpoint-0.1.0)
+// resumes with today's probnas: its schema reads, its resume hash matches today's config, and the
+// search ends on the same metrics line as the uninterrupted old run.
+TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesToTheSameSearch) {
+  const std::string fixture = std::string(PROBNAS_SOURCE_DIR) + "/tests/fixtures/checkpoint-0.1.0";
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  fs::create_directories(dir + "/checkpoints");
+  fs::copy_file(fixture + "/ckpt-2.h5", dir + "/checkpoints/ckpt-2.h5");
+  const auto resumed = run("search --search.method drnas --data.dataset synthetic --data.synthetic_count 64 "
+                           "--data.synthetic_size 8 --data.synthetic_channels 1 --space.channels 2 "
+                           "--space.cells_per_stage 1 --search.batch_size 16 --search.epochs 2 --run.threads 1 "
+                           "--report.nb201_table none --run.dir " + dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-2.h5 (step 2 of 4"), std::string::npos)
+      << resumed.output;
+  auto expected = nlohmann::json::parse(read_lines(fixture + "/final-metrics.jsonl").back());
+  expected.erase("wall_s");
+  expected.erase("images_per_s");
+  EXPECT_EQ(timeless_metrics(dir).back(), expected);
+}
+
 // Runs `args` with a checkpoint every 6 steps, killed (SIGKILL) at step `kill_at`; the newest
 // checkpoint must be ckpt-`latest`, and the same command must resume from it and end bitwise where
 // the uninterrupted run does. Returns the run folder.

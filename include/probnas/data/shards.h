@@ -1,5 +1,5 @@
 #pragma once
-// HDF5 image shards (format version 1), documented in README "Searching on ImageNet":
+// HDF5 image shards (format version 1), documented in docs/clusters.md, "The shard format":
 //
 //   DIR/index.h5          root attributes: format = "probnas-image-shards", format_version = 1,
 //                         encoding ("raw" | "jpeg"), channels, height, width, num_classes, examples,

@@ -87,7 +87,7 @@ struct PrunedNet {
   void recalibrate(const std::vector<torch::Tensor>& batches);
   int64_t parameters() const;  // weights and BN affine parameters
   PrunedNet to(const c10::Device& device) const;
-  // HDF5 layout (documented in the README): stem/, block<i>/branch_k<k>/{conv1,conv2}/, block<i>/shortcut/, fc.
+  // HDF5 layout (documented in docs/methods/pgnas.md): stem/, block<i>/branch_k<k>/{conv1,conv2}/, block<i>/shortcut/, fc.
   void save(ckpt::State& state) const;
   static PrunedNet load(const ckpt::State& state);
 };

@@ -46,7 +46,7 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& list, const c10::Device&
 }  // namespace
 
 GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options, GibbsOptions gibbs, const RngKey& key)
-    : Darts(std::move(net), options, key),
+    : SoftmaxMethod(std::move(net), options, key),
       gibbs_(gibbs),
       arch_h_(numel(arch_), arch_bfgs_options(gibbs)),
       weight_d_(gibbs.order == 2 ? numel(weights_) : 1,
@@ -156,7 +156,7 @@ void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
 }
 
 std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
-  auto s = Darts::scalars();
+  auto s = SoftmaxMethod::scalars();
   const auto spread = arch_h_.matrix().diagonal();
   s.emplace_back("arch_variance_mean", gibbs_.arch_noise * spread.mean().item<double>());
   s.emplace_back("bfgs_skipped", static_cast<double>(arch_h_.skipped()));

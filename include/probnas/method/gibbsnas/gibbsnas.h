@@ -19,14 +19,14 @@
 // trains omega by the shared momentum SGD and samples alpha. sample_weights / sample_arch = false
 // drop the noise (the mean-only ablations).
 //
-// Choices of ours, where the paper defers to a supplement we do not have (README, "GibbsNAS"):
+// Choices of ours, where the paper defers to a supplement we do not have (docs/methods/gibbsnas.md):
 // eta_w follows the weights' cosine schedule scaled by gibbs.weight_step / search.lr, and a trust
 // region caps eta_w d_i at gibbs.max_step times that schedule's learning rate; the noise is
 // scaled by tau (gibbs.weight_noise, gibbs.arch_noise) and omega's noise vector is clipped to
 // gibbs.noise_clip times the norm of its mean step ("sampling clipping"); H's eigenvalues are capped
 // (gibbs.arch_max_inverse_curvature: alpha's loss is nearly flat along some directions, where one pair
 // would otherwise add an unbounded ||s||^2 / s'y); before the first pair D = search.lr and H = I.
-#include "probnas/method/darts/darts.h"
+#include "probnas/method/softmax_method.h"
 #include "probnas/optim/quasi_newton.h"
 
 namespace probnas {
@@ -47,11 +47,10 @@ struct GibbsOptions {
   int64_t pair_every = 1;            // same-batch curvature pairs every N steps (one more gradient each)
 };
 
-class GibbsNas : public Darts {
+class GibbsNas : public SoftmaxMethod {
  public:
   GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options, GibbsOptions gibbs, const RngKey& key);
   std::string name() const override { return "gibbsnas"; }
-  std::string title() const override { return name(); }
   // The paper's architecture batch: 2048 images per alpha sweep.
   int64_t default_arch_batch() const override { return 2048; }
   void begin_epoch(int64_t epoch, int64_t epochs) override;
