@@ -69,14 +69,14 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
   if (cl.help) {
     if (sample_only)
       std::cout << "usage: probnas sample [--config FILE] [--section.key VALUE ...]\n\n"
-                   "Ranks the candidates of a finished PGNAS search in run.dir again (the same config; the ranking\n"
-                   "options pgnas.candidates, pgnas.sampling, pgnas.random_drop, pgnas.bn, pgnas.bn_images,\n"
-                   "pgnas.eval_images, pgnas.eval_batch and pgnas.test may differ) and rewrites candidates.csv,\n"
-                   "genotype.json and best_network.h5. A stopped ranking goes on where it stopped.\n";
+                   "Reruns the phase after the search of a finished search in run.dir (PGNAS ranks its candidates\n"
+                   "and rewrites candidates.csv, genotype.json and best_network.h5), with the same config; the\n"
+                   "options marked 'may change on resume' below may differ (e.g. pgnas.candidates, pgnas.sampling).\n"
+                   "A stopped phase goes on where it stopped.\n";
     else
       std::cout << "usage: probnas search [--config FILE] [--section.key VALUE ...]\n\n"
-                   "Searches an architecture and writes config.ini, metrics.jsonl and genotype.json to run.dir\n"
-                   "(PGNAS: then ranks candidates and writes candidates.csv and best_network.h5 too).\n";
+                   "Searches an architecture and writes config.ini, metrics.jsonl, genotype.json and report.html to\n"
+                   "run.dir (PGNAS: then ranks candidates and writes candidates.csv and best_network.h5 too).\n";
     std::cout << "Every option (INI: [section] key = value; command line: --section.key value):\n"
               << search_option_table().help_text();
     return 0;

@@ -39,8 +39,6 @@ bool is_file(const std::string& path) {
   return fs::is_regular_file(path, ec);
 }
 
-json read_json_object(const std::string& path) { return probnas::read_json_object(path); }
-
 std::optional<double> number_at(const json& j, const char* key, const std::string& where) {
   return json_number(j, key, where);
 }

@@ -12,6 +12,7 @@
 
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/core/error.h"
+#include "probnas/core/format.h"
 #include "probnas/core/timer.h"
 #include "probnas/run/nb201_table.h"
 #include "probnas/space/cell_picture.h"

@@ -11,6 +11,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/format.h"
 #include "probnas/core/log.h"
 #include "probnas/core/rng.h"
 #include "probnas/core/timer.h"

@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string trim(const std::string& s) {
+std::string trimmed(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
@@ -66,7 +66,7 @@ MetricsLog read_metrics_log(const std::string& path) {
   std::istringstream in(read_file_bytes(path));
   std::string line;
   while (std::getline(in, line)) {
-    line = trim(line);
+    line = trimmed(line);
     if (line.empty()) continue;
     try {
       Json j = Json::parse(line);
@@ -127,7 +127,7 @@ std::vector<std::string> split_csv(const std::string& line) {
   std::vector<std::string> out;
   std::string cell;
   std::istringstream in(line);
-  while (std::getline(in, cell, ',')) out.push_back(trim(cell));
+  while (std::getline(in, cell, ',')) out.push_back(trimmed(cell));
   if (!line.empty() && line.back() == ',') out.emplace_back();
   return out;
 }
@@ -152,7 +152,7 @@ CandidateTable read_candidates(const std::string& path) {
   bool header = true;
   std::string line;
   while (std::getline(in, line)) {
-    line = trim(line);
+    line = trimmed(line);
     if (line.empty()) continue;
     const auto cells = split_csv(line);
     if (header) {

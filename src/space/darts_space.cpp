@@ -13,7 +13,7 @@ const std::vector<std::string> kDartsOps = {"none",         "max_pool_3x3", "avg
                                             "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"};
 
 namespace {
-nn::Conv2d conv(int64_t c_in, int64_t c_out, int64_t k, int64_t stride, int64_t padding, int64_t dilation = 1,
+nn::Conv2d cell_conv(int64_t c_in, int64_t c_out, int64_t k, int64_t stride, int64_t padding, int64_t dilation = 1,
                 int64_t groups = 1) {
   return nn::Conv2d(nn::Conv2dOptions(c_in, c_out, k)
                         .stride(stride)
@@ -25,10 +25,10 @@ nn::Conv2d conv(int64_t c_in, int64_t c_out, int64_t k, int64_t stride, int64_t 
 }  // namespace
 
 SepConv::SepConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, const BnOptions& bn) {
-  body_ = register_module("body", nn::Sequential(nn::ReLU(), conv(c_in, c_in, kernel, stride, padding, 1, c_in),
-                                                 conv(c_in, c_in, 1, 1, 0), make_bn(c_in, bn), nn::ReLU(),
-                                                 conv(c_in, c_in, kernel, 1, padding, 1, c_in),
-                                                 conv(c_in, c_out, 1, 1, 0), make_bn(c_out, bn)));
+  body_ = register_module("body", nn::Sequential(nn::ReLU(), cell_conv(c_in, c_in, kernel, stride, padding, 1, c_in),
+                                                 cell_conv(c_in, c_in, 1, 1, 0), make_bn(c_in, bn), nn::ReLU(),
+                                                 cell_conv(c_in, c_in, kernel, 1, padding, 1, c_in),
+                                                 cell_conv(c_in, c_out, 1, 1, 0), make_bn(c_out, bn)));
 }
 
 torch::Tensor SepConv::forward(const torch::Tensor& x) { return body_->forward(x); }
@@ -59,8 +59,8 @@ void SepConv::widen(int64_t channels, Widener& w) {
 
 DilConv::DilConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                  const BnOptions& bn) {
-  body_ = register_module("body", nn::Sequential(nn::ReLU(), conv(c_in, c_in, kernel, stride, padding, dilation, c_in),
-                                                 conv(c_in, c_out, 1, 1, 0), make_bn(c_out, bn)));
+  body_ = register_module("body", nn::Sequential(nn::ReLU(), cell_conv(c_in, c_in, kernel, stride, padding, dilation, c_in),
+                                                 cell_conv(c_in, c_out, 1, 1, 0), make_bn(c_out, bn)));
 }
 
 torch::Tensor DilConv::forward(const torch::Tensor& x) { return body_->forward(x); }

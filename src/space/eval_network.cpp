@@ -16,7 +16,7 @@ int64_t out_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, in
   return (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
-nn::Conv2d conv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding) {
+nn::Conv2d plain_conv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding) {
   return nn::Conv2d(nn::Conv2dOptions(c_in, c_out, kernel).stride(stride).padding(padding).bias(false));
 }
 
@@ -72,7 +72,7 @@ Nb201Network::Nb201Network(const std::vector<std::string>& cell_ops, const EvalN
   PROBNAS_CHECK(o.channels >= 1 && o.cells >= 1, "NB201 network: channels = ", o.channels, ", cells per stage = ",
                 o.cells, " (both at least 1)");
   const int64_t C = o.channels;
-  stem_ = register_module("stem", nn::Sequential(conv(o.input_channels, C, 3, 1, 1), nn::BatchNorm2d(C)));
+  stem_ = register_module("stem", nn::Sequential(plain_conv(o.input_channels, C, 3, 1, 1), nn::BatchNorm2d(C)));
   const BnOptions bn{true, true};
   int64_t c_prev = C;
   int index = 0;
@@ -265,12 +265,12 @@ DartsNetwork::DartsNetwork(const std::vector<NodeInputs>& normal, const std::vec
   int64_t c_pp = 0, c_p = 0;
   bool reduction_prev = false;
   if (o.stem == "cifar") {
-    stem_ = register_module("stem", nn::Sequential(conv(o.input_channels, 3 * C, 3, 1, 1), nn::BatchNorm2d(3 * C)));
+    stem_ = register_module("stem", nn::Sequential(plain_conv(o.input_channels, 3 * C, 3, 1, 1), nn::BatchNorm2d(3 * C)));
     c_pp = c_p = 3 * C;
   } else {  // NetworkImageNet: C/2 and C channels at 1/2 and 1/4, then C at 1/8
-    stem0_ = register_module("stem0", nn::Sequential(conv(o.input_channels, C / 2, 3, 2, 1), nn::BatchNorm2d(C / 2),
-                                                     nn::ReLU(), conv(C / 2, C, 3, 2, 1), nn::BatchNorm2d(C)));
-    stem1_ = register_module("stem1", nn::Sequential(nn::ReLU(), conv(C, C, 3, 2, 1), nn::BatchNorm2d(C)));
+    stem0_ = register_module("stem0", nn::Sequential(plain_conv(o.input_channels, C / 2, 3, 2, 1), nn::BatchNorm2d(C / 2),
+                                                     nn::ReLU(), plain_conv(C / 2, C, 3, 2, 1), nn::BatchNorm2d(C)));
+    stem1_ = register_module("stem1", nn::Sequential(nn::ReLU(), plain_conv(C, C, 3, 2, 1), nn::BatchNorm2d(C)));
     c_pp = c_p = C;
     reduction_prev = true;
   }

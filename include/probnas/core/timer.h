@@ -1,4 +1,5 @@
 #pragma once
+// A wall-clock stopwatch (steady clock); durations are printed by core/format.h.
 #include <chrono>
 #include <string>
 
@@ -14,8 +15,5 @@ class Stopwatch {
   using clock = std::chrono::steady_clock;
   clock::time_point start_;
 };
-
-// "1h02m03s", "4m05s", "12s"
-std::string format_duration(double seconds);
 
 }  // namespace probnas

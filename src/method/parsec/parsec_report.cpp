@@ -8,7 +8,7 @@
 #include "probnas/report/svg.h"
 
 namespace probnas {
-namespace {
+namespace parsec_report_detail {
 
 using namespace report;
 
@@ -80,13 +80,13 @@ bool topk(std::ostream& o, const RunView& r) {
   return false;
 }
 
-}  // namespace
+}  // namespace parsec_report_detail
 
 MethodSections parsec_report_sections() {
   MethodSections m;
-  m.summary_rows = summary_rows;
-  m.samples = samples;
-  m.topk = topk;
+  m.summary_rows = parsec_report_detail::summary_rows;
+  m.samples = parsec_report_detail::samples;
+  m.topk = parsec_report_detail::topk;
   return m;
 }
 

@@ -8,7 +8,7 @@
 #include "probnas/report/svg.h"
 
 namespace probnas {
-namespace {
+namespace pgnas_report_detail {
 
 using namespace report;
 
@@ -103,13 +103,13 @@ bool topk(std::ostream& o, const RunView& r) {
   return true;
 }
 
-}  // namespace
+}  // namespace pgnas_report_detail
 
 MethodSections pgnas_report_sections() {
   MethodSections m;
-  m.summary_rows = summary_rows;
-  m.samples = samples;
-  m.topk = topk;
+  m.summary_rows = pgnas_report_detail::summary_rows;
+  m.samples = pgnas_report_detail::samples;
+  m.topk = pgnas_report_detail::topk;
   return m;
 }
 
