@@ -54,8 +54,8 @@ const char* kUsageTail =
 std::string usage() {
   std::string methods = "\nmethods (search.method):\n";
   for (const auto& e : method_registry()) {
-    std::string name = "  " + e.name;
-    name.resize(13, ' ');
+    std::string name = "  " + e.name + " ";
+    if (name.size() < 13) name.resize(13, ' ');
     std::string spaces;
     for (const auto& sp : e.spaces) spaces += (spaces.empty() ? "" : ", ") + sp;
     methods += name + e.summary + " [" + spaces + "]\n";
@@ -88,8 +88,7 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
   if (s.interrupted) {
     if (comm->rank() == 0)
       std::cout << "search interrupted by " << s.signal << " after step " << s.steps
-                << (s.checkpoint.empty() ? "; what the phase after the search finished is in " + s.run_dir
-                                         : "; checkpoint " + s.checkpoint)
+                << (s.checkpoint.empty() ? "; stopped " + s.stopped_in : "; checkpoint " + s.checkpoint)
                 << "\nrun the same command again to resume (exit code " << kExitCheckpointed << ")\n";
     return kExitCheckpointed;
   }

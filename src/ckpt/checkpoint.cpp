@@ -190,11 +190,9 @@ void check_compatible(const State& state, const std::string& file, const Config&
     for (size_t i = 1; i < differ.size(); ++i) more += " " + differ[i];
     more += ")";
   }
-  std::string resumable;
-  for (const auto& spec : config.table().specs())
-    if (spec.resumable) resumable += (resumable.empty() ? "" : ", ") + spec.key;
-  PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more, "; only ", resumable,
-                       " may change on resume: use the checkpoint's values or another run.dir");
+  PROBNAS_INCOMPATIBLE("checkpoint '", file, "' was made with ", first, more, "; only ",
+                       config.table().resumable_summary(),
+                       " may change on resume (--help marks them): use the checkpoint's values or another run.dir");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -155,6 +155,32 @@ OptionTable& OptionTable::mark_resumable(const std::string& key) {
   PROBNAS_FAIL("internal: option '", key, "' is not in the table");
 }
 
+std::string OptionTable::resumable_summary() const {
+  std::vector<std::string> sections;
+  std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> keys;  // (may, may not)
+  for (const auto& s : specs_) {
+    const std::string section = s.key.substr(0, s.key.find('.'));
+    if (!keys.count(section)) sections.push_back(section);
+    (s.resumable ? keys[section].first : keys[section].second).push_back(s.key);
+  }
+  std::string out;
+  auto add = [&](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  for (const auto& section : sections) {
+    const auto& [may, may_not] = keys[section];
+    if (may.empty()) continue;
+    if (may_not.empty()) {
+      add(section + ".*");
+    } else if (may.size() >= may_not.size()) {
+      std::string except;
+      for (const auto& k : may_not) except += (except.empty() ? "" : ", ") + k;
+      add(section + ".* except " + except);
+    } else {
+      for (const auto& k : may) add(k);
+    }
+  }
+  return out;
+}
+
 const OptionSpec* OptionTable::find(const std::string& key) const {
   for (const auto& s : specs_)
     if (s.key == key) return &s;

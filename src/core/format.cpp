@@ -7,7 +7,8 @@
 namespace probnas {
 
 std::string fixed(double v, int digits) {
-  if (!std::isfinite(v)) return "n/a";
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[400];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   std::string s = buf;
@@ -15,9 +16,7 @@ std::string fixed(double v, int digits) {
   return s;
 }
 
-std::string percent(double fraction, int digits) {
-  return std::isfinite(fraction) ? fixed(100 * fraction, digits) + "%" : "n/a";
-}
+std::string percent(double fraction, int digits) { return fixed(100 * fraction, digits) + "%"; }
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";

@@ -86,7 +86,9 @@ std::shared_ptr<const ImageSource> load_test_data(const DataOptions& o) {
   return memory_source(load_dataset(o.dataset, o.test_path.empty() ? o.path : o.test_path, Split::test));
 }
 
-bool has_builtin_test_split(const DataOptions& o) { return o.dataset != "synthetic" && o.dataset != "shards"; }
+bool has_test_split(const DataOptions& o) {
+  return o.dataset != "synthetic" && (o.dataset != "shards" || !o.test_path.empty());
+}
 
 SplitOptions data_split_options(const DataOptions& o, bool root) {
   SplitOptions so;

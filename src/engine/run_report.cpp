@@ -1,5 +1,7 @@
 #include "probnas/engine/run_report.h"
 
+#include <system_error>
+
 #include "probnas/core/log.h"
 #include "probnas/method/registry.h"
 #include "probnas/report/report.h"
@@ -25,11 +27,23 @@ bool write_report(const std::string& run_dir, std::string* problem) {
   return report::write_page(run_dir, sections_of, problem);
 }
 
-BackgroundReport::BackgroundReport(std::string dir) : dir_(std::move(dir)), thread_([this] { work(); }) {}
+BackgroundReport::BackgroundReport(std::string dir) : dir_(std::move(dir)) {
+  try {
+    thread_ = std::thread([this] { work(); });
+  } catch (const std::system_error& e) {
+    PROBNAS_LOG(warn) << "report.html: no thread to render it on (" << e.what() << "); it is rendered in the step "
+                      << "loop instead";
+    synchronous_ = true;
+  }
+}
 
 BackgroundReport::~BackgroundReport() { finish(); }
 
 void BackgroundReport::request() {
+  if (synchronous_) {
+    if (!finished_) render_logging(dir_);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return;

@@ -178,6 +178,8 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
       entry_(find_method(s.search.method)),
       checkpoints_(dir_ + "/checkpoints", s.ckpt.save(), s.ckpt.keep) {
   check_method_and_space(s.search.method, s.search.space);
+  PROBNAS_CHECK(!sample_only_ || entry_.has_phase_after_search, "probnas sample reruns a method's phase after the "
+                "search (PGNAS ranks its candidates); search.method = ", s.search.method, " has no such phase");
   // Checkpoints: the one to resume from, decided before the data is read.
   std::tie(resume_name_, resume_) =
       find_resume_state(s.run.resume, *s.config, checkpoints_, comm_, s.search.method, s.search.space);
@@ -208,9 +210,6 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
   build.shared = s.method;
   build.own = s.method_options;
   method_ = entry_.make(build);
-  if (sample_only_)
-    PROBNAS_CHECK(method_->has_after_search(), "probnas sample reruns a method's phase after the search (PGNAS ranks its "
-                  "candidates); search.method = ", s.search.method, " has none");
   arch_so_ = architecture_split_options(s.search.arch_batch_size, method_->default_arch_batch(), so_);
   // Ranks share the micro-batches, or (PARSEC) each rank sees them all and takes a share of the samples.
   const int loader_rank = method_->splits_samples() ? 0 : comm_.rank();
@@ -487,7 +486,7 @@ SearchSummary Search::finish(SearchSummary summary) {
     a.image_size = s_.data.image_size;
     const DataOptions data_options = s_.data;
     a.test_data = [data_options]() -> std::shared_ptr<const ImageSource> {
-      return has_builtin_test_split(data_options) ? load_test_data(data_options) : nullptr;
+      return has_test_split(data_options) ? load_test_data(data_options) : nullptr;
     };
     a.device = env_.device;
     a.comm = &comm_;
@@ -501,10 +500,9 @@ SearchSummary Search::finish(SearchSummary summary) {
     if (outcome.interrupted) {
       summary.interrupted = true;
       summary.signal = outcome.signal;
-      summary.checkpoint.clear();
+      summary.stopped_in = outcome.stopped_in;
       summary.wall_seconds = wall_before_ + wall_.seconds();
-      PROBNAS_LOG(warn) << "received " << summary.signal << " after the search, during "
-                        << entry_.title << "'s phase after it; what is finished is in " << dir_ << "; exiting with code "
+      PROBNAS_LOG(warn) << "received " << summary.signal << " " << outcome.stopped_in << "; exiting with code "
                         << kExitCheckpointed << " (run the same command to go on)";
       return summary;
     }

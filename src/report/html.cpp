@@ -6,6 +6,12 @@
 
 namespace probnas::report {
 
+std::string show_fixed(double v, int digits) { return std::isfinite(v) ? fixed(v, digits) : "n/a"; }
+
+std::string show_percent(double fraction, int digits) {
+  return std::isfinite(fraction) ? percent(fraction, digits) : "n/a";
+}
+
 std::string esc(const std::string& s) {
   std::string o;
   o.reserve(s.size() + 16);
@@ -63,21 +69,21 @@ std::string integer_text(double v) {
 std::string scaled(double v, const std::string& unit) {
   if (!std::isfinite(v)) return "n/a";
   const double a = std::fabs(v);
-  if (a >= 1e12) return fixed(v / 1e12, 2) + " T" + unit;
-  if (a >= 1e9) return fixed(v / 1e9, 2) + " G" + unit;
-  if (a >= 1e6) return fixed(v / 1e6, 2) + " M" + unit;
-  if (a >= 1e3) return fixed(v / 1e3, 1) + " k" + unit;
-  return fixed(v, 0) + (unit.empty() ? "" : " " + unit);
+  if (a >= 1e12) return show_fixed(v / 1e12, 2) + " T" + unit;
+  if (a >= 1e9) return show_fixed(v / 1e9, 2) + " G" + unit;
+  if (a >= 1e6) return show_fixed(v / 1e6, 2) + " M" + unit;
+  if (a >= 1e3) return show_fixed(v / 1e3, 1) + " k" + unit;
+  return show_fixed(v, 0) + (unit.empty() ? "" : " " + unit);
 }
 
 // A probability as HTML: a percentage, or mantissa x 10^e when tiny.
 std::string probability_html(double p) {
   if (!std::isfinite(p)) return "n/a";
   if (p == 0) return "0";
-  if (p >= 1e-3) return percent(p, 2);
+  if (p >= 1e-3) return show_percent(p, 2);
   const int e = static_cast<int>(std::floor(std::log10(p)));
   const double m = p / std::pow(10.0, e);
-  return fixed(m, 2) + "&#8202;&times;&#8202;10<sup>" + std::to_string(e) + "</sup>";
+  return show_fixed(m, 2) + "&#8202;&times;&#8202;10<sup>" + std::to_string(e) + "</sup>";
 }
 
 std::string note(const std::string& text, const char* cls) {

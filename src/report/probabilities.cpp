@@ -82,7 +82,7 @@ std::string heat_maps(const RunView& r, const Group& g, bool keep_only, std::str
       << "\" width=\"12\" height=\"" << svg_num(height) << "\" fill=\"url(#heat-scale" << id << ")\" stroke=\"#b8c0c8\"/>";
     for (int s = 0; s <= 2; ++s) {
       const double yy = top + height - height * s / 2.0;
-      o << "<text x=\"" << svg_num(x + 17) << "\" y=\"" << svg_num(yy + 4) << "\">" << percent(pmax * s / 2.0, legend_digits) << "</text>";
+      o << "<text x=\"" << svg_num(x + 17) << "\" y=\"" << svg_num(yy + 4) << "\">" << show_percent(pmax * s / 2.0, legend_digits) << "</text>";
     }
     o << "<text x=\"" << svg_num(x) << "\" y=\"" << svg_num(top + height + 18) << "\" class=\"axis-label\">probability</text></g>\n";
   };
@@ -141,7 +141,7 @@ std::string heat_maps(const RunView& r, const Group& g, bool keep_only, std::str
             << (std::isfinite(v) ? hex(scale(v / pmax)) : "#e6e8eb") << "\"";
           if (titles)
             o << "><title>" << esc(edge.name) << (keep_only ? "" : " " + esc(g.ops[k])) << ", epoch "
-              << integer_text(all_epochs[cols[ci]]) << ": " << percent(v, 2) << "</title></rect>";
+              << integer_text(all_epochs[cols[ci]]) << ": " << show_percent(v, 2) << "</title></rect>";
           else
             o << "/>";
         }
@@ -177,7 +177,7 @@ std::string heat_maps(const RunView& r, const Group& g, bool keep_only, std::str
              (keep_only ? "" : " \u00d7 " + std::to_string(shown_ops.size()) + " operations") + " \u00d7 " +
              std::to_string(cols.size()) + " epochs" +
              (stride > 1 ? " (every " + std::to_string(stride) + "th epoch and the last)" : "") + "; colour scale 0 to " +
-             percent(pmax, legend_digits) + (keep_only ? "; keep probability of each gate" : "; the derived operation in bold");
+             show_percent(pmax, legend_digits) + (keep_only ? "; keep probability of each gate" : "; the derived operation in bold");
   return out.str();
 }
 
@@ -195,7 +195,7 @@ void probability_table(std::ostream& o, const RunView& r, const Group& g) {
         if (e.ops[k] == op) p = e.probs[k];
       const double t = std::isfinite(p) ? std::clamp(p, 0.0, 1.0) : 0;  // absolute: a flat distribution stays pale
       o << "<td class=\"num" << (op == e.op ? " chosen" : "") << "\" style=\"background:" << hex(scale(t * 0.9))
-        << (t > 0.55 ? ";color:#fff" : "") << "\">" << percent(p, 1) << "</td>";
+        << (t > 0.55 ? ";color:#fff" : "") << "\">" << show_percent(p, 1) << "</td>";
     }
     o << "<td><code>" << esc(e.op) << "</code></td></tr>\n";
   }
@@ -347,7 +347,7 @@ void section_topk(std::ostream& o, const RunView& r, const MethodSections& m) {
       }
     }
     o << "<tr><td class=\"num\">" << i + 1 << "</td><td class=\"num\">" << probability_html(a.probability)
-      << "</td><td class=\"num\">" << fixed(a.log_probability, 3)
+      << "</td><td class=\"num\">" << show_fixed(a.log_probability, 3)
       << "</td><td><code class=\"arch\">" << arch << "</code></td></tr>\n";
   }
   o << "</tbody></table>\n</section>\n";

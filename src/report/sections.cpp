@@ -48,7 +48,7 @@ void gates_table(std::ostream& o, const RunView& r, const Group& g) {
       o << "<tr><td><code>" << esc(b.name) << "</code></td>";
       for (int s = 0; s < 2; ++s) {
         const bool removed = b.kept[s].rfind("0/", 0) == 0 || b.kept[s] == "drop";
-        o << "<td class=\"num" << (removed ? " removed" : "") << "\">" << percent(b.keep[s], 1);
+        o << "<td class=\"num" << (removed ? " removed" : "") << "\">" << show_percent(b.keep[s], 1);
         if (b.kept[s].find('/') != std::string::npos) o << " <span class=\"dim\">" << esc(b.kept[s]) << "</span>";
         o << "</td>";
       }
@@ -82,15 +82,15 @@ void section_summary(std::ostream& o, const RunView& r, const MethodSections& m)
     o << "<div class=\"card\"><div class=\"card-label\">" << esc(label) << "</div><div class=\"card-value\">"
       << value_html << "</div>" << (sub.empty() ? "" : "<div class=\"card-sub\">" + sub + "</div>") << "</div>\n";
   };
-  card("Search validation accuracy", percent(final_val));
+  card("Search validation accuracy", show_percent(final_val));
   std::string epochs_text = std::isfinite(epochs_done) ? integer_text(epochs_done) : "n/a";
   if (std::isfinite(epochs_total)) epochs_text += " <span class=\"of\">/ " + integer_text(epochs_total) + "</span>";
   card("Epochs", epochs_text);
   card("Search wall time", format_duration_words(wall));
-  card("Images processed", scaled(images, ""), std::isfinite(rate) ? fixed(rate, 1) + " images/s last epoch" : "");
-  if (r.has_train) card("Retrained test accuracy", percent(num_of(r.train, "test_acc")));
+  card("Images processed", scaled(images, ""), std::isfinite(rate) ? show_fixed(rate, 1) + " images/s last epoch" : "");
+  if (r.has_train) card("Retrained test accuracy", show_percent(num_of(r.train, "test_acc")));
   if (const Json* nb = child(r.geno, "nb201"); nb && nb->is_object())
-    card("NAS-Bench-201 CIFAR-10 test", std::isfinite(num_of(*nb, "cifar10_test")) ? fixed(num_of(*nb, "cifar10_test"), 2) + "%" : "n/a");
+    card("NAS-Bench-201 CIFAR-10 test", std::isfinite(num_of(*nb, "cifar10_test")) ? show_fixed(num_of(*nb, "cifar10_test"), 2) + "%" : "n/a");
   o << "</div>\n";
 
   o << "<table class=\"kv\"><tbody>\n";
@@ -99,14 +99,14 @@ void section_summary(std::ostream& o, const RunView& r, const MethodSections& m)
   row(o, "Dataset", esc(r.dataset.empty() ? "unknown" : r.dataset));
   row(o, "Seed", esc(seed.empty() ? "unknown" : seed));
   row(o, "Epochs done / total", epochs_text);
-  row(o, "Search wall time", esc(format_duration_words(wall)) + (std::isfinite(wall) ? " <span class=\"dim\">(" + fixed(wall, 1) + " s)</span>" : ""));
-  row(o, "Images processed", esc(integer_text(images)) + (std::isfinite(rate) ? " <span class=\"dim\">(" + fixed(rate, 1) + " images/s in the last epoch)</span>" : ""));
-  row(o, "Final search validation accuracy", percent(final_val));
+  row(o, "Search wall time", esc(format_duration_words(wall)) + (std::isfinite(wall) ? " <span class=\"dim\">(" + show_fixed(wall, 1) + " s)</span>" : ""));
+  row(o, "Images processed", esc(integer_text(images)) + (std::isfinite(rate) ? " <span class=\"dim\">(" + show_fixed(rate, 1) + " images/s in the last epoch)</span>" : ""));
+  row(o, "Final search validation accuracy", show_percent(final_val));
   if (any_finite(val)) {
     std::size_t best = 0;
     for (std::size_t i = 0; i < val.size(); ++i)
       if (std::isfinite(val[i]) && (!std::isfinite(val[best]) || val[i] > val[best])) best = i;
-    row(o, "Best search validation accuracy", percent(val[best]) + " <span class=\"dim\">(epoch " +
+    row(o, "Best search validation accuracy", show_percent(val[best]) + " <span class=\"dim\">(epoch " +
                                                   integer_text(num_of(r.metrics[best], "epoch")) + ")</span>");
   }
   if (m.summary_rows) m.summary_rows(o, r);
@@ -122,7 +122,7 @@ void section_summary(std::ostream& o, const RunView& r, const MethodSections& m)
   if (const Json* nb = child(r.geno, "nb201"); nb && nb->is_object()) {
     auto pc = [&](const char* key) {
       const double v = num_of(*nb, key);
-      return std::isfinite(v) ? fixed(v, 2) + "%" : std::string("n/a");
+      return std::isfinite(v) ? show_fixed(v, 2) + "%" : std::string("n/a");
     };
     o << "<h3>NAS-Bench-201 scores of the derived cell</h3>\n<table class=\"data narrow\"><thead><tr><th>index</th>"
       << "<th class=\"num\">CIFAR-10 test</th><th class=\"num\">CIFAR-100 test</th><th class=\"num\">ImageNet16-120 test</th>"
@@ -134,7 +134,7 @@ void section_summary(std::ostream& o, const RunView& r, const MethodSections& m)
   o << "<h3>Retrained network</h3>\n";
   if (r.has_train) {
     o << "<table class=\"kv narrow\"><tbody>\n";
-    row(o, "Test accuracy", percent(num_of(r.train, "test_acc")));
+    row(o, "Test accuracy", show_percent(num_of(r.train, "test_acc")));
     row(o, "Parameters", esc(scaled(num_of(r.train, "params"), "")) + " <span class=\"dim\">(" +
                              integer_text(num_of(r.train, "params")) + ")</span>");
     row(o, "FLOPs", esc(scaled(num_of(r.train, "flops"), "FLOPs")));

@@ -128,7 +128,7 @@ std::string chart(const std::string& label, const std::vector<Series>& series, c
   const Ticks tx = nice_ticks(x0, x1, xa.integer, xa.tight);
   const Ticks ty = nice_ticks(y0, y1, ya.integer, ya.tight);
   std::size_t label_chars = 1;  // the left margin fits the longest tick label
-  for (const double v : tick_values(ty)) label_chars = std::max(label_chars, fixed(v, ty.digits).size() + ya.suffix.size());
+  for (const double v : tick_values(ty)) label_chars = std::max(label_chars, show_fixed(v, ty.digits).size() + ya.suffix.size());
   ml = std::max(46.0, 30 + 6.8 * static_cast<double>(label_chars));
   const double pw = w - ml - mr, ph = h - mt - mb;
   auto X = [&](double v) { return ml + (v - tx.lo) / (tx.hi - tx.lo) * pw; };
@@ -145,10 +145,10 @@ std::string chart(const std::string& label, const std::vector<Series>& series, c
   for (const double v : tick_values(tx))
     o << "<line x1=\"" << svg_num(X(v)) << "\" x2=\"" << svg_num(X(v)) << "\" y1=\"" << svg_num(mt + ph) << "\" y2=\"" << svg_num(mt + ph + 5)
       << "\"/><text x=\"" << svg_num(X(v)) << "\" y=\"" << svg_num(mt + ph + 18) << "\" text-anchor=\"middle\">"
-      << fixed(v, tx.digits) << esc(xa.suffix) << "</text>";
+      << show_fixed(v, tx.digits) << esc(xa.suffix) << "</text>";
   for (const double v : tick_values(ty))
     o << "<line x1=\"" << svg_num(ml - 5) << "\" x2=\"" << svg_num(ml) << "\" y1=\"" << svg_num(Y(v)) << "\" y2=\"" << svg_num(Y(v))
-      << "\"/><text x=\"" << svg_num(ml - 8) << "\" y=\"" << svg_num(Y(v) + 4) << "\" text-anchor=\"end\">" << fixed(v, ty.digits)
+      << "\"/><text x=\"" << svg_num(ml - 8) << "\" y=\"" << svg_num(Y(v) + 4) << "\" text-anchor=\"end\">" << show_fixed(v, ty.digits)
       << esc(ya.suffix) << "</text>";
   o << "<text class=\"axis-label\" x=\"" << svg_num(ml + pw / 2) << "\" y=\"" << svg_num(h - 8) << "\" text-anchor=\"middle\">"
     << esc(xa.label) << "</text>";
@@ -255,9 +255,9 @@ std::string histogram(const std::string& label, const std::vector<HistSeries>& s
   for (const double v : tick_values(tx))
     o << "<line x1=\"" << svg_num(X(v)) << "\" x2=\"" << svg_num(X(v)) << "\" y1=\"" << svg_num(mt + ph) << "\" y2=\"" << svg_num(mt + ph + 5)
       << "\"/><text x=\"" << svg_num(X(v)) << "\" y=\"" << svg_num(mt + ph + 18) << "\" text-anchor=\"middle\">"
-      << fixed(v, tx.digits) << esc(xa.suffix) << "</text>";
+      << show_fixed(v, tx.digits) << esc(xa.suffix) << "</text>";
   for (const double v : tick_values(ty))
-    o << "<text x=\"" << svg_num(ml - 8) << "\" y=\"" << svg_num(Y(v) + 4) << "\" text-anchor=\"end\">" << fixed(v, 0) << "</text>";
+    o << "<text x=\"" << svg_num(ml - 8) << "\" y=\"" << svg_num(Y(v) + 4) << "\" text-anchor=\"end\">" << show_fixed(v, 0) << "</text>";
   o << "<text class=\"axis-label\" x=\"" << svg_num(ml + pw / 2) << "\" y=\"" << svg_num(h - 8) << "\" text-anchor=\"middle\">"
     << esc(xa.label) << "</text>";
   o << "<text class=\"axis-label\" transform=\"translate(14 " << svg_num(mt + ph / 2)

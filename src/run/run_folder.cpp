@@ -13,10 +13,8 @@
 
 namespace probnas {
 
-using Json = nlohmann::ordered_json;
-
 namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kRunNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string trimmed(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
@@ -45,18 +43,18 @@ std::string run_name(const std::string& dir) {
 
 // ---- metrics.jsonl --------------------------------------------------------------------------------
 
-std::vector<Json> MetricsLog::by_epoch() const {
-  std::map<double, Json> epochs;
+std::vector<nlohmann::ordered_json> MetricsLog::by_epoch() const {
+  std::map<double, nlohmann::ordered_json> epochs;
   double index = 0;
   for (const auto& line : lines) {
     ++index;
-    Json j = line;
+    nlohmann::ordered_json j = line;
     double epoch = json_number_or_nan(j, "epoch");
     if (!std::isfinite(epoch)) epoch = index;
     j["epoch"] = epoch;
     epochs[epoch] = std::move(j);
   }
-  std::vector<Json> out;
+  std::vector<nlohmann::ordered_json> out;
   for (auto& [epoch, j] : epochs) out.push_back(std::move(j));
   return out;
 }
@@ -69,7 +67,7 @@ MetricsLog read_metrics_log(const std::string& path) {
     line = trimmed(line);
     if (line.empty()) continue;
     try {
-      Json j = Json::parse(line);
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(line);
       if (j.is_object()) {
         log.lines.push_back(std::move(j));
         log.last_line_torn = false;
@@ -93,15 +91,15 @@ void append_metrics_line(const std::string& path, const std::string& line) { app
 
 // ---- genotype.json and result.json ----------------------------------------------------------------
 
-void write_genotype_json(const std::string& dir, const Genotype& genotype, const Json& extra) {
+void write_genotype_json(const std::string& dir, const Genotype& genotype, const nlohmann::ordered_json& extra) {
   ckpt::write_file_atomic(run_path(dir, run_files::genotype), genotype.to_json(extra).dump(2) + "\n");
 }
 
-Json read_json_object(const std::string& path) {
+nlohmann::ordered_json read_json_object(const std::string& path) {
   const std::string text = read_file_bytes(path);
-  Json j;
+  nlohmann::ordered_json j;
   try {
-    j = Json::parse(text);
+    j = nlohmann::ordered_json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     PROBNAS_FAIL(path, ": malformed JSON (", e.what(), ")");
   }
@@ -109,7 +107,7 @@ Json read_json_object(const std::string& path) {
   return j;
 }
 
-void write_json(const std::string& path, const Json& value) { ckpt::write_file_atomic(path, value.dump(2) + "\n"); }
+void write_json(const std::string& path, const nlohmann::ordered_json& value) { ckpt::write_file_atomic(path, value.dump(2) + "\n"); }
 
 // ---- candidates.csv -------------------------------------------------------------------------------
 
@@ -135,13 +133,13 @@ std::vector<std::string> split_csv(const std::string& line) {
 }  // namespace
 
 double parse_number_or_nan(const std::string& s) {
-  if (s.empty()) return kNaN;
+  if (s.empty()) return kRunNaN;
   try {
     std::size_t used = 0;
     const double v = std::stod(s, &used);
-    return used == s.size() ? v : kNaN;
+    return used == s.size() ? v : kRunNaN;
   } catch (const std::exception&) {
-    return kNaN;
+    return kRunNaN;
   }
 }
 
@@ -178,14 +176,14 @@ CandidateTable read_candidates(const std::string& path) {
 
 // ---- JSON fields -----------------------------------------------------------------------------------
 
-std::optional<double> json_number(const Json& j, const char* key, const std::string& where) {
+std::optional<double> json_number(const nlohmann::ordered_json& j, const char* key, const std::string& where) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
   PROBNAS_CHECK(it->is_number(), where, ": \"", key, "\" should be a number, found ", it->dump());
   return it->get<double>();
 }
 
-std::optional<int64_t> json_integer(const Json& j, const char* key, const std::string& where) {
+std::optional<int64_t> json_integer(const nlohmann::ordered_json& j, const char* key, const std::string& where) {
   const auto v = json_number(j, key, where);
   if (!v) return std::nullopt;
   PROBNAS_CHECK(std::isfinite(*v) && std::floor(*v) == *v, where, ": \"", key, "\" should be a whole number, found ",
@@ -193,21 +191,21 @@ std::optional<int64_t> json_integer(const Json& j, const char* key, const std::s
   return static_cast<int64_t>(*v);
 }
 
-std::string json_string(const Json& j, const char* key, const std::string& where) {
+std::string json_string(const nlohmann::ordered_json& j, const char* key, const std::string& where) {
   const auto it = j.find(key);
   if (it == j.end() || it->is_null()) return {};
   PROBNAS_CHECK(it->is_string(), where, ": \"", key, "\" should be a string, found ", it->dump());
   return it->get<std::string>();
 }
 
-double json_number_or_nan(const Json& j, const std::string& key) {
-  if (!j.is_object()) return kNaN;
+double json_number_or_nan(const nlohmann::ordered_json& j, const std::string& key) {
+  if (!j.is_object()) return kRunNaN;
   const auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return kNaN;
+  if (it == j.end() || !it->is_number()) return kRunNaN;
   return it->get<double>();
 }
 
-std::string json_text_or_empty(const Json& j, const std::string& key) {
+std::string json_text_or_empty(const nlohmann::ordered_json& j, const std::string& key) {
   if (!j.is_object()) return "";
   const auto it = j.find(key);
   if (it == j.end()) return "";
@@ -216,7 +214,7 @@ std::string json_text_or_empty(const Json& j, const std::string& key) {
   return "";
 }
 
-const Json* json_child(const Json& j, const std::string& key) {
+const nlohmann::ordered_json* json_child(const nlohmann::ordered_json& j, const std::string& key) {
   if (!j.is_object()) return nullptr;
   const auto it = j.find(key);
   return it == j.end() ? nullptr : &*it;

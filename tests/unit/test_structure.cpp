@@ -120,6 +120,12 @@ TEST(OptionBinding, TheSearchTableIsTheUnionOfTheLayersBindings) {
   EXPECT_EQ(bound, table);
 }
 
+TEST(OptionBinding, TheResumableKeysAreSummarisedBySection) {
+  EXPECT_EQ(search_option_table().resumable_summary(),
+            "run.* except run.seed, ckpt.*, comm.*, search.epochs, parsec.top_k, pgnas.* except pgnas.temperature, "
+            "pgnas.length_scale, pgnas.init_drop, pgnas.drop_lr, data.path, data.test_path, report.*");
+}
+
 TEST(OptionBinding, SearchSettingsResolveWhatFollowsFromSeveralSections) {
   Config c(search_option_table());
   c.set("run.seed", "7");
@@ -188,6 +194,7 @@ TEST(MethodRegistry, EveryEntryBuildsItsMethodOnEachOfItsSpaces) {
       const auto method = e.make(b);
       ASSERT_NE(method, nullptr);
       EXPECT_EQ(method->name(), e.name);
+      EXPECT_EQ(method->has_after_search(), e.has_phase_after_search);
       EXPECT_FALSE(method->derive().text.empty());
     }
   }

@@ -37,6 +37,9 @@ class OptionTable {
   // Marks `key` as one that may change on resume (run.dir, ckpt.*, ...): checkpoints compare every
   // other key with the run that resumes from them.
   OptionTable& mark_resumable(const std::string& key);
+  // The keys that may change on resume, for messages: by section, "run.* except run.seed, ckpt.*,
+  // data.path, ...".
+  std::string resumable_summary() const;
   // Sections of another command's options that a config file may hold for it (one file configures
   // search and train): read_config_file skips their keys instead of refusing them.
   OptionTable& skip_in_files(std::vector<std::string> sections);

@@ -5,9 +5,10 @@
 
 namespace probnas {
 
-// `v` with `digits` decimals ("3.14"); "n/a" for NaN or infinity; never "-0.00".
+// `v` with `digits` decimals ("3.14"); "nan", "inf" or "-inf" when not finite (what a diverged run
+// logs, for people and scripts to find); never "-0.00".
 std::string fixed(double v, int digits);
-// A fraction as a percentage with `digits` decimals ("12.34%"); "n/a" when not finite.
+// A fraction as a percentage with `digits` decimals ("12.34%", "nan%").
 std::string percent(double fraction, int digits = 2);
 // "1h02m03s", "4m05s", "12s" ("?" when negative or not finite): progress lines and summaries.
 std::string format_duration(double seconds);

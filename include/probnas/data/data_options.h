@@ -34,9 +34,10 @@ std::shared_ptr<const ImageSource> load_training_data(const DataOptions& options
 // The test images that go with them: the dataset's test split; for synthetic data other examples of
 // the same classes; for shards the folder data.test_path names (errors say what to give).
 std::shared_ptr<const ImageSource> load_test_data(const DataOptions& options);
-// Whether the data has a test split of its own on this machine's dataset readers (not synthetic,
-// not shards).
-bool has_builtin_test_split(const DataOptions& options);
+// Whether load_test_data reads a test split of the data's own: the datasets' test files (or
+// data.test_path), and shards only where data.test_path names them; not synthetic data, whose
+// "test" images are drawn like its training images.
+bool has_test_split(const DataOptions& options);
 // The loader settings data.* sets (augmentation, resizing, loader threads); the batch sizes are the
 // caller's. `root` logs once when loader threads have to be turned off.
 SplitOptions data_split_options(const DataOptions& options, bool root);

@@ -16,7 +16,8 @@ bool write_report(const std::string& run_dir, std::string* problem = nullptr);
 // Renders <dir>/report.html on a background thread (rank 0 of a run). request() asks for a fresh
 // page and returns at once; requests that arrive while a page is being rendered are merged into
 // one more render. finish() waits for the thread and renders a final page on the caller's thread;
-// the destructor finishes too. A page that cannot be written is logged, never fatal.
+// the destructor finishes too. A page that cannot be written is logged, never fatal. Where no
+// thread can be started (a node's thread limit), request() renders on the caller's thread.
 class BackgroundReport {
  public:
   explicit BackgroundReport(std::string dir);
@@ -31,7 +32,7 @@ class BackgroundReport {
   std::string dir_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool pending_ = false, stopping_ = false, finished_ = false;
+  bool pending_ = false, stopping_ = false, finished_ = false, synchronous_ = false;
   std::thread thread_;
 };
 

@@ -53,6 +53,7 @@ struct SearchSummary {
   bool interrupted = false;       // a signal asked for checkpoint-and-exit before the end
   std::string signal;             // its name
   std::string checkpoint;         // the newest checkpoint written (empty: none)
+  std::string stopped_in;         // a signal in the phase after the search: where it stopped, and what is kept
   std::string report;             // the post-search phase's result lines (rank 0)
   std::string files;              // what the run folder holds, for the closing line
 };

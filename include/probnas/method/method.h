@@ -69,6 +69,7 @@ struct AfterSearchContext {
 struct AfterSearchOutcome {
   bool interrupted = false;  // a signal stopped it (what is finished is on disk)
   std::string signal;
+  std::string stopped_in;     // for the log: "during the candidate ranking; the ranked candidates are in ..."
   std::string genotype_text;  // the result, described (replaces the derived genotype's text)
   std::string report;         // lines for the terminal (rank 0)
   std::string files;          // what the run folder now holds, for the closing line

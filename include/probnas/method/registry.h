@@ -22,6 +22,9 @@ struct MethodEntry {
   std::string title;                // for people ("DrNAS")
   std::string summary;              // one line for probnas --help
   std::vector<std::string> spaces;  // the search.space values it searches
+  // Whether its methods have a phase after the search (SearchMethod::has_after_search), which
+  // probnas sample reruns; known before a method is built, so sample refuses early.
+  bool has_phase_after_search = false;
   // Declares the method's own [section] of options (may declare none).
   std::function<void(OptionTable&)> declare_options;
   // Its own options from a config (std::any holding the method's options struct; empty: none).

@@ -16,6 +16,9 @@ namespace probnas::report {
 using Json = nlohmann::ordered_json;
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// Numbers on the page: as core/format.h's fixed() and percent(), but "n/a" when not finite.
+std::string show_fixed(double v, int digits);
+std::string show_percent(double fraction, int digits = 2);
 // HTML text: & < > " ' escaped, control characters other than tab and newline replaced by spaces.
 std::string esc(const std::string& s);
 // A number with about `significant` digits, no exponent for the usual magnitudes; "n/a" when not finite.

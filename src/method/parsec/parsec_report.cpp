@@ -16,7 +16,7 @@ void summary_rows(std::ostream& o, const RunView& r) {
   if (const Json* p = child(r.geno, "parsec"); p && p->is_object()) {
     const double h = num_of(*p, "entropy_nats"), u = num_of(*p, "uniform_entropy_nats");
     if (std::isfinite(h))
-      row(o, "Posterior entropy", fixed(h, 3) + " nats" + (std::isfinite(u) ? " <span class=\"dim\">(uniform: " + fixed(u, 3) + " nats)</span>" : ""));
+      row(o, "Posterior entropy", show_fixed(h, 3) + " nats" + (std::isfinite(u) ? " <span class=\"dim\">(uniform: " + show_fixed(u, 3) + " nats)</span>" : ""));
     if (std::isfinite(num_of(*p, "samples"))) row(o, "Samples per step", integer_text(num_of(*p, "samples")));
   }
 }
@@ -70,7 +70,7 @@ bool topk(std::ostream& o, const RunView& r) {
       double prob = num_of(a, "probability"), logp = num_of(a, "log_probability");
       if (!std::isfinite(prob) && std::isfinite(logp)) prob = std::exp(logp);
       o << "<tr><td class=\"num\">" << ++i << "</td><td class=\"num\">" << probability_html(prob) << "</td><td class=\"num\">"
-        << fixed(logp, 3) << "</td><td><code class=\"arch\">" << esc(text_of(a, "architecture")) << "</code></td></tr>\n";
+        << show_fixed(logp, 3) << "</td><td><code class=\"arch\">" << esc(text_of(a, "architecture")) << "</code></td></tr>\n";
     }
     o << "</tbody></table>\n";
     return true;

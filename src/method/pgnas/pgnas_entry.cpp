@@ -60,6 +60,7 @@ MethodEntry pgnas_method_entry() {
   e.summary = "PGNAS (Zhou et al., AAAI 2020): variational channel gates on a multi-branch ResNet, then candidates "
               "drawn and ranked";
   e.spaces = {"multibranch"};
+  e.has_phase_after_search = true;
   e.declare_options = [](OptionTable& t) { pgnas_section().declare(t); };
   e.read_options = [](const Config& c) { return std::any(pgnas_section().read(c)); };
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {

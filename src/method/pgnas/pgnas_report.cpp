@@ -28,15 +28,15 @@ std::vector<Candidate> candidates_of(const RunView& r) {
 void summary_rows(std::ostream& o, const RunView& r) {
   if (const Json* b = child(r.geno, "best"); b && b->is_object()) {
     std::string text = esc(text_of(*b, "sampling")) + " candidate #" + esc(text_of(*b, "index")) + ": val acc " +
-                       percent(num_of(*b, "val_acc"));
-    if (std::isfinite(num_of(*b, "test_acc"))) text += ", test acc " + percent(num_of(*b, "test_acc"));
-    text += ", " + scaled(num_of(*b, "params"), "") + " weights, " + percent(num_of(*b, "kept_fraction"), 1) +
+                       show_percent(num_of(*b, "val_acc"));
+    if (std::isfinite(num_of(*b, "test_acc"))) text += ", test acc " + show_percent(num_of(*b, "test_acc"));
+    text += ", " + scaled(num_of(*b, "params"), "") + " weights, " + show_percent(num_of(*b, "kept_fraction"), 1) +
             " of the channels kept";
     row(o, "Best candidate", text);
   }
   if (const Json* s = child(r.geno, "supernet"); s && s->is_object()) {
-    std::string text = "val acc " + percent(num_of(*s, "val_acc"));
-    if (std::isfinite(num_of(*s, "test_acc"))) text += ", test acc " + percent(num_of(*s, "test_acc"));
+    std::string text = "val acc " + show_percent(num_of(*s, "val_acc"));
+    if (std::isfinite(num_of(*s, "test_acc"))) text += ", test acc " + show_percent(num_of(*s, "test_acc"));
     text += ", " + scaled(num_of(*s, "params"), "") + " weights";
     row(o, "Supernet (expected gates)", text);
   }
@@ -68,9 +68,9 @@ void samples(std::ostream& o, const RunView& r) {
       std::vector<double> v;
       for (const double x : s.values) v.push_back(x / 100);
       const Stats st = stats_of(v);
-      o << "<tr><td>" << esc(s.name) << "</td><td class=\"num\">" << st.n << "</td><td class=\"num\">" << percent(st.mean)
-        << "</td><td class=\"num\">" << percent(st.median) << "</td><td class=\"num\">" << percent(st.max)
-        << "</td><td class=\"num\">" << percent(st.min) << "</td></tr>\n";
+      o << "<tr><td>" << esc(s.name) << "</td><td class=\"num\">" << st.n << "</td><td class=\"num\">" << show_percent(st.mean)
+        << "</td><td class=\"num\">" << show_percent(st.median) << "</td><td class=\"num\">" << show_percent(st.max)
+        << "</td><td class=\"num\">" << show_percent(st.min) << "</td></tr>\n";
     }
     o << "</tbody></table>\n";
   }
@@ -95,9 +95,9 @@ bool topk(std::ostream& o, const RunView& r) {
   for (std::size_t i = 0; i < sorted.size() && i < k; ++i) {
     const auto& cand = sorted[i];
     o << "<tr><td class=\"num\">" << i + 1 << "</td><td>" << esc(cand.sampling) << "</td><td class=\"num\">"
-      << integer_text(cand.index) << "</td><td class=\"num\">" << percent(cand.val_acc) << "</td><td class=\"num\">"
-      << fixed(cand.val_loss, 4) << "</td><td class=\"num\">" << integer_text(cand.params) << "</td><td class=\"num\">"
-      << percent(cand.kept, 1) << "</td></tr>\n";
+      << integer_text(cand.index) << "</td><td class=\"num\">" << show_percent(cand.val_acc) << "</td><td class=\"num\">"
+      << show_fixed(cand.val_loss, 4) << "</td><td class=\"num\">" << integer_text(cand.params) << "</td><td class=\"num\">"
+      << show_percent(cand.kept, 1) << "</td></tr>\n";
   }
   o << "</tbody></table>\n";
   return true;

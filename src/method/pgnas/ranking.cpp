@@ -320,6 +320,7 @@ AfterSearchOutcome Pgnas::after_search(const AfterSearchContext& ctx) {
   if (ranking.interrupted) {
     outcome.interrupted = true;
     outcome.signal = ranking.signal;
+    outcome.stopped_in = "during the candidate ranking; the ranked candidates are in " + dir + "/ranking/";
     return outcome;
   }
 
