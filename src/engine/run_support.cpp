@@ -137,6 +137,23 @@ void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm)
   for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(sums[i] / static_cast<double>(comm.size()));
 }
 
+ckpt::CheckpointMeta checkpoint_meta(const Config& config, const std::string& method, const std::string& space,
+                                     const std::string& dataset, int world_size, int64_t step, int64_t steps_per_epoch,
+                                     int64_t total_steps, double wall_seconds) {
+  ckpt::CheckpointMeta m;
+  m.method = method;
+  m.space = space;
+  m.dataset = dataset;
+  m.world_size = world_size;
+  m.step = step;
+  m.steps_per_epoch = steps_per_epoch;
+  m.total_steps = total_steps;
+  m.wall_seconds = wall_seconds;
+  m.config_ini = config.to_ini();
+  m.config_hash = ckpt::resume_hash(config);
+  return m;
+}
+
 void log_slurm_job() {
   const char* job = std::getenv("SLURM_JOB_ID");
   if (!job) return;

@@ -305,16 +305,8 @@ std::string Search::checkpoint(int64_t done) {
   std::string path;
   if (root_) {
     ckpt::RunCheckpoint c;
-    c.meta.method = s_.search.method;
-    c.meta.space = s_.search.space;
-    c.meta.dataset = data_->name();
-    c.meta.world_size = comm_.size();
-    c.meta.step = done;
-    c.meta.steps_per_epoch = steps_per_epoch_;
-    c.meta.total_steps = total_steps_;
-    c.meta.wall_seconds = wall_before_ + wall_.seconds();
-    c.meta.config_ini = s_.config->to_ini();
-    c.meta.config_hash = ckpt::resume_hash(*s_.config);
+    c.meta = checkpoint_meta(*s_.config, s_.search.method, s_.search.space, data_->name(), comm_.size(), done,
+                             steps_per_epoch_, total_steps_, wall_before_ + wall_.seconds());
     save_module(c.model, *net_);
     method_->save(c.method, c.optim);
     // What inspect and scripts read without rebuilding the method: the genotype and the
@@ -430,11 +422,7 @@ SearchSummary Search::run() {
     report_.emplace(dir_);
   }
   log_start();
-  StepLoopPolicy policy;
-  policy.ckpt = s_.ckpt;
-  policy.progress_interval = s_.run.progress_interval;
-  policy.verify_interval = s_.comm.verify_interval;
-  loop_.emplace(comm_, policy, images_);
+  loop_.emplace(comm_, step_loop_policy(s_), images_);
   StepLoop::Hooks hooks;
   hooks.begin_epoch = [&](int64_t epoch) {
     method_->begin_epoch(epoch, epochs_);

@@ -260,16 +260,8 @@ std::string Training::checkpoint(int64_t done) {
   std::string path;
   if (root_) {
     ckpt::RunCheckpoint c;
-    c.meta.method = "train";
-    c.meta.space = genotype_.space;
-    c.meta.dataset = data_->name();
-    c.meta.world_size = comm_.size();
-    c.meta.step = done;
-    c.meta.steps_per_epoch = steps_per_epoch_;
-    c.meta.total_steps = total_steps_;
-    c.meta.wall_seconds = wall_before_ + wall_.seconds();
-    c.meta.config_ini = s_.config->to_ini();
-    c.meta.config_hash = ckpt::resume_hash(*s_.config);
+    c.meta = checkpoint_meta(*s_.config, "train", genotype_.space, data_->name(), comm_.size(), done, steps_per_epoch_,
+                             total_steps_, wall_before_ + wall_.seconds());
     c.meta.genotype = genotype_.text;
     save_module(c.model, *net_);
     optimizer_->save(c.optim);
@@ -351,11 +343,7 @@ TrainSummary Training::run() {
     write_metrics_log(run_path(dir_, run_files::train_metrics), history_);
   }
   log_start();
-  StepLoopPolicy policy;
-  policy.ckpt = s_.ckpt;
-  policy.progress_interval = s_.run.progress_interval;
-  policy.verify_interval = s_.comm.verify_interval;
-  loop_.emplace(comm_, policy, images_);
+  loop_.emplace(comm_, step_loop_policy(s_), images_);
   StepLoop::Hooks hooks;
   hooks.begin_epoch = [&](int64_t epoch) {
     set_schedule(epoch);

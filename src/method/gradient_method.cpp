@@ -12,11 +12,8 @@
 namespace probnas {
 
 GradientMethodOptions gradient_method_options(const MethodBuild& b, double arch_decay) {
-  check_weight_training(b.shared.weights);
   GradientMethodOptions o;
-  o.weights = b.shared.weights.sgd();
-  o.lr_min = b.shared.weights.lr_min;
-  o.grad_clip = b.shared.weights.grad_clip;
+  apply_weight_training(b.shared.weights, o);
   o.arch.lr = b.shared.arch.lr;
   o.arch.beta1 = b.shared.arch.beta1;
   o.arch.beta2 = b.shared.arch.beta2;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "probnas/ckpt/checkpoint.h"
+#include "probnas/ckpt/run_checkpoint.h"
 #include "probnas/core/config.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/data/source.h"
@@ -49,6 +50,12 @@ void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm)
 std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const std::string& resume, const Config& config,
                                                                      const ckpt::Directory& dir, Communicator& comm,
                                                                      const std::string& method, const std::string& space);
+
+// The /meta of a checkpoint after `step` steps of `total_steps` (`method`: search.method, or
+// "train"): what ran, where it stands, the effective configuration and its resume hash.
+ckpt::CheckpointMeta checkpoint_meta(const Config& config, const std::string& method, const std::string& space,
+                                     const std::string& dataset, int world_size, int64_t step, int64_t steps_per_epoch,
+                                     int64_t total_steps, double wall_seconds);
 
 // Logs the Slurm job (id, name, restart count, nodes) when running under Slurm.
 void log_slurm_job();

@@ -25,6 +25,11 @@ struct StepLoopPolicy {
   double progress_interval = 10;   // run.progress_interval
   int64_t verify_interval = 0;     // comm.verify_interval (0: never)
 };
+// The policy a run's settings give (any settings struct with run, ckpt and comm members).
+template <class Settings>
+StepLoopPolicy step_loop_policy(const Settings& s) {
+  return {s.ckpt, s.run.progress_interval, s.comm.verify_interval};
+}
 
 class StepLoop {
  public:

@@ -63,6 +63,15 @@ struct MethodBuild {
 
 // The checks every method's factory makes on the shared options: search.lr_min <= search.lr.
 void check_weight_training(const WeightTrainingOptions& weights);
+// Checks the shared weight training and copies it into a method's options struct (any with the
+// members weights, lr_min and grad_clip).
+template <class Options>
+void apply_weight_training(const WeightTrainingOptions& w, Options& o) {
+  check_weight_training(w);
+  o.weights = w.sgd();
+  o.lr_min = w.lr_min;
+  o.grad_clip = w.grad_clip;
+}
 // For methods that do not mix operations: progressive.k must be empty (`who` names the method in
 // the message, with why).
 void refuse_progressive(const ProgressiveOptions& progressive, const std::string& who);

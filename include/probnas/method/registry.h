@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "probnas/core/config.h"
+#include "probnas/core/option_binding.h"
 #include "probnas/method/method.h"
 #include "probnas/method/method_options.h"
 #include "probnas/report/method_sections.h"
@@ -37,6 +38,23 @@ struct MethodEntry {
   // What it adds to report.html (title only, by default).
   MethodSections report;
 };
+
+// An entry whose own options are the struct `Options` that `binding` declares (a static binding,
+// which the entry refers to): name, title, summary, spaces, options and the report's title filled;
+// the caller adds `make` and any other hook.
+template <class Options>
+MethodEntry method_entry(std::string name, std::string title, std::string summary, std::vector<std::string> spaces,
+                         const OptionBinding<Options>& binding) {
+  MethodEntry e;
+  e.name = std::move(name);
+  e.title = std::move(title);
+  e.summary = std::move(summary);
+  e.spaces = std::move(spaces);
+  e.declare_options = [&binding](OptionTable& t) { binding.declare(t); };
+  e.read_options = [&binding](const Config& c) { return std::any(binding.read(c)); };
+  e.report.title = e.title;
+  return e;
+}
 
 // Every built-in method, in the order --help lists them.
 const std::vector<MethodEntry>& method_registry();

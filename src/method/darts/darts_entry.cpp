@@ -26,13 +26,9 @@ const OptionBinding<DartsSection>& darts_section() {
 }  // namespace
 
 MethodEntry darts_method_entry() {
-  MethodEntry e;
-  e.name = "darts";
-  e.title = "DARTS";
-  e.summary = "DARTS (Liu et al., ICLR 2019): softmax over the operations, first or second order";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { darts_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(darts_section().read(c)); };
+  MethodEntry e = method_entry("darts", "DARTS",
+                               "DARTS (Liu et al., ICLR 2019): softmax over the operations, first or second order",
+                               {"nb201", "darts"}, darts_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     const auto& d = b.options<DartsSection>();
     GradientMethodOptions o = gradient_method_options(b, d.arch_weight_decay);
@@ -44,7 +40,6 @@ MethodEntry darts_method_entry() {
     PROBNAS_CHECK(d.order == 1, "darts.order = ", d.order, " applies to search.method = darts only; ", selected,
                   " does not use it (leave darts.order at 1)");
   };
-  e.report.title = e.title;
   return e;
 }
 

@@ -18,17 +18,13 @@ const OptionBinding<DrnasSection>& drnas_section() {
 }  // namespace
 
 MethodEntry drnas_method_entry() {
-  MethodEntry e;
-  e.name = "drnas";
-  e.title = "DrNAS";
-  e.summary = "DrNAS (Chen et al., ICLR 2021): Dirichlet mixing weights, pathwise gradients; progressive learning";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { drnas_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(drnas_section().read(c)); };
+  MethodEntry e = method_entry("drnas", "DrNAS",
+                               "DrNAS (Chen et al., ICLR 2021): Dirichlet mixing weights, pathwise gradients; "
+                               "progressive learning",
+                               {"nb201", "darts"}, drnas_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     return std::make_unique<Drnas>(b.net, gradient_method_options(b, b.options<DrnasSection>().reg_scale), b.key);
   };
-  e.report.title = e.title;
   return e;
 }
 

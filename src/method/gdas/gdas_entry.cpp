@@ -26,13 +26,9 @@ const OptionBinding<GdasSection>& gdas_section() {
 }  // namespace
 
 MethodEntry gdas_method_entry() {
-  MethodEntry e;
-  e.name = "gdas";
-  e.title = "GDAS";
-  e.summary = "GDAS (Dong & Yang, CVPR 2019): one Gumbel-softmax sampled operation per edge";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { gdas_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(gdas_section().read(c)); };
+  MethodEntry e = method_entry("gdas", "GDAS",
+                               "GDAS (Dong & Yang, CVPR 2019): one Gumbel-softmax sampled operation per edge",
+                               {"nb201", "darts"}, gdas_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     const auto& g = b.options<GdasSection>();
     GradientMethodOptions o = gradient_method_options(b, g.arch_weight_decay);
@@ -40,7 +36,6 @@ MethodEntry gdas_method_entry() {
                   "for DrNAS and DARTS (search.method = drnas or darts), not GDAS");
     return std::make_unique<Gdas>(b.net, o, g.gdas, b.key);
   };
-  e.report.title = e.title;
   return e;
 }
 

@@ -46,13 +46,10 @@ const OptionBinding<GibbsOptions>& gibbs_section() {
 }  // namespace
 
 MethodEntry gibbsnas_method_entry() {
-  MethodEntry e;
-  e.name = "gibbsnas";
-  e.title = "GibbsNAS";
-  e.summary = "GibbsNAS (Xue et al., AAAI 2021): Gibbs sampling of the weights and alpha from quasi-Newton Gaussians";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { gibbs_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(gibbs_section().read(c)); };
+  MethodEntry e = method_entry("gibbsnas", "GibbsNAS",
+                               "GibbsNAS (Xue et al., AAAI 2021): Gibbs sampling of the weights and alpha from "
+                               "quasi-Newton Gaussians",
+                               {"nb201", "darts"}, gibbs_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     // The Adam options of alpha are unused by the sampler; its decay keeps DARTS's default.
     GradientMethodOptions o = gradient_method_options(b, 1e-3);
@@ -60,7 +57,6 @@ MethodEntry gibbsnas_method_entry() {
     PROBNAS_CHECK(!o.edge_norm, "search.edge_norm = true: GibbsNAS samples alpha alone (leave it false)");
     return std::make_unique<GibbsNas>(b.net, o, b.options<GibbsOptions>(), b.key);
   };
-  e.report.title = e.title;
   return e;
 }
 

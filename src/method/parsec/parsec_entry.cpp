@@ -27,24 +27,17 @@ const OptionBinding<ParsecSection>& parsec_section() {
 }  // namespace
 
 MethodEntry parsec_method_entry() {
-  MethodEntry e;
-  e.name = "parsec";
-  e.title = "PARSEC";
-  e.summary = "PARSEC (Casale et al., 2019): a categorical architecture distribution by importance-weighted "
-              "empirical Bayes";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { parsec_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(parsec_section().read(c)); };
+  MethodEntry e = method_entry("parsec", "PARSEC",
+                               "PARSEC (Casale et al., 2019): a categorical architecture distribution by "
+                               "importance-weighted empirical Bayes",
+                               {"nb201", "darts"}, parsec_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     const auto& s = b.options<ParsecSection>();
     refuse_progressive(b.shared.progressive, "PARSEC (which samples single paths)");
     refuse_partial_paths(b, "edge normalisation is built for the gradient methods, not PARSEC",
                          "PARSEC runs whole sampled paths (leave it at 1)");
-    check_weight_training(b.shared.weights);
     ParsecOptions p;
-    p.weights = b.shared.weights.sgd();
-    p.lr_min = b.shared.weights.lr_min;
-    p.grad_clip = b.shared.weights.grad_clip;
+    apply_weight_training(b.shared.weights, p);
     p.arch.lr = s.arch_lr;
     p.samples = s.samples;
     p.warmup_epochs = b.shared.arch.warmup_epochs;

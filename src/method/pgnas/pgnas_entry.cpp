@@ -54,22 +54,15 @@ const OptionBinding<PgnasOptions>& pgnas_section() {
 }  // namespace
 
 MethodEntry pgnas_method_entry() {
-  MethodEntry e;
-  e.name = "pgnas";
-  e.title = "PGNAS";
-  e.summary = "PGNAS (Zhou et al., AAAI 2020): variational channel gates on a multi-branch ResNet, then candidates "
-              "drawn and ranked";
-  e.spaces = {"multibranch"};
+  MethodEntry e = method_entry("pgnas", "PGNAS",
+                               "PGNAS (Zhou et al., AAAI 2020): variational channel gates on a multi-branch ResNet, then "
+                               "candidates drawn and ranked",
+                               {"multibranch"}, pgnas_section());
   e.has_phase_after_search = true;
-  e.declare_options = [](OptionTable& t) { pgnas_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(pgnas_section().read(c)); };
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     refuse_progressive(b.shared.progressive, "PGNAS");
-    check_weight_training(b.shared.weights);
     PgnasOptions p = b.options<PgnasOptions>();
-    p.weights = b.shared.weights.sgd();
-    p.lr_min = b.shared.weights.lr_min;
-    p.grad_clip = b.shared.weights.grad_clip;
+    apply_weight_training(b.shared.weights, p);
     auto net = std::dynamic_pointer_cast<MultiBranchNet>(b.net);
     PROBNAS_CHECK(net != nullptr, "PGNAS needs the multi-branch supernet (search.space = multibranch)");
     return std::make_unique<Pgnas>(net, p, b.key);

@@ -25,29 +25,21 @@ const OptionBinding<RandomSection>& random_section() {
 }  // namespace
 
 MethodEntry random_method_entry() {
-  MethodEntry e;
-  e.name = "random";
-  e.title = "Random search";
-  e.summary = "random search with weight sharing (Li & Talwalkar, UAI 2019): the baseline";
-  e.spaces = {"nb201", "darts"};
-  e.declare_options = [](OptionTable& t) { random_section().declare(t); };
-  e.read_options = [](const Config& c) { return std::any(random_section().read(c)); };
+  MethodEntry e = method_entry("random", "Random search",
+                               "random search with weight sharing (Li & Talwalkar, UAI 2019): the baseline",
+                               {"nb201", "darts"}, random_section());
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     const auto& s = b.options<RandomSection>();
     refuse_progressive(b.shared.progressive, "random search (which trains single sampled paths)");
     refuse_partial_paths(b, "random search samples whole architectures (leave it false)",
                          "random search runs whole sampled paths (leave it at 1)");
-    check_weight_training(b.shared.weights);
     RandomSearchOptions r;
-    r.weights = b.shared.weights.sgd();
-    r.lr_min = b.shared.weights.lr_min;
-    r.grad_clip = b.shared.weights.grad_clip;
+    apply_weight_training(b.shared.weights, r);
     r.candidates = s.candidates;
     r.eval_epochs = s.eval_epochs;
     PROBNAS_CHECK(r.eval_epochs <= b.epochs, "random.eval_epochs = ", r.eval_epochs, " exceeds search.epochs = ", b.epochs);
     return std::make_unique<RandomSearch>(b.net, r, b.key);
   };
-  e.report.title = e.title;
   return e;
 }
 
