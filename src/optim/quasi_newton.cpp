@@ -111,70 +111,140 @@ void BfgsInverseHessian::load(const ckpt::State& state) {
   clamped_ = state.attr_int("clamped");
 }
 
-DiagonalInverseHessian::DiagonalInverseHessian(int64_t n, DiagonalOptions options, c10::Device device)
-    : n_(n), options_(options), gamma_(options.initial_scale) {
-  PROBNAS_CHECK(n >= 1, "diagonal inverse Hessian: ", n, " parameters");
-  PROBNAS_CHECK(options_.history >= 1, "diagonal inverse Hessian: history of ", options_.history, " pairs");
-  PROBNAS_CHECK(options_.initial_scale > 0 && options_.max_ratio >= 1, "diagonal inverse Hessian: initial scale ",
-                options_.initial_scale, " must be positive and max ratio ", options_.max_ratio, " at least 1");
-  d_ = torch::full({n}, options_.initial_scale, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+LbfgsInverseHessian::LbfgsInverseHessian(int64_t n, LbfgsOptions options, c10::Device device)
+    : n_(n), options_(options) {
+  PROBNAS_CHECK(n >= 1, "L-BFGS: ", n, " parameters");
+  PROBNAS_CHECK(options_.history >= 1, "L-BFGS: history of ", options_.history, " pairs");
+  h0_ = torch::ones({n}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
 }
 
-bool DiagonalInverseHessian::update(const torch::Tensor& s_in, const torch::Tensor& y_in) {
-  check_pair(s_in, y_in, n_, "diagonal inverse Hessian");
-  const auto s = flat64(s_in).to(d_.device()), y = flat64(y_in).to(d_.device());
+void LbfgsInverseHessian::set_initial(const torch::Tensor& h0) {
+  PROBNAS_CHECK(h0.numel() == n_, "L-BFGS: an initial diagonal of ", h0.numel(), " values for ", n_, " parameters");
+  h0_ = flat64(h0).to(h0_.device());
+}
+
+bool LbfgsInverseHessian::update(const torch::Tensor& s_in, const torch::Tensor& y_in) {
+  check_pair(s_in, y_in, n_, "L-BFGS");
+  const auto s = flat64(s_in).to(h0_.device()), y = flat64(y_in).to(h0_.device());
   if (!curvature_ok(s, y, options_.curvature_eps)) {
     ++skipped_;
     return false;
   }
-  if (static_cast<int64_t>(sy_.size()) == options_.history) {
-    sy_.erase(sy_.begin());
-    yy_.erase(yy_.begin());
+  if (static_cast<int64_t>(s_.size()) == options_.history) {
+    s_.erase(s_.begin());
+    y_.erase(y_.begin());
+    rho_.erase(rho_.begin());
   }
-  // Kept in float32: the history of omega's pairs is 2 m copies of the network (sums run in float64).
-  sy_.push_back((s * y).to(torch::kFloat32));
-  yy_.push_back((y * y).to(torch::kFloat32));
-  recompute(s.dot(y).item<double>() / y.dot(y).item<double>());
+  s_.push_back(s.clone());
+  y_.push_back(y.clone());
+  rho_.push_back(1.0 / s.dot(y).item<double>());
   return true;
 }
 
-void DiagonalInverseHessian::recompute(double gamma) {
-  gamma_ = gamma;
-  auto num = torch::zeros_like(d_), den = torch::zeros_like(d_);
-  for (size_t k = 0; k < sy_.size(); ++k) {
-    num += sy_[k];
-    den += yy_[k];
+torch::Tensor LbfgsInverseHessian::apply(const torch::Tensor& g) const {
+  PROBNAS_CHECK(g.numel() == n_, "L-BFGS: a gradient of ", g.numel(), " values for ", n_, " parameters");
+  // The two-loop recursion; the coefficients stay 0-d tensors on the device (no host synchronisation).
+  auto q = flat64(g).to(h0_.device());
+  const size_t m = s_.size();
+  std::vector<torch::Tensor> a(m);
+  for (size_t k = m; k-- > 0;) {
+    a[k] = rho_[k] * s_[k].dot(q);
+    q = q - a[k] * y_[k];
   }
-  const auto fit = num / den.clamp_min(std::numeric_limits<double>::min());
-  const auto curved = (num > 0) & (den > 0);
-  d_ = torch::where(curved, fit, torch::full_like(fit, gamma)).clamp(gamma / options_.max_ratio, gamma * options_.max_ratio);
+  auto r = h0_ * q;
+  for (size_t k = 0; k < m; ++k) r = r + (a[k] - rho_[k] * y_[k].dot(r)) * s_[k];
+  return r;
 }
 
-void DiagonalInverseHessian::save(ckpt::State& state) const {
-  state.put("diagonal", d_);
-  state.set_attr("gamma", gamma_);
+torch::Tensor LbfgsInverseHessian::correlate(const torch::Tensor& u, const torch::Tensor& xi) const {
+  PROBNAS_CHECK(u.numel() == n_ && xi.numel() == pairs(), "L-BFGS: a draw needs ", n_, " + ", pairs(),
+                " standard normals, got ", u.numel(), " + ", xi.numel());
+  auto z = h0_.sqrt() * flat64(u).to(h0_.device());
+  const auto e = flat64(xi).to(h0_.device());
+  for (size_t k = 0; k < s_.size(); ++k) {
+    const auto i = static_cast<int64_t>(k);
+    z = z + (std::sqrt(rho_[k]) * e[i] - rho_[k] * y_[k].dot(z)) * s_[k];
+  }
+  return z;
+}
+
+torch::Tensor LbfgsInverseHessian::dense() const {
+  const auto eye = torch::eye(n_, h0_.options());
+  std::vector<torch::Tensor> columns;
+  for (int64_t i = 0; i < n_; ++i) columns.push_back(apply(eye[i]));
+  return torch::stack(columns, 1);
+}
+
+void LbfgsInverseHessian::save(ckpt::State& state) const {
+  state.put("initial", h0_);
   state.set_attr("skipped", skipped_);
   state.set_attr("pairs", pairs());
-  for (size_t k = 0; k < sy_.size(); ++k) {
-    state.put("sy" + std::to_string(k), sy_[k]);
-    state.put("yy" + std::to_string(k), yy_[k]);
+  for (size_t k = 0; k < s_.size(); ++k) {
+    state.put("s" + std::to_string(k), s_[k]);
+    state.put("y" + std::to_string(k), y_[k]);
   }
 }
 
-void DiagonalInverseHessian::load(const ckpt::State& state) {
-  const auto d = state.get("diagonal");
-  PROBNAS_CHECK(d.numel() == n_, "checkpoint: ", state.path(), "/diagonal has ", d.numel(), " values, this estimate ",
-                n_);
-  const auto device = d_.device();
-  d_ = d.to(device, torch::kFloat64).clone();
-  gamma_ = state.attr_real("gamma");
+void LbfgsInverseHessian::load(const ckpt::State& state) {
+  const auto h0 = state.get("initial");
+  PROBNAS_CHECK(h0.numel() == n_, "checkpoint: ", state.path(), "/initial has ", h0.numel(),
+                " values, this L-BFGS estimate ", n_);
+  const auto device = h0_.device();
+  h0_ = h0.to(device, torch::kFloat64).clone();
   skipped_ = state.attr_int("skipped");
-  sy_.clear();
-  yy_.clear();
+  s_.clear();
+  y_.clear();
+  rho_.clear();
   for (int64_t k = 0; k < state.attr_int("pairs"); ++k) {
-    sy_.push_back(state.get("sy" + std::to_string(k)).to(device, torch::kFloat32));
-    yy_.push_back(state.get("yy" + std::to_string(k)).to(device, torch::kFloat32));
+    s_.push_back(state.get("s" + std::to_string(k)).to(device, torch::kFloat64));
+    y_.push_back(state.get("y" + std::to_string(k)).to(device, torch::kFloat64));
+    // rho is recomputed exactly as update() computed it.
+    rho_.push_back(1.0 / s_.back().dot(y_.back()).item<double>());
   }
+}
+
+torch::Tensor gaussian_step(const LbfgsInverseHessian& h, const torch::Tensor& x, const torch::Tensor& b, double eta,
+                            double tau, const torch::Tensor& normals, double noise_clip) {
+  const auto mean_step = eta * h.apply(b);
+  auto next = flat64(x).to(mean_step.device()) - mean_step;
+  if (tau <= 0 || !normals.defined()) return next;
+  const int64_t n = h.size();
+  PROBNAS_CHECK(normals.numel() == n + h.pairs(), "Gaussian step: ", normals.numel(), " normals for ", n, " + ",
+                h.pairs(), " values");
+  auto noise = std::sqrt(tau) * h.correlate(normals.narrow(0, 0, n), normals.narrow(0, n, h.pairs()));
+  if (noise_clip > 0) {
+    const auto limit = noise_clip * mean_step.norm();
+    noise = noise * torch::clamp_max(limit / noise.norm().clamp_min(1e-300), 1.0);
+  }
+  return next + noise;
+}
+
+DiagonalCurvature::DiagonalCurvature(int64_t n, double average, c10::Device device) : n_(n), average_(average) {
+  PROBNAS_CHECK(n >= 1, "diagonal curvature: ", n, " parameters");
+  PROBNAS_CHECK(average > 0 && average <= 1, "diagonal curvature: running-average weight ", average,
+                " outside (0, 1]");
+  h_ = torch::zeros({n}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+}
+
+void DiagonalCurvature::add(const torch::Tensor& estimate) {
+  PROBNAS_CHECK(estimate.numel() == n_, "diagonal curvature: an estimate of ", estimate.numel(), " values for ", n_,
+                " parameters");
+  const auto e = flat64(estimate).to(h_.device());
+  h_ = count_ == 0 ? e.clone() : (1 - average_) * h_ + average_ * e;
+  ++count_;
+}
+
+void DiagonalCurvature::save(ckpt::State& state) const {
+  state.put("diagonal", h_);
+  state.set_attr("estimates", count_);
+}
+
+void DiagonalCurvature::load(const ckpt::State& state) {
+  const auto h = state.get("diagonal");
+  PROBNAS_CHECK(h.numel() == n_, "checkpoint: ", state.path(), "/diagonal has ", h.numel(),
+                " values, this curvature estimate ", n_);
+  h_ = h.to(h_.device(), torch::kFloat64).clone();
+  count_ = state.attr_int("estimates");
 }
 
 }  // namespace probnas

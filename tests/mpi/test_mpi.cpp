@@ -163,7 +163,7 @@ SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t 
   else if (name == "gibbs1" || name == "gibbs2") {  // sampled weights (2) or SGD (1), sampled alpha
     GibbsOptions g;
     g.order = name == "gibbs1" ? 1 : 2;
-    g.arch_step = 1, g.arch_noise = 1e-3;  // Newton steps and wide noise: alpha really moves
+    g.arch_lr = 1, g.arch_noise = 1e-3;  // Newton steps and wide noise: alpha really moves
     run.method = std::make_unique<GibbsNas>(run.net, o, g, key);
   }
   else run.method = std::make_unique<Drnas>(run.net, o, key);

@@ -1,7 +1,7 @@
 // The quasi-Newton inverse-Hessian estimates of GibbsNAS: dense BFGS converges to the true inverse
-// on a quadratic and skips pairs without positive curvature; the diagonal estimate recovers a
-// separable quadratic's inverse diagonal; Gaussian draws N(x - H b, H) built from the BFGS estimate
-// have the target's mean and covariance; both estimates survive a checkpoint round trip.
+// on a quadratic and skips pairs without positive curvature; L-BFGS's two-loop product equals the
+// dense BFGS matrix and, with conjugate pairs, the exact inverse; its draws have covariance H and
+// the Gaussian step the update rule's mean and covariance; all survive a checkpoint round trip.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -193,62 +193,167 @@ TEST(BfgsInverseHessian, CheckpointRoundTripContinuesIdentically) {
   EXPECT_THROW(wrong.load(state), Error);
 }
 
-TEST(DiagonalInverseHessian, RecoversASeparableQuadraticsInverseDiagonal) {
-  auto gen = make_generator(RngKey(4));
-  const int64_t n = 1000;
-  const auto a = torch::rand({n}, gen, torch::kFloat64) * 19 + 1;  // curvatures in [1, 20]
-  DiagonalInverseHessian d(n, DiagonalOptions{3, 1.0, 1e-8, 100});
-  EXPECT_TRUE(torch::allclose(d.diagonal(), torch::ones({n}, torch::kFloat64)));
-  for (int k = 0; k < 5; ++k) {
-    const auto s = torch::randn({n}, gen, torch::kFloat64);
-    ASSERT_TRUE(d.update(s, a * s));
+// The BFGS recursion written out densely, H+ = (I - rho s y') H (I - rho y s') + rho s s', from H0.
+torch::Tensor dense_bfgs(torch::Tensor h, const std::vector<torch::Tensor>& s, const std::vector<torch::Tensor>& y) {
+  const auto eye = torch::eye(h.size(0), torch::kFloat64);
+  for (size_t k = 0; k < s.size(); ++k) {
+    const double rho = 1.0 / s[k].dot(y[k]).item<double>();
+    const auto v = eye - rho * torch::outer(y[k], s[k]);
+    h = v.t().mm(h).mm(v) + rho * torch::outer(s[k], s[k]);
   }
-  EXPECT_EQ(d.pairs(), 3);  // the history keeps the newest 3
-  EXPECT_LT(relative_error(d.diagonal(), 1 / a), 1e-6);  // the history is kept in float32
+  return h;
 }
 
-TEST(DiagonalInverseHessian, CoordinatesWithoutCurvatureFallBackAndEverythingIsClamped) {
-  // Coordinate 0 has negative curvature and coordinate 1 none (y = 0): both take gamma = s'y / y'y;
-  // coordinates 2 and 3 take their secant fits 1 and 0.5, unless the clamp around gamma says otherwise.
-  const auto s = torch::ones({4}, torch::kFloat64);
-  const auto y = torch::tensor({-0.5, 0.0, 1.0, 2.0}, torch::kFloat64);
-  const double gamma = 2.5 / 5.25;
-  DiagonalInverseHessian wide(4, DiagonalOptions{5, 1.0, 1e-8, 100});
-  ASSERT_TRUE(wide.update(s, y));
-  const auto w = wide.diagonal();
-  EXPECT_DOUBLE_EQ(w[0].item<double>(), gamma);
-  EXPECT_DOUBLE_EQ(w[1].item<double>(), gamma);
-  EXPECT_DOUBLE_EQ(w[2].item<double>(), 1.0);
-  EXPECT_DOUBLE_EQ(w[3].item<double>(), 0.5);
-  DiagonalInverseHessian narrow(4, DiagonalOptions{5, 1.0, 1e-8, 1.5});
-  ASSERT_TRUE(narrow.update(s, y));
-  EXPECT_DOUBLE_EQ(narrow.diagonal()[2].item<double>(), gamma * 1.5);
-  EXPECT_DOUBLE_EQ(narrow.diagonal()[3].item<double>(), 0.5);
-  // A pair without curvature as a whole is skipped.
-  EXPECT_FALSE(wide.update(s, -y));
-  EXPECT_EQ(wide.skipped(), 1);
-  EXPECT_EQ(wide.pairs(), 1);
+// A-conjugate directions (s_i' A s_j = 0 for i != j): Gram-Schmidt in A's inner product.
+std::vector<torch::Tensor> conjugate_directions(const torch::Tensor& A, at::Generator& gen) {
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < A.size(0); ++i) {
+    auto v = torch::randn({A.size(0)}, gen, torch::kFloat64);
+    for (const auto& d : out) v = v - (v.dot(A.mv(d)) / d.dot(A.mv(d))) * d;
+    out.push_back(v);
+  }
+  return out;
 }
 
-TEST(DiagonalInverseHessian, CheckpointRoundTripContinuesIdentically) {
+TEST(LbfgsInverseHessian, TheTwoLoopProductEqualsTheDenseBfgsMatrixFromTheSameDiagonal) {
+  auto gen = make_generator(RngKey(4));
+  const int64_t n = 7;
+  const auto A = spd(n, 0.5, 10, gen);
+  const auto h0 = torch::rand({n}, gen, torch::kFloat64) + 0.2;
+  LbfgsInverseHessian lbfgs(n, LbfgsOptions{3});
+  lbfgs.set_initial(h0);
+  std::vector<torch::Tensor> s, y;
+  for (int k = 0; k < 5; ++k) {
+    s.push_back(torch::randn({n}, gen, torch::kFloat64));
+    y.push_back(A.mv(s.back()) + 0.05 * torch::randn({n}, gen, torch::kFloat64));
+    ASSERT_TRUE(lbfgs.update(s.back(), y.back()));
+  }
+  EXPECT_EQ(lbfgs.pairs(), 3);  // the newest 3 of 5
+  const std::vector<torch::Tensor> s3(s.end() - 3, s.end()), y3(y.end() - 3, y.end());
+  const auto dense = dense_bfgs(torch::diag(h0), s3, y3);
+  EXPECT_LT(relative_error(lbfgs.dense(), dense), 1e-12);
+  const auto g = torch::randn({n}, gen, torch::kFloat64);
+  EXPECT_LT(relative_error(lbfgs.apply(g), dense.mv(g)), 1e-12);
+  // The dense BFGS class, started from the same H0 = I, agrees as long as the history holds every pair.
+  LbfgsInverseHessian all(n, LbfgsOptions{10});
+  BfgsOptions plain;
+  plain.scale_first = false;
+  BfgsInverseHessian bfgs(n, plain);
+  for (size_t k = 0; k < s.size(); ++k) {
+    all.update(s[k], y[k]);
+    bfgs.update(s[k], y[k]);
+  }
+  EXPECT_LT(relative_error(all.dense(), bfgs.matrix()), 1e-12);
+}
+
+TEST(LbfgsInverseHessian, ConjugatePairsOfAQuadraticGiveItsExactInverse) {
+  // BFGS's hereditary property: with y_j = A s_j and A-conjugate s_j, H y_j = s_j for every kept pair,
+  // so n pairs make H = A^-1 whatever H0 was.
+  auto gen = make_generator(RngKey(7));
+  const int64_t n = 6;
+  const auto A = spd(n, 0.3, 30, gen);
+  LbfgsInverseHessian lbfgs(n, LbfgsOptions{n});
+  lbfgs.set_initial(torch::rand({n}, gen, torch::kFloat64) * 5 + 0.1);
+  for (const auto& d : conjugate_directions(A, gen)) ASSERT_TRUE(lbfgs.update(d, A.mv(d)));
+  EXPECT_LT(relative_error(lbfgs.dense(), torch::linalg_inv(A)), 1e-9);
+  const auto g = torch::randn({n}, gen, torch::kFloat64);
+  EXPECT_LT(relative_error(lbfgs.apply(g), torch::linalg_solve(A, g, /*left=*/true)), 1e-9);
+}
+
+TEST(LbfgsInverseHessian, ItsDrawsHaveExactlyTheCovarianceH) {
+  // correlate() is linear in its normals [u; xi]: with M its matrix, the draws' covariance is M M'.
+  auto gen = make_generator(RngKey(8));
+  const int64_t n = 5;
+  const auto A = spd(n, 1, 8, gen);
+  LbfgsInverseHessian lbfgs(n, LbfgsOptions{4});
+  lbfgs.set_initial(torch::rand({n}, gen, torch::kFloat64) + 0.5);
+  for (int k = 0; k < 6; ++k) {
+    const auto s = torch::randn({n}, gen, torch::kFloat64);
+    lbfgs.update(s, A.mv(s));
+  }
+  const int64_t m = lbfgs.pairs();
+  ASSERT_EQ(m, 4);
+  const auto eye = torch::eye(n + m, torch::kFloat64);
+  std::vector<torch::Tensor> columns;
+  for (int64_t i = 0; i < n + m; ++i) columns.push_back(lbfgs.correlate(eye[i].narrow(0, 0, n), eye[i].narrow(0, n, m)));
+  const auto M = torch::stack(columns, 1);
+  EXPECT_LT(relative_error(M.mm(M.t()), lbfgs.dense()), 1e-12);
+}
+
+TEST(LbfgsInverseHessian, GaussianStepsHaveTheUpdateRulesMeanAndCovariance) {
+  // GibbsNAS's Eq. 15 on the quadratic U(x) = (x - mu)' A (x - mu) / 2, whose conditional is
+  // N(mu, A^-1): with H = A^-1 (conjugate pairs), draws x - eta H b + sqrt(tau) H^(1/2)[u; xi] have mean
+  // x - eta A^-1 A (x - mu) and covariance tau A^-1 (moments of 40,000 draws).
+  auto gen = make_generator(RngKey(9));
+  const int64_t n = 3;
+  const auto A = torch::tensor({{3.0, 1.2, 0.2}, {1.2, 1.0, -0.1}, {0.2, -0.1, 0.5}}, torch::kFloat64);
+  const auto mu = torch::tensor({0.5, -1.0, 2.0}, torch::kFloat64);
+  LbfgsInverseHessian h(n, LbfgsOptions{n});
+  for (const auto& d : conjugate_directions(A, gen)) ASSERT_TRUE(h.update(d, A.mv(d)));
+  const auto x = torch::tensor({4.0, 2.0, -1.0}, torch::kFloat64);
+  const auto b = A.mv(x - mu);
+  const double eta = 0.7, tau = 0.3;
+  const int count = 40000;
+  const auto normals = torch::randn({count, n + h.pairs()}, gen, torch::kFloat64);
+  std::vector<torch::Tensor> draws;
+  for (int i = 0; i < count; ++i) draws.push_back(gaussian_step(h, x, b, eta, tau, normals[i]));
+  const auto d = torch::stack(draws);
+  const auto target_mean = x - eta * (x - mu);
+  const auto target_cov = tau * torch::linalg_inv(A);
+  const auto mean = d.mean(0);
+  const auto centred = d - mean;
+  const auto cov = centred.t().mm(centred) / (count - 1);
+  for (int64_t i = 0; i < n; ++i)
+    EXPECT_NEAR(mean[i].item<double>(), target_mean[i].item<double>(),
+                5 * std::sqrt(target_cov[i][i].item<double>() / count));
+  EXPECT_LT((cov - target_cov).abs().max().item<double>(), 0.04 * target_cov.abs().max().item<double>());
+  // tau = 0 is the mean itself, and the sampling clip bounds the noise by its share of the mean step.
+  EXPECT_LT(relative_error(gaussian_step(h, x, b, eta, 0.0, normals[0]), target_mean), 1e-12);
+  const auto clipped = gaussian_step(h, x, b, eta, 1e6, normals[0], 0.5);
+  EXPECT_NEAR((clipped - target_mean).norm().item<double>(), 0.5 * (eta * (x - mu)).norm().item<double>(), 1e-9);
+}
+
+TEST(LbfgsInverseHessian, PairsWithoutPositiveCurvatureAreSkippedAndCheckpointsRoundTrip) {
   auto gen = make_generator(RngKey(5));
-  const auto a = torch::rand({50}, gen, torch::kFloat64) + 0.5;
-  DiagonalInverseHessian x(50, DiagonalOptions{2}), y(50, DiagonalOptions{2});
+  const int64_t n = 20;
+  const auto a = torch::rand({n}, gen, torch::kFloat64) + 0.5;
+  LbfgsInverseHessian x(n, LbfgsOptions{2}), y(n, LbfgsOptions{2});
+  x.set_initial(1 / a);
+  const auto s0 = torch::randn({n}, gen, torch::kFloat64);
+  EXPECT_FALSE(x.update(s0, -a * s0));
+  EXPECT_EQ(x.skipped(), 1);
+  EXPECT_EQ(x.pairs(), 0);
   for (int k = 0; k < 3; ++k) {
-    const auto s = torch::randn({50}, gen, torch::kFloat64);
-    x.update(s, a * s + 0.01 * torch::randn({50}, gen, torch::kFloat64));
+    const auto s = torch::randn({n}, gen, torch::kFloat64);
+    x.update(s, a * s + 0.01 * torch::randn({n}, gen, torch::kFloat64));
   }
   ckpt::State state;
   x.save(state);
   y.load(state);
-  EXPECT_TRUE(torch::equal(x.diagonal(), y.diagonal()));
-  const auto s = torch::randn({50}, gen, torch::kFloat64);
-  const auto g = a * s;
-  x.update(s, g);
-  y.update(s, g);
-  EXPECT_TRUE(torch::equal(x.diagonal(), y.diagonal()));
-  EXPECT_EQ(x.pairs(), 2);
+  const auto g = torch::randn({n}, gen, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(x.apply(g), y.apply(g)));
+  const auto s = torch::randn({n}, gen, torch::kFloat64);
+  x.update(s, a * s);
+  y.update(s, a * s);
+  EXPECT_TRUE(torch::equal(x.apply(g), y.apply(g)));
   EXPECT_EQ(y.pairs(), 2);
+  EXPECT_EQ(y.skipped(), 1);
+  LbfgsInverseHessian wrong(n + 1);
+  EXPECT_THROW(wrong.load(state), Error);
+}
+
+TEST(DiagonalCurvature, KeepsARunningAverageThatSurvivesACheckpoint) {
+  DiagonalCurvature c(3, 0.25), d(3, 0.25);
+  c.add(torch::tensor({4.0, 0.0, 8.0}, torch::kFloat64));  // the first estimate is taken as it is
+  c.add(torch::tensor({0.0, 4.0, 8.0}, torch::kFloat64));
+  EXPECT_TRUE(torch::allclose(c.diagonal(), torch::tensor({3.0, 1.0, 8.0}, torch::kFloat64)));
+  ckpt::State state;
+  c.save(state);
+  d.load(state);
+  EXPECT_EQ(d.estimates(), 2);
+  EXPECT_TRUE(torch::equal(c.diagonal(), d.diagonal()));
+  EXPECT_THROW(DiagonalCurvature(3, 0.0), Error);
+  EXPECT_THROW(DiagonalCurvature(4, 0.5).load(state), Error);
 }
 
 }  // namespace

@@ -26,6 +26,9 @@ struct MethodEntry {
   // Whether its methods have a phase after the search (SearchMethod::has_after_search), which
   // probnas sample reruns; known before a method is built, so sample refuses early.
   bool has_phase_after_search = false;
+  // Config keys whose values tell this method's variants apart (probnas compare groups and labels runs
+  // by them; GibbsNAS: gibbs.order).
+  std::vector<std::string> variant_keys;
   // Declares the method's own [section] of options (may declare none).
   std::function<void(OptionTable&)> declare_options;
   // Its own options from a config (std::any holding the method's options struct; empty: none).

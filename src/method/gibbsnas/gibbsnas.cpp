@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "probnas/core/error.h"
+#include "probnas/method/gradient_sum.h"
 
 namespace probnas {
 
@@ -26,16 +27,19 @@ void unflatten_into(const torch::Tensor& x, const std::vector<torch::Tensor>& pa
   }
 }
 
-// min(1, limit / ||v||), on v's device (no host synchronisation); `limit` a number or a 0-d tensor.
-template <typename Limit>
-torch::Tensor clip_factor(const torch::Tensor& v, const Limit& limit) {
-  return torch::clamp_max(limit / v.norm().clamp_min(1e-300), 1.0);
-}
-
 BfgsOptions arch_bfgs_options(const GibbsOptions& gibbs) {
   BfgsOptions o;
-  o.max_eigenvalue = gibbs.arch_max_inverse_curvature;
+  // The Hessian of alpha's negative log joint is at least the prior's decay: its inverse at most 1 / decay.
+  o.max_eigenvalue = gibbs.arch_max_inverse_curvature > 0 ? gibbs.arch_max_inverse_curvature
+                     : gibbs.arch_prior_decay > 0       ? 1.0 / gibbs.arch_prior_decay
+                                                        : 0.0;
   return o;
+}
+
+// The sum of a micro-batch's cross entropies against `labels`, over `scale`.
+torch::Tensor gibbs_cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor& labels, double scale) {
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum)) / scale;
 }
 
 torch::Tensor flatten(const std::vector<torch::Tensor>& list, const c10::Device& device) {
@@ -45,16 +49,33 @@ torch::Tensor flatten(const std::vector<torch::Tensor>& list, const c10::Device&
 }
 }  // namespace
 
+double partial_step_noise(double eta) {
+  PROBNAS_CHECK(eta >= 0 && eta < 2, "GibbsNAS: a learning rate of ", eta, " (allowed: [0, 2)); from 2 on, the mean step "
+                "overshoots the Gaussian's mean by more than it started from");
+  return eta * (2 - eta);
+}
+
+torch::Tensor gauss_newton_probe_loss(const torch::Tensor& logits, int64_t global_batch, at::Generator& gen) {
+  torch::Tensor drawn;
+  {
+    torch::NoGradGuard no_grad;
+    drawn = torch::multinomial(torch::softmax(logits.detach().to(torch::kFloat64), 1), 1, false, gen).squeeze(1);
+  }
+  return gibbs_cross_entropy_sum(logits, drawn, std::sqrt(static_cast<double>(global_batch)));
+}
+
 GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options, GibbsOptions gibbs, const RngKey& key)
     : SoftmaxMethod(std::move(net), options, key),
       gibbs_(gibbs),
       arch_h_(numel(arch_), arch_bfgs_options(gibbs)),
-      weight_d_(gibbs.order == 2 ? numel(weights_) : 1,
-                DiagonalOptions{gibbs.history, options.weights.lr > 0 ? options.weights.lr : 1.0},
-                weights_.front().device()) {
+      weight_h_(gibbs.order == 2 ? numel(weights_) : 1, LbfgsOptions{gibbs.history}, weights_.front().device()),
+      weight_c_(gibbs.order == 2 ? numel(weights_) : 1, gibbs.curvature_average, weights_.front().device()) {
   PROBNAS_CHECK(gibbs_.order == 1 || gibbs_.order == 2, "gibbs.order = ", gibbs_.order, " (allowed: 1, 2)");
   PROBNAS_CHECK(gibbs_.order == 2 || gibbs_.sample_weights, "gibbs.sample_weights = false with gibbs.order = 1: the "
                 "first-order variant trains the weights by SGD and never samples them");
+  PROBNAS_CHECK(gibbs_.order == 1 || gibbs_.weight_prior_decay + gibbs_.curvature_damping > 0,
+                "gibbs.weight_prior_decay = gibbs.curvature_damping = 0 with gibbs.order = 2: one of them must be "
+                "positive, or a coordinate without curvature takes an unbounded step");
   PROBNAS_CHECK(edge_.empty() && options_.stages.empty() && !options_.second_order,
                 "GibbsNAS samples alpha and the weights as they are: no edge normalisation, progressive stages or "
                 "second-order DARTS gradient");
@@ -62,10 +83,10 @@ GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options,
 
 void GibbsNas::begin_epoch(int64_t epoch, int64_t epochs) {
   GradientMethod::begin_epoch(epoch, epochs);
-  // The weights' step follows their cosine schedule, scaled to start at gibbs.weight_step.
+  // The weights' learning rate decays on a cosine from gibbs.weight_lr, to search.lr_min scaled alike.
   const double lr = options_.weights.lr;
-  weight_lr_ = cosine_lr(lr, options_.lr_min, epoch, epochs);
-  weight_eta_ = lr > 0 ? gibbs_.weight_step * weight_lr_ / lr : 0.0;
+  const double floor = lr > 0 ? gibbs_.weight_lr * options_.lr_min / lr : 0.0;
+  weight_eta_ = cosine_lr(gibbs_.weight_lr, floor, epoch, epochs);
 }
 
 RngKey GibbsNas::noise_key(const StepContext& ctx, const char* what) const {
@@ -83,42 +104,67 @@ void GibbsNas::step(const std::vector<Batch>& train, const std::vector<Batch>& v
   if (arch_active_) arch_sweep(val, ctx, metrics);  // alpha_{t+1} ~ p(alpha | D, omega_t)
 }
 
+std::pair<torch::Tensor, torch::Tensor> GibbsNas::weight_gradient_and_curvature(const std::vector<Batch>& train,
+                                                                                const StepContext& ctx,
+                                                                                StepMetrics& metrics) {
+  for (const auto& p : weights_) p.mutable_grad() = torch::Tensor();
+  GradientSum gradient(weights_), sampled(weights_);
+  for (const Batch& b : train) {
+    ArchSample arch;
+    {
+      torch::NoGradGuard no_grad;
+      arch = with_edge_weights(mixing_weights(draw_key(ctx, false, b.index), false), false);
+    }
+    const auto logits = net_->forward(b.x, arch);
+    gibbs_cross_entropy_sum(logits, b.y, static_cast<double>(b.global)).backward({}, /*retain_graph=*/true, false, weights_);
+    gradient.take();
+    metrics.add(false, logits, b.y);
+    // The same forward, against labels drawn from the network's prediction (see the header).
+    PROBNAS_CHECK(torch::isfinite(logits).all().item<bool>(), "GibbsNAS: the network's outputs are not finite at step ",
+                  ctx.global_step, ": the weights' steps diverged; lower gibbs.weight_lr (now ", gibbs_.weight_lr,
+                  ") or raise gibbs.curvature_damping (now ", gibbs_.curvature_damping, ")");
+    auto gen = make_generator(noise_key(ctx, "labels").with(static_cast<uint64_t>(b.index)), logits.device());
+    gauss_newton_probe_loss(logits, b.global, gen).backward({}, false, false, weights_);
+    sampled.take();
+  }
+  const auto device = weights_.front().device();
+  const auto g = flatten(gradient.reduce(ctx.comm), device);
+  const auto d = flatten(sampled.reduce(ctx.comm), device);
+  return {g, d * d};
+}
+
 void GibbsNas::weight_sweep(const std::vector<Batch>& train, const StepContext& ctx, StepMetrics& metrics) {
-  const auto grads = summed_gradient(train, false, weights_, false, ctx, &metrics);
   if (gibbs_.order == 1) {
     // Momentum SGD with the shared options (its decay is the prior's), clipping included.
+    const auto grads = summed_gradient(train, false, weights_, false, ctx, &metrics);
     for (size_t i = 0; i < weights_.size(); ++i) weights_[i].mutable_grad() = grads[i].to(weights_[i].scalar_type());
     if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
     weight_opt_.step();
     return;
   }
   const auto device = weights_.front().device();
+  const double decay = gibbs_.weight_prior_decay;
   const auto x = flat_weights();
-  const auto b = flatten(grads, device) + options_.weights.weight_decay * x;
-  // The trust region: no coordinate steps more than max_step times the scheduled learning rate.
-  // It also bounds the noise, whose covariance is tau_w D.
-  const auto d = gibbs_.max_step > 0 && weight_eta_ > 0
-                     ? weight_d_.diagonal().clamp_max(gibbs_.max_step * weight_lr_ / weight_eta_)
-                     : weight_d_.diagonal();
-  // search.grad_clip caps the gradient of the step as it caps SGD's (the pair below keeps the true one).
-  const auto clipped = options_.grad_clip > 0 ? b * clip_factor(b, options_.grad_clip) : b;
-  const auto mean_step = weight_eta_ * d * clipped;
-  auto next = x - mean_step;
+  auto [gradient, curvature] = weight_gradient_and_curvature(train, ctx, metrics);
+  const auto b = gradient + decay * x;
+  // H_w's initial matrix: the inverse of the diagonal Hessian of U, Becker-LeCun's h plus the prior's
+  // decay, damped by mu.
+  weight_c_.add(curvature);
+  weight_h_.set_initial((weight_c_.diagonal() + (decay + gibbs_.curvature_damping)).reciprocal());
+  torch::Tensor normals;
   if (gibbs_.sample_weights) {
     auto gen = make_generator(noise_key(ctx, "weights"), device);
-    auto noise = (gibbs_.weight_noise * d).sqrt() * torch::randn({x.numel()}, gen, x.options());
-    if (gibbs_.noise_clip > 0) {
-      // Sampling clipping, on the device: the noise is at most noise_clip times the mean step.
-      noise = noise * clip_factor(noise, gibbs_.noise_clip * mean_step.norm());
-    }
-    next = next + noise;
+    normals = torch::randn({x.numel() + weight_h_.pairs()}, gen, x.options());
   }
+  const auto next = gaussian_step(weight_h_, x, b, weight_eta_,
+                                  gibbs_.sample_weights ? partial_step_noise(weight_eta_) * gibbs_.weight_noise : 0.0,
+                                  normals, gibbs_.noise_clip);
   unflatten_into(next, weights_);
   if (ctx.global_step % gibbs_.pair_every != 0) return;
   // The curvature pair on the same batch (see the header): s = next - x, y = b(next) - b(x).
   const auto again = summed_gradient(train, false, weights_, false, ctx, nullptr);
   const auto x_new = flat_weights();
-  weight_d_.update(x_new - x, flatten(again, device) + options_.weights.weight_decay * x_new - b);
+  weight_h_.update(x_new - x, flatten(again, device) + decay * x_new - b);
 }
 
 void GibbsNas::arch_sweep(const std::vector<Batch>& val, const StepContext& ctx, StepMetrics& metrics) {
@@ -129,10 +175,11 @@ void GibbsNas::arch_sweep(const std::vector<Batch>& val, const StepContext& ctx,
     return std::make_pair(x, flatten(grads, torch::kCPU) + gibbs_.arch_prior_decay * x);
   };
   const auto [x, b] = gradient(&metrics);
-  auto next = x - gibbs_.arch_step * arch_h_.apply(b);
+  auto next = x - gibbs_.arch_lr * arch_h_.apply(b);
   if (gibbs_.sample_arch) {
     auto gen = make_generator(noise_key(ctx, "arch"));
-    next = next + std::sqrt(gibbs_.arch_noise) * arch_h_.correlate(torch::randn({x.numel()}, gen, torch::kFloat64));
+    const double scale = std::sqrt(partial_step_noise(gibbs_.arch_lr) * gibbs_.arch_noise);
+    next = next + scale * arch_h_.correlate(torch::randn({x.numel()}, gen, torch::kFloat64));
   }
   unflatten_into(next.to(arch_.front().device()), arch_);
   if (ctx.global_step % gibbs_.pair_every != 0) return;
@@ -144,7 +191,10 @@ void GibbsNas::save(ckpt::State& method, ckpt::State& optim) const {
   GradientMethod::save(method, optim);
   auto& g = method.group("gibbs");
   arch_h_.save(g.group("arch_inverse_hessian"));
-  if (gibbs_.order == 2) weight_d_.save(g.group("weight_inverse_hessian"));
+  if (gibbs_.order == 2) {
+    weight_h_.save(g.group("weight_lbfgs"));
+    weight_c_.save(g.group("weight_curvature"));
+  }
 }
 
 void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
@@ -152,7 +202,13 @@ void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
   PROBNAS_CHECK(method.has_group("gibbs"), "checkpoint: ", method.path(), " has no gibbs group (not a GibbsNAS search)");
   const auto& g = method.group("gibbs");
   arch_h_.load(g.group("arch_inverse_hessian"));
-  if (gibbs_.order == 2) weight_d_.load(g.group("weight_inverse_hessian"));
+  if (gibbs_.order == 2) {
+    PROBNAS_CHECK(g.has_group("weight_lbfgs"), "checkpoint: ", g.path(), " has no weight_lbfgs group: it was "
+                  "written by an earlier probnas, whose GibbsNAS fitted the weights' curvature per coordinate "
+                  "instead of L-BFGS; start this search again in a new run folder");
+    weight_h_.load(g.group("weight_lbfgs"));
+    weight_c_.load(g.group("weight_curvature"));
+  }
 }
 
 std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
@@ -161,7 +217,11 @@ std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
   s.emplace_back("arch_variance_mean", gibbs_.arch_noise * spread.mean().item<double>());
   s.emplace_back("bfgs_skipped", static_cast<double>(arch_h_.skipped()));
   s.emplace_back("bfgs_clamped", static_cast<double>(arch_h_.clamped()));
-  if (gibbs_.order == 2) s.emplace_back("weight_inverse_curvature_mean", weight_d_.diagonal().mean().item<double>());
+  if (gibbs_.order == 2) {
+    s.emplace_back("weight_inverse_curvature_mean", weight_h_.initial().mean().item<double>());
+    s.emplace_back("weight_curvature_mean", weight_c_.diagonal().mean().item<double>());
+    s.emplace_back("lbfgs_skipped", static_cast<double>(weight_h_.skipped()));
+  }
   return s;
 }
 
