@@ -133,6 +133,12 @@ TEST(Cli, ALargerArchitectureBatchIsCutIntoMicroBatchesOfTheWeightBatchsSize) {
       << bad.output;
 }
 
+// 64 tiny synthetic images in batches of 16 (splits of 32), for commands that must be refused.
+std::string refusal_data(TempDir& tmp) {
+  return " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 "
+         "--run.dir " + tmp.file("run");
+}
+
 class CliParsec : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
@@ -163,15 +169,32 @@ TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
   EXPECT_GE(m[1]["ess"].get<double>(), 1.0 - 1e-9);
   EXPECT_LE(m[1]["ess"].get<double>(), 3.0 + 1e-9);
   EXPECT_EQ(m[1]["genotype"], g["genotype"]);
+
+  // parsec.init_from: a wider network starts from this run's distribution. With the one epoch a
+  // warm-up, pi never moves, so the new run ends with exactly the distribution it was given.
+  const std::string wider = tmp.file("wider");
+  const auto t = run("search --search.method parsec --search.space " + space +
+                     " --space.cells 3 --space.cells_per_stage 1 --space.channels 4 --data.dataset synthetic "
+                     "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 1 "
+                     "--search.warmup_epochs 1 --parsec.samples 3 --parsec.top_k 4 --run.threads 1 --parsec.init_from " +
+                     dir + " --run.dir " + wider);
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("PARSEC: pi starts from " + dir + "/checkpoints/ckpt-"), std::string::npos) << t.output;
+  const auto w = nlohmann::json::parse(read_file(wider + "/genotype.json"))["parsec"];
+  EXPECT_DOUBLE_EQ(w["entropy_nats"].get<double>(), p["entropy_nats"].get<double>());
+  EXPECT_EQ(w["most_probable"][0]["architecture"], p["most_probable"][0]["architecture"]);
+  // Another space's distribution, or a folder without checkpoints, is refused naming the key.
+  const std::string other = space == "darts" ? "nb201" : "darts";
+  EXPECT_REFUSED(run("search --search.method parsec --search.space " + other + " --space.cells 3 --space.channels 2" +
+                     refusal_data(tmp) + " --parsec.init_from " + dir),
+                 "parsec.init_from = " + dir + ": " + dir + "/checkpoints/ckpt-");
+  EXPECT_REFUSED(run("search --search.method parsec --search.space " + space + refusal_data(tmp) +
+                     " --parsec.init_from " + tmp.file("nothing")),
+                 "parsec.init_from = " + tmp.file("nothing") + ": no checkpoint in");
 }
 
 INSTANTIATE_TEST_SUITE_P(Spaces, CliParsec, ::testing::Values("nb201", "darts"));
 
-// 64 tiny synthetic images in batches of 16 (splits of 32), for commands that must be refused.
-std::string refusal_data(TempDir& tmp) {
-  return " --data.dataset synthetic --data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 "
-         "--run.dir " + tmp.file("run");
-}
 
 // Both GibbsNAS variants from the CLI: the Gaussian samplers run, alpha's spread per edge and
 // operation lands in genotype.json and the curvature estimates in metrics.jsonl.

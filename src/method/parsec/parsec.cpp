@@ -6,8 +6,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "probnas/ckpt/checkpoint.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/log.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -21,6 +23,28 @@ torch::Tensor summed_cross_entropy(const torch::Tensor& logits, const torch::Ten
 }
 }  // namespace
 
+torch::Tensor read_parsec_logits(const std::string& dir, const std::string& space,
+                                 const std::vector<std::string>& names) {
+  const std::string where = "parsec.init_from = " + dir;
+  const ckpt::Directory folder(dir + "/checkpoints", {}, 1);
+  const auto found = folder.newest_good();
+  PROBNAS_CHECK(found.has_value(), where, ": no checkpoint in ", folder.path(),
+                " (the run folder of a PARSEC search keeps its checkpoints there)");
+  const auto& meta = found->state.group("meta");
+  PROBNAS_CHECK(meta.attr_text("method") == "parsec", where, ": ", found->path, " is a ", meta.attr_text("method"),
+                " checkpoint, not a PARSEC search's");
+  PROBNAS_CHECK(meta.attr_text("space") == space, where, ": ", found->path, " searched the ", meta.attr_text("space"),
+                " space, this search the ", space, " space");
+  const auto& method = found->state.group("method");
+  const auto theirs = method.lines("variables");
+  PROBNAS_CHECK(theirs == names, where, ": ", found->path, " has ", theirs.size(), " variables (",
+                theirs.empty() ? std::string() : theirs.front(), ", ...), this space's distribution ", names.size(),
+                " (", names.empty() ? std::string() : names.front(), ", ...): the cells differ");
+  const auto logits = method.get("logits").to(torch::kCPU, torch::kFloat32);
+  PROBNAS_LOG(info) << "PARSEC: pi starts from " << found->path << " (step " << ckpt::step_of(found->path) << ")";
+  return logits;
+}
+
 Parsec::Parsec(std::shared_ptr<Supernet> net, ParsecOptions options, const RngKey& key)
     : net_(std::move(net)),
       options_(options),
@@ -32,8 +56,15 @@ Parsec::Parsec(std::shared_ptr<Supernet> net, ParsecOptions options, const RngKe
   PROBNAS_CHECK(options_.samples >= 1, "parsec.samples = ", options_.samples, " must be at least 1");
   PROBNAS_CHECK(options_.top_k >= 1, "parsec.top_k = ", options_.top_k, " must be at least 1");
   const auto& w = weights_.front();
-  // Uniform prior at the start: every architecture equally probable.
-  logits_ = torch::zeros({dist_.variables(), dist_.max_options()}, w.options()).set_requires_grad(true);
+  // Uniform prior at the start (every architecture equally probable), or the distribution transferred
+  // from an earlier search (parsec.init_from).
+  logits_ = torch::zeros({dist_.variables(), dist_.max_options()}, w.options());
+  if (options_.initial_logits.defined()) {
+    PROBNAS_CHECK(options_.initial_logits.sizes() == logits_.sizes(), "parsec.init_from: logits of shape ",
+                  options_.initial_logits.sizes(), ", this space's distribution needs ", logits_.sizes());
+    logits_.copy_(options_.initial_logits);
+  }
+  logits_.set_requires_grad(true);
   arch_opt_ = Adam({logits_}, options_.arch);
   arch_opt_.set_names({"logits"});
   std::vector<std::string> names;

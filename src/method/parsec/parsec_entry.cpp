@@ -9,6 +9,7 @@ namespace {
 struct ParsecSection {
   int64_t samples = 8, top_k = 10;
   double arch_lr = 3e-3;
+  std::string init_from;
 };
 
 const OptionBinding<ParsecSection>& parsec_section() {
@@ -19,6 +20,9 @@ const OptionBinding<ParsecSection>& parsec_section() {
                    "PARSEC: architectures K sampled per step for the importance-weighted gradients (ranks split them: "
                    "a multiple of the number of ranks)")
           .real("parsec.arch_lr", &O::arch_lr, 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")
+          .text("parsec.init_from", &O::init_from, "",
+                "PARSEC: the run folder of an earlier PARSEC search of the same space whose learned distribution pi "
+                "starts this one (the paper's transfer to a larger network or data set; empty: uniform)")
           .integer("parsec.top_k", &O::top_k, 10, 1, 100000, "PARSEC: most probable architectures listed in genotype.json")
           .resumable();
   return b;
@@ -42,6 +46,12 @@ MethodEntry parsec_method_entry() {
     p.samples = s.samples;
     p.warmup_epochs = b.shared.arch.warmup_epochs;
     p.top_k = s.top_k;
+    if (!s.init_from.empty()) {
+      const ArchCategoricals dist(b.net->space_name(), b.net->arch_shape());
+      std::vector<std::string> names;
+      for (const auto& v : dist.variable_list()) names.push_back(v.name);
+      p.initial_logits = read_parsec_logits(s.init_from, b.net->space_name(), names);
+    }
     return std::make_unique<Parsec>(b.net, p, b.key);
   };
   e.report = parsec_report_sections();

@@ -29,7 +29,16 @@ struct ParsecOptions {
   int64_t samples = 8;                            // K
   int64_t warmup_epochs = 0;
   int64_t top_k = 10;  // most probable architectures reported
+  // The distribution to start from (parsec.init_from): logits [variables, max options] of an earlier
+  // search of the same space, or undefined for the uniform start.
+  torch::Tensor initial_logits;
 };
+
+// The logits pi of the PARSEC search in run folder `dir` (its newest good checkpoint), checked against
+// `space` and its variables `names`: the transfer of a learned distribution to another problem
+// (parsec.init_from). Throws naming the folder and what does not match.
+torch::Tensor read_parsec_logits(const std::string& dir, const std::string& space,
+                                 const std::vector<std::string>& names);
 
 class Parsec : public SearchMethod {
  public:
