@@ -15,6 +15,7 @@
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/format.h"
+#include "probnas/method/registry.h"
 #include "probnas/run/nb201_table.h"
 #include "probnas/run/notation.h"
 #include "probnas/run/run_folder.h"
@@ -48,7 +49,7 @@ std::optional<int64_t> integer_at(const json& j, const char* key, const std::str
 std::string string_at(const json& j, const char* key, const std::string& where) { return json_string(j, key, where); }
 
 struct SearchData {
-  std::string method, space, dataset, genotype;
+  std::string method, variant, space, dataset, genotype;
   std::optional<int64_t> seed, epochs_done, epochs_total, images;
   std::optional<double> wall_s, val_acc;
   std::optional<double> sampled_test_acc;  // PGNAS: best candidate's test accuracy as sampled
@@ -98,6 +99,11 @@ SearchData read_search(const std::string& dir) {
     }
   }
   if (s.method.empty()) s.method = ini_value(ini, "search", "method");
+  if (const MethodEntry* entry = method_entry_or_null(s.method))
+    for (const auto& key : entry->variant_keys) {
+      const auto it = config.find(key);
+      if (it != config.end()) s.variant += (s.variant.empty() ? "" : " ") + key + "=" + it->second;
+    }
   if (s.dataset.empty()) s.dataset = ini_value(ini, "data", "dataset");
 
   // Search cost: the last epoch line of metrics.jsonl (a torn last line falls back to the one before).
@@ -230,6 +236,7 @@ const std::vector<Column>& columns() {
       {"search_folder", Column::text, false, [](R r) { return r.search_folder; }, nullptr},
       {"train_folder", Column::text, false, [](R r) { return r.train_folder; }, nullptr},
       {"method", Column::text, false, [](R r) { return r.method; }, nullptr},
+      {"variant", Column::text, false, [](R r) { return r.variant; }, nullptr},
       {"space", Column::text, false, [](R r) { return r.space; }, nullptr},
       {"dataset", Column::text, false, [](R r) { return r.dataset; }, nullptr},
       {"seed", Column::integer, false, nullptr, [](R r) { return as_double(r.seed); }},
@@ -325,6 +332,7 @@ CompareRow compare_one(const std::string& given) {
     search = read_search(row.search_folder);
     row.notes.insert(row.notes.end(), search->notes.begin(), search->notes.end());
     row.method = search->method;
+    row.variant = search->variant;
     row.space = search->space;
     row.dataset = search->dataset;
     row.seed = search->seed;
@@ -403,7 +411,8 @@ std::string usage_text() {
          "fine_tuned), parameters, FLOPs, the share of parameter-free operations (skip, pooling) in the\n"
          "derived cells (DARTS space: also the normal cell's) and, for NAS-Bench-201 cells, the benchmark's\n"
          "200-epoch test accuracies on CIFAR-10, CIFAR-100 and ImageNet16-120. Notes under the table say\n"
-         "why a value is blank; a summary line per method with several runs gives mean ± std.\n"
+         "why a value is blank; a summary line per method with several runs gives mean ± std (variants such as\n"
+         "gibbs.order and darts.order apart, in the CSV's variant column).\n"
          "A folder is a search run folder (genotype.json; its retraining, if any, in <folder>/train/result.json)\n"
          "or a train folder (result.json, whose search_run names the search folder).\n"
          "\n"
@@ -619,7 +628,7 @@ std::string compare_table_text(const std::vector<CompareRow>& rows) {
   std::vector<std::vector<const CompareRow*>> groups;
   std::vector<std::string> keys;
   for (const auto& r : rows) {
-    const std::string key = r.method + '\x1f' + r.space + '\x1f' + r.dataset + '\x1f' + r.test_mode;
+    const std::string key = r.method + '\x1f' + r.variant + '\x1f' + r.space + '\x1f' + r.dataset + '\x1f' + r.test_mode;
     const auto it = std::find(keys.begin(), keys.end(), key);
     if (it == keys.end()) {
       keys.push_back(key);
@@ -649,12 +658,14 @@ std::string compare_table_text(const std::vector<CompareRow>& rows) {
     stat("NB201 C10", [](const CompareRow& r) { return r.nb201_cifar10; }, 1, "");
     stat("C100", [](const CompareRow& r) { return r.nb201_cifar100; }, 1, "");
     stat("IN16-120", [](const CompareRow& r) { return r.nb201_imagenet16; }, 1, "");
+    stat("param-free", [](const CompareRow& r) { return r.param_free_share; }, 100, "%");
     if (parts.empty()) continue;
     if (!any_summary) out << "\nsummary (mean ± sample std):\n";
     any_summary = true;
     std::string seeds;
     for (const auto* r : g) seeds += (seeds.empty() ? "" : ",") + (r->seed ? std::to_string(*r->seed) : "?");
-    out << "  " << (g.front()->method.empty() ? "?" : g.front()->method) << " " << g.front()->space << " "
+    out << "  " << (g.front()->method.empty() ? "?" : g.front()->method)
+        << (g.front()->variant.empty() ? "" : " [" + g.front()->variant + "]") << " " << g.front()->space << " "
         << g.front()->dataset << ", " << g.size() << " runs (seeds " << seeds << "): ";
     for (size_t i = 0; i < parts.size(); ++i) out << (i ? "; " : "") << parts[i];
     out << "\n";

@@ -29,6 +29,7 @@ MethodEntry darts_method_entry() {
   MethodEntry e = method_entry("darts", "DARTS",
                                "DARTS (Liu et al., ICLR 2019): softmax over the operations, first or second order",
                                {"nb201", "darts"}, darts_section());
+  e.variant_keys = {"darts.order"};
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     const auto& d = b.options<DartsSection>();
     GradientMethodOptions o = gradient_method_options(b, d.arch_weight_decay);
