@@ -154,7 +154,7 @@ std::string resume_hash(const Config& config) {
 }
 
 void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& run_method,
-                      const std::string& run_space) {
+                      const std::string& run_space, const std::set<std::string>& unused) {
   const State& meta = state.group("meta");
   const std::string method = meta.attr_text("method"), space = meta.attr_text("space");
   if (method != run_method || space != run_space) {
@@ -172,7 +172,7 @@ void check_compatible(const State& state, const std::string& file, const Config&
   std::vector<std::string> differ;
   std::string first;
   for (const auto& [key, value] : current) {
-    if (config.table().find(key)->resumable) continue;
+    if (config.table().find(key)->resumable || unused.count(key) != 0) continue;
     auto it = stored.find(key);
     if (it == stored.end()) {
       if (config.is_default(key)) continue;  // an option newer than the checkpoint, left at its default

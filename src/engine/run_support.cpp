@@ -16,6 +16,7 @@
 #include "probnas/core/signals.h"
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
+#include "probnas/method/registry.h"
 
 namespace probnas {
 
@@ -75,7 +76,20 @@ void maybe_inject_failure(int rank, int64_t step) {
   PROBNAS_FAIL("injected failure on rank ", rank, " at step ", step, " (PROBNAS_FAIL_AT=", spec, ")");
 }
 
+std::set<std::string> other_methods_keys(const std::string& method) {
+  std::set<std::string> others, own;
+  for (const auto& entry : method_registry()) {
+    if (!entry.declare_options) continue;
+    OptionTable table;
+    entry.declare_options(table);
+    for (const auto& spec : table.specs()) (entry.name == method ? own : others).insert(spec.key);
+  }
+  for (const auto& key : own) others.erase(key);  // a key this method reads too is never ignored
+  return others;
+}
+
 // Rank 0 reads the checkpoint; every rank gets the bytes, so a thousand ranks do not all open the file.
+
 std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const std::string& mode, const Config& c,
                                                                      const ckpt::Directory& dir, Communicator& comm,
                                                                      const std::string& method, const std::string& space) {
@@ -99,7 +113,7 @@ std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const std::
       state = ckpt::read_image(bytes, mode);
       name = mode;
     }
-    if (state) ckpt::check_compatible(*state, name, c, method, space);
+    if (state) ckpt::check_compatible(*state, name, c, method, space, other_methods_keys(method));
   }
   if (comm.size() > 1) {
     comm.broadcast_bytes(name);

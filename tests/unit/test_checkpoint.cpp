@@ -18,6 +18,7 @@
 #include "probnas/core/config.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
+#include "probnas/engine/run_support.h"
 #include "test_support.h"
 
 namespace probnas {
@@ -459,6 +460,24 @@ TEST(CheckpointCompatible, SameConfigIsAccepted) {
   const Config base = config_with({{"search.lr", "0.025"}, {"data.dataset", "synthetic"}});
   EXPECT_NO_THROW(check_search(made_with(base), "c.h5", base));
   EXPECT_NO_THROW(check_search(made_with(base, false), "c.h5", base));
+}
+
+// Another method's options (a release changing GibbsNAS's defaults) do not block a DrNAS resume,
+// but the same change refuses a GibbsNAS resume.
+TEST(CheckpointCompatible, OtherMethodsOptionsMayDifferButTheRunMethodsMayNot) {
+  const Config base = config_with({{"search.method", "drnas"}});
+  const Config changed = config_with({{"search.method", "drnas"}, {"gibbs.curvature_damping", "0.5"}});
+  const std::set<std::string> unused = other_methods_keys("drnas");
+  EXPECT_EQ(unused.count("gibbs.curvature_damping"), 1u);
+  EXPECT_EQ(unused.count("drnas.reg_scale"), 0u) << "drnas's own keys must be checked";
+  EXPECT_EQ(unused.count("search.lr"), 0u) << "shared keys must be checked";
+  EXPECT_NO_THROW(ckpt::check_compatible(made_with(base), "c.h5", changed, "drnas", "nb201", unused));
+  EXPECT_THROW(ckpt::check_compatible(made_with(base), "c.h5", changed, "drnas", "nb201"), ckpt::Incompatible);
+  const Config gibbs = config_with({{"search.method", "gibbsnas"}});
+  const Config gibbs_changed = config_with({{"search.method", "gibbsnas"}, {"gibbs.curvature_damping", "0.5"}});
+  EXPECT_THROW(ckpt::check_compatible(made_with(gibbs), "c.h5", gibbs_changed, "gibbsnas", "nb201",
+                                      other_methods_keys("gibbsnas")),
+               ckpt::Incompatible);
 }
 
 TEST(CheckpointCompatible, ChangedLearningRateIsNamedWithBothValues) {

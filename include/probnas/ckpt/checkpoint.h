@@ -52,9 +52,11 @@ class Incompatible : public Error {
 std::string resume_hash(const Config& config);
 // Throws with one line naming the file, the key and both values when the checkpoint in `state`
 // was made by another method ("train" for probnas train) or space than `method` on `space`, or with
-// a config whose non-resumable keys differ from `config`'s.
+// a config whose non-resumable keys differ from `config`'s. Keys in `unused` (the options of the
+// methods this run does not run) may differ: a release that changes GibbsNAS's defaults still
+// resumes a DrNAS search.
 void check_compatible(const State& state, const std::string& file, const Config& config, const std::string& method,
-                      const std::string& space);
+                      const std::string& space, const std::set<std::string>& unused = {});
 
 // The checkpoints/ folder of a run.
 class Directory {

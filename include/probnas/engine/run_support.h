@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progr
 // rank. The running averages are linear in the batches' statistics, so averaging commutes with
 // further training steps.
 void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm);
+
+// The option keys of every registered method but `method` (whose values a resume may ignore).
+std::set<std::string> other_methods_keys(const std::string& method);
 
 // The checkpoint to resume from as run.resume (`resume`: auto, never or a file) says (rank 0 reads;
 // every rank gets the bytes), checked against `method` and `space` and the config. Returns an empty
