@@ -17,6 +17,8 @@
 # inputs/quality-cifar10.ini), QUALITY_DIR (default outputs/quality), QUALITY_METHODS (default
 # "drnas darts gdas parsec gibbsnas1 gibbsnas2 random"; gibbsnas1/2 = GibbsNAS of order 1/2),
 # QUALITY_SEEDS (default "0 1 2"), QUALITY_RANKS (ranks per search under mpirun, default 1).
+# The script runs from the repository root: relative paths in these variables and in the arguments
+# are taken from there. Each search's output is appended to <QUALITY_DIR>/<method>-seed<k>.log.
 # Arguments go to every search. Every search resumes from its checkpoints, so a killed benchmark
 # started again carries on where it stopped, and a finished search is not redone. Exit code: 0 when
 # every search finished, else the first failing one's.
@@ -72,9 +74,10 @@ for method in $METHODS; do
     run="$DIR/$method-seed$seed"
     folders+=("$run")
     log "$method seed $seed: searching -> $run"
+    printf '\n==== quality.sh %s: %s seed %s\n' "$(date -u +%FT%TZ)" "$method" "$seed" >> "$run.log"
     "${launch[@]}" search --config "$CONFIG" "${method_args[@]}" "${data_args[@]}" --run.seed "$seed" --run.dir "$run" \
-      "$@" > "$run.log" 2>&1 || { rc=$?; log "$method seed $seed: search failed (exit $rc), see $run.log"; exit "$rc"; }
-    log "$method seed $seed: $(grep -E '^search finished' "$run.log" | head -1)"
+      "$@" >> "$run.log" 2>&1 || { rc=$?; log "$method seed $seed: search failed (exit $rc), see $run.log"; exit "$rc"; }
+    log "$method seed $seed: $(grep -E '^search finished|nothing to do' "$run.log" | tail -1)"
   done
 done
 

@@ -209,6 +209,7 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
   build.epochs = s.search.epochs;
   build.shared = s.method;
   build.own = s.method_options;
+  build.resuming = resume_.has_value();
   method_ = entry_.make(build);
   arch_so_ = architecture_split_options(s.search.arch_batch_size, method_->default_arch_batch(), so_);
   // Ranks share the micro-batches, or (PARSEC) each rank sees them all and takes a share of the samples.

@@ -130,7 +130,7 @@ bool LbfgsInverseHessian::update(const torch::Tensor& s_in, const torch::Tensor&
     ++skipped_;
     return false;
   }
-  if (static_cast<int64_t>(s_.size()) == options_.history) {
+  while (static_cast<int64_t>(s_.size()) >= options_.history) {
     s_.erase(s_.begin());
     y_.erase(y_.begin());
     rho_.erase(rho_.begin());
@@ -195,7 +195,10 @@ void LbfgsInverseHessian::load(const ckpt::State& state) {
   s_.clear();
   y_.clear();
   rho_.clear();
-  for (int64_t k = 0; k < state.attr_int("pairs"); ++k) {
+  const int64_t pairs = state.attr_int("pairs");
+  PROBNAS_CHECK(pairs >= 0 && pairs <= options_.history, "checkpoint: ", state.path(), " holds ", pairs,
+                " L-BFGS pairs, this estimate keeps at most ", options_.history);
+  for (int64_t k = 0; k < pairs; ++k) {
     s_.push_back(state.get("s" + std::to_string(k)).to(device, torch::kFloat64));
     y_.push_back(state.get("y" + std::to_string(k)).to(device, torch::kFloat64));
     // rho is recomputed exactly as update() computed it.

@@ -183,6 +183,17 @@ TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
   const auto w = nlohmann::json::parse(read_file(wider + "/genotype.json"))["parsec"];
   EXPECT_DOUBLE_EQ(w["entropy_nats"].get<double>(), p["entropy_nats"].get<double>());
   EXPECT_EQ(w["most_probable"][0]["architecture"], p["most_probable"][0]["architecture"]);
+  EXPECT_EQ(t.output.find("(step -1)"), std::string::npos) << "the log names the step: " << t.output;
+  // A resume continues from its own checkpoint: the source folder is no longer needed.
+  std::filesystem::rename(dir, dir + ".moved");
+  const auto again = run("search --search.method parsec --search.space " + space +
+                         " --space.cells 3 --space.cells_per_stage 1 --space.channels 4 --data.dataset synthetic "
+                         "--data.synthetic_count 64 --data.synthetic_size 8 --search.batch_size 16 --search.epochs 2 "
+                         "--search.warmup_epochs 1 --parsec.samples 3 --parsec.top_k 4 --run.threads 1 "
+                         "--parsec.init_from " + dir + " --run.dir " + wider);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(again.output.find("PARSEC: pi starts from"), std::string::npos) << again.output;
+  std::filesystem::rename(dir + ".moved", dir);
   // Another space's distribution, or a folder without checkpoints, is refused naming the key.
   const std::string other = space == "darts" ? "nb201" : "darts";
   EXPECT_REFUSED(run("search --search.method parsec --search.space " + other + " --space.cells 3 --space.channels 2" +

@@ -57,6 +57,9 @@ struct MethodBuild {
   int64_t epochs = 1;  // search.epochs
   SharedMethodOptions shared;
   std::any own;
+  // A checkpoint is loaded into the method after it is built (a resume): the method takes nothing
+  // from elsewhere at start-up (PARSEC's parsec.init_from is read on a fresh start only).
+  bool resuming = false;
   template <class T>
   const T& options() const { return std::any_cast<const T&>(own); }
 };

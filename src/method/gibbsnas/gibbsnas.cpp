@@ -33,6 +33,13 @@ BfgsOptions arch_bfgs_options(const GibbsOptions& gibbs) {
   o.max_eigenvalue = gibbs.arch_max_inverse_curvature > 0 ? gibbs.arch_max_inverse_curvature
                      : gibbs.arch_prior_decay > 0       ? 1.0 / gibbs.arch_prior_decay
                                                         : 0.0;
+  if (gibbs.arch_max_inverse_curvature > 0) {
+    PROBNAS_CHECK(o.max_eigenvalue >= o.initial_scale, "gibbs.arch_max_inverse_curvature = ",
+                  gibbs.arch_max_inverse_curvature, " is below alpha's initial inverse curvature ", o.initial_scale,
+                  ": give at least that, or 0 (the prior variance 1 / gibbs.arch_prior_decay)");
+  } else if (o.max_eigenvalue > 0) {
+    o.initial_scale = std::min(o.initial_scale, o.max_eigenvalue);  // a prior tighter than the unit start
+  }
   return o;
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "probnas/ckpt/checkpoint.h"
@@ -41,7 +42,8 @@ torch::Tensor read_parsec_logits(const std::string& dir, const std::string& spac
                 theirs.empty() ? std::string() : theirs.front(), ", ...), this space's distribution ", names.size(),
                 " (", names.empty() ? std::string() : names.front(), ", ...): the cells differ");
   const auto logits = method.get("logits").to(torch::kCPU, torch::kFloat32);
-  PROBNAS_LOG(info) << "PARSEC: pi starts from " << found->path << " (step " << ckpt::step_of(found->path) << ")";
+  PROBNAS_LOG(info) << "PARSEC: pi starts from " << found->path << " (step "
+                    << ckpt::step_of(std::filesystem::path(found->path).filename().string()) << ")";
   return logits;
 }
 

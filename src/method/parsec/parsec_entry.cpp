@@ -46,7 +46,7 @@ MethodEntry parsec_method_entry() {
     p.samples = s.samples;
     p.warmup_epochs = b.shared.arch.warmup_epochs;
     p.top_k = s.top_k;
-    if (!s.init_from.empty()) {
+    if (!s.init_from.empty() && !b.resuming) {  // a resume continues from its own checkpoint
       const ArchCategoricals dist(b.net->space_name(), b.net->arch_shape());
       std::vector<std::string> names;
       for (const auto& v : dist.variable_list()) names.push_back(v.name);
