@@ -26,6 +26,10 @@ SignalWatch::SignalWatch() {
 }
 
 SignalWatch::~SignalWatch() {
+  // Once a stop signal was taken, the handlers stay for the rest of the process: later USR1, USR2
+  // and TERM (a scheduler repeating itself, a user pressing on) are recorded and ignored while the
+  // run shuts down, so it still exits with kExitCheckpointed rather than dying on the default action.
+  if (g_received != 0) return;
   for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &g_previous[i], nullptr);
 }
 

@@ -24,6 +24,11 @@ OptionBinding<RunOptions> run_options(const std::string& dir_help) {
       .text("run.resume", &O::resume, "auto",
             "auto: carry on from the run folder's newest good checkpoint if there is one; never: refuse a folder that "
             "holds checkpoints; or a checkpoint file to start from")
+      .resumable()
+      .boolean("run.lock", &O::lock, true,
+               "one run per run.dir at a time: rank 0 holds an flock on <run.dir>/run.lock for the whole run, and a "
+               "second run on the folder stops at once naming the holder (false: for file systems without locks, "
+               "some NFS set-ups; nothing then stops two runs writing one folder)")
       .resumable();
 }
 

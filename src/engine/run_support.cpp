@@ -168,6 +168,32 @@ ckpt::CheckpointMeta checkpoint_meta(const Config& config, const std::string& me
   return m;
 }
 
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& dir, bool enabled, Communicator& world) {
+  if (!enabled) {
+    if (world.rank() == 0) {
+      PROBNAS_LOG(warn) << "run.lock = false: nothing stops a second run from writing '" << dir << "' at the same time";
+    }
+    return nullptr;
+  }
+  std::unique_ptr<FolderLock> lock;
+  std::string failure;  // "B<message>": the folder is busy; "E<message>": another error; "": locked
+  if (world.rank() == 0) {
+    try {
+      lock = std::make_unique<FolderLock>(dir, "run.lock");
+    } catch (const FolderBusy& e) {
+      failure = std::string("B") + e.what();
+    } catch (const std::exception& e) {
+      failure = std::string("E") + e.what();
+    }
+  }
+  world.broadcast_bytes(failure);
+  if (!failure.empty()) {
+    if (failure[0] == 'B') throw FolderBusy(failure.substr(1));
+    throw Error(failure.substr(1));
+  }
+  return lock;
+}
+
 void log_slurm_job() {
   const char* job = std::getenv("SLURM_JOB_ID");
   if (!job) return;

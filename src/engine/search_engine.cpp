@@ -146,6 +146,7 @@ class Search {
   const bool root_;
   const RngKey key_;
   const std::string dir_;
+  const std::unique_ptr<FolderLock> lock_;  // held from before the first read of the folder to the end
   const MethodEntry& entry_;
   ckpt::Directory checkpoints_;
   std::string resume_name_;
@@ -175,6 +176,7 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
       root_(world.rank() == 0),
       key_(static_cast<uint64_t>(s.run.seed)),
       dir_(run_directory(s)),
+      lock_(lock_run_folder(dir_, s.run.lock, world)),
       entry_(find_method(s.search.method)),
       checkpoints_(dir_ + "/checkpoints", s.ckpt.save(), s.ckpt.keep) {
   check_method_and_space(s.search.method, s.search.space);

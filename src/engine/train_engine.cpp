@@ -99,6 +99,7 @@ class Training {
   const TrainTarget target_;
   const Genotype& genotype_;
   const std::string dir_;
+  const std::unique_ptr<FolderLock> lock_;  // held from before the first read of the folder to the end
   ckpt::Directory checkpoints_;
   std::string resume_name_;
   std::optional<ckpt::State> resume_;
@@ -131,6 +132,7 @@ Training::Training(const TrainSettings& s, Communicator& world)
       target_(resolve_train_target(s.train.genotype)),
       genotype_(target_.genotype),
       dir_(train_directory(s, target_)),
+      lock_(lock_run_folder(dir_, s.run.lock, world)),
       checkpoints_(dir_ + "/checkpoints", s.ckpt.save(), s.ckpt.keep) {
   std::tie(resume_name_, resume_) = find_resume_state(s.run.resume, *s.config, checkpoints_, comm_, "train", genotype_.space);
   if (resume_) {

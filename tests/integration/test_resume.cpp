@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -98,6 +99,8 @@ TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
   ASSERT_TRUE(fs::exists(dir + "/checkpoints/ckpt-6.h5")) << killed.output;
   ASSERT_FALSE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
   ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-6.h5\n");
+  // The killed run's lock file stays, naming it; the kernel dropped its lock, so it blocks nothing.
+  EXPECT_NE(read_file(dir + "/run.lock").find(", process "), std::string::npos);
 
   const auto resumed = run(cmd);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
@@ -270,6 +273,125 @@ INSTANTIATE_TEST_SUITE_P(Signals, ResumeSignal, ::testing::Values(SIGUSR1, SIGUS
                          [](const auto& info) {
                            return std::string(info.param == SIGUSR1 ? "USR1" : info.param == SIGUSR2 ? "USR2" : "TERM");
                          });
+
+// --- run-folder safety: one run per folder, and exit 75 whatever follows the first signal --------
+
+// Starts a shell command line (/bin/sh -c), output to `log`; returns the shell's pid.
+pid_t spawn_shell(const std::string& cmd, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits (up to 120 s) until `file` exists while `pid` runs; false (with the log) if it ended first.
+::testing::AssertionResult wait_for_file(pid_t pid, const std::string& file, const std::string& log) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(file)) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) != 0)
+      return ::testing::AssertionFailure() << "the run ended before '" << file << "' appeared:\n" << read_file(log);
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(120))
+      return ::testing::AssertionFailure() << "no '" << file << "' after 120 s:\n" << read_file(log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The processes of the probnas binary whose command line holds `marker` (the ranks of an mpirun job).
+std::vector<pid_t> probnas_processes(const std::string& marker) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmd = read_file(it->path().string() + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.rfind(std::string(PROBNAS_BINARY) + " ", 0) == 0 && cmd.find(marker) != std::string::npos)
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+// Sends SIGTERM to `targets` five times 50 ms apart, then every 10 ms until `launcher` exits (so that
+// some arrive while the run checkpoints and shuts down); returns its exit code (-signal if killed).
+int terminate_repeatedly(pid_t launcher, const std::vector<pid_t>& targets) {
+  int status = 0;
+  for (int i = 0; i < 3000; ++i) {  // 30 s at most after the first five
+    for (const pid_t p : targets) ::kill(p, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(i < 5 ? 50 : 10));
+    if (i >= 4 && ::waitpid(launcher, &status, WNOHANG) == launcher)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  ::kill(launcher, SIGKILL);
+  return wait_for(launcher);
+}
+
+// A second run on a folder a search is writing stops at once, naming the folder and the holder, and
+// writes nothing there: the first run ends exactly as a lone run does. The same refusal under mpirun.
+TEST(RunFolder, ASecondRunOnTheFolderIsRefusedAndTheFirstEndsAsALoneRun) {
+  const std::string args = kTiny + "--search.epochs 20 ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 2 --run.dir " + dir;
+  const pid_t first = spawn(cmd, tmp.file("log"));
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(wait_for_file(first, dir + "/checkpoints/LATEST", tmp.file("log")));
+  const auto second = run(cmd);
+  EXPECT_EQ(second.code, 1) << second.output;
+  EXPECT_NE(second.output.find("the run folder '" + dir + "' is in use by another run (host "), std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find(", process " + std::to_string(first) + ", since "), std::string::npos) << second.output;
+  EXPECT_EQ(second.output.find("resuming"), std::string::npos) << second.output;
+  if (!std::string(PROBNAS_MPIEXEC).empty()) {
+    const auto two = run_shell(mpirun(2) + PROBNAS_BINARY + " " + cmd);
+    EXPECT_NE(two.code, 0) << two.output;
+    EXPECT_NE(two.output.find("is in use by another run"), std::string::npos) << two.output;
+  }
+  EXPECT_EQ(wait_for(first), 0) << read_file(tmp.file("log"));
+  expect_same_search(ref, dir, 0, 160);
+  // With the first run gone, the folder is free again (a finished search has nothing to do).
+  const auto third = run(cmd);
+  EXPECT_EQ(third.code, 0) << third.output;
+}
+
+// Five SIGTERMs 50 ms apart, and more while it shuts down: the first makes the search checkpoint, the
+// rest are ignored, the exit code is 75 and the same command resumes exactly. On 1 rank and on 2
+// ranks under mpirun (every rank signalled, as Slurm signals every process of a job).
+class RepeatedSignals : public ::testing::TestWithParam<int> {};
+
+TEST_P(RepeatedSignals, ExitWith75AndResumeExactly) {
+  const int ranks = GetParam();
+  if (ranks > 1 && std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
+  const std::string args = kTiny + "--search.epochs 20 ";
+  const std::string& ref = reference(args);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + args + "--ckpt.interval_steps 2 --run.dir " + dir;
+  const std::string launch = ranks > 1 ? mpirun(ranks) : std::string();
+  const pid_t pid = spawn_shell(launch + PROBNAS_BINARY + " " + cmd, tmp.file("log"));
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for_file(pid, dir + "/checkpoints/LATEST", tmp.file("log")));
+  const std::vector<pid_t> targets = probnas_processes(dir);  // not the shell, nor mpirun
+  ASSERT_EQ(targets.size(), static_cast<size_t>(ranks));
+  const int code = terminate_repeatedly(pid, targets);
+  const std::string log = read_file(tmp.file("log"));
+  ASSERT_EQ(code, 75) << log;
+  EXPECT_NE(log.find("received SIGTERM: checkpointed at step"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(final_checkpoint(dir, 160)));
+  const auto resumed = run_shell(launch + PROBNAS_BINARY + " " + cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  expect_same_search(ref, dir, ranks > 1 ? 1e-5 : 0, 160);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, RepeatedSignals, ::testing::Values(1, 2),
+                         [](const auto& info) { return "np" + std::to_string(info.param); });
 
 TEST(ResumeCli, SignalOnOneRankStopsBothAndTwoRanksResumeAOneRankRun) {
   if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";

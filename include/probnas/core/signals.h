@@ -13,7 +13,8 @@ constexpr int kExitCheckpointed = 75;
 class SignalWatch {
  public:
   SignalWatch();   // installs the handlers for SIGUSR1, SIGUSR2, SIGTERM
-  ~SignalWatch();  // puts the previous handlers back
+  ~SignalWatch();  // puts the previous handlers back, unless a signal was received: then they stay
+                   // installed until exit, so repeated signals cannot change the exit code
   SignalWatch(const SignalWatch&) = delete;
   SignalWatch& operator=(const SignalWatch&) = delete;
   // The first signal received since installation, or 0.

@@ -16,6 +16,7 @@ struct RunOptions {
   double progress_interval = 10;
   std::string log_level = "info";
   std::string resume = "auto";
+  bool lock = true;  // run.lock: one run per run.dir at a time
 };
 // `dir_help` says what the command writes to run.dir and its default.
 OptionBinding<RunOptions> run_options(const std::string& dir_help);

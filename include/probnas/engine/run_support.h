@@ -15,6 +15,7 @@
 #include "probnas/ckpt/checkpoint.h"
 #include "probnas/ckpt/run_checkpoint.h"
 #include "probnas/core/config.h"
+#include "probnas/core/folder_lock.h"
 #include "probnas/comm/communicator.h"
 #include "probnas/data/source.h"
 
@@ -60,6 +61,12 @@ std::pair<std::string, std::optional<ckpt::State>> find_resume_state(const std::
 ckpt::CheckpointMeta checkpoint_meta(const Config& config, const std::string& method, const std::string& space,
                                      const std::string& dataset, int world_size, int64_t step, int64_t steps_per_epoch,
                                      int64_t total_steps, double wall_seconds);
+
+// Takes the lock of the run folder `dir` (core/folder_lock.h) on rank 0, before anything is written
+// there; every rank learns the outcome, and all fail with rank 0's message (FolderBusy when another
+// run holds it). `enabled` false (run.lock = false): no lock, a warning. Keep the result alive for
+// the whole run.
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& dir, bool enabled, Communicator& world);
 
 // Logs the Slurm job (id, name, restart count, nodes) when running under Slurm.
 void log_slurm_job();
