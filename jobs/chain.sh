@@ -18,8 +18,14 @@ if [ $# -lt 2 ] || ! [[ $1 =~ ^[1-9][0-9]*$ ]]; then
 fi
 n=$1 config=$2
 shift 2
+# cmake --install writes its share/probnas on the next line; a clone's copy runs from the repository.
+PROBNAS_INSTALLED_HOME=""
+if [ -n "$PROBNAS_INSTALLED_HOME" ]; then
+  [ -f "$config" ] || [ ! -f "$PROBNAS_INSTALLED_HOME/$config" ] || config=$PROBNAS_INSTALLED_HOME/$config
+else
+  [ -f jobs/probnas-slurm.sh ] || { echo "chain.sh: run it from the repository folder (the jobs source jobs/probnas-slurm.sh there)" >&2; exit 2; }
+fi
 [ -f "$config" ] || { echo "chain.sh: CONFIG '$config' does not exist" >&2; exit 2; }
-[ -f jobs/probnas-slurm.sh ] || { echo "chain.sh: run it from the repository folder (the jobs source jobs/probnas-slurm.sh there)" >&2; exit 2; }
 sbatch_args=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do sbatch_args+=("$1"); shift; done
 [ $# -gt 0 ] && shift

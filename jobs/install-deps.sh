@@ -7,7 +7,8 @@
 # renders the cell pictures to SVG; without it probnas writes only their DOT text), shellcheck
 # (the lint of jobs/) and Fashion-MNIST (the quick-start's data, in
 # /usr/share/datasets/fashion-mnist). With --tests also chromium (the test that renders
-# report.html in a headless browser). The Slurm test installs slurm-wlm and munge itself.
+# report.html in a headless browser) and lmod (the test that loads the installed module file).
+# The Slurm test installs slurm-wlm and munge itself.
 set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build ccache pkg-config
@@ -15,7 +16,7 @@ PACKAGES=(g++ cmake ninja-build ccache pkg-config
           zlib1g-dev libturbojpeg0-dev nlohmann-json3-dev libgtest-dev graphviz shellcheck
           dataset-fashion-mnist)
 if [ "${1:-}" = "--tests" ]; then
-  PACKAGES+=(chromium)
+  PACKAGES+=(chromium lmod)
 fi
 
 missing=()

@@ -3,7 +3,8 @@
 # script uses and runs a probnas job step so that it checkpoints before the time limit and resumes.
 #
 # Variables (set them in the environment, e.g. sbatch --export=ALL,CONFIG=inputs/my.ini ...):
-#   PROBNAS      the probnas binary (default: build/probnas under the submit folder)
+#   PROBNAS      the probnas binary (default: an installed script's own prefix's bin/probnas; a
+#                clone's script: build/probnas under the submit folder)
 #   SRUN_MPI     srun's --mpi plugin (default pmix: Debian's and most OpenMPI builds; see srun --mpi=list)
 #   REQUEUE      1 (default): a job stopped by the time-limit signal requeues itself; 0: it just ends
 #                (jobs/chain.sh sets 0: the next job of the chain goes on)
@@ -21,7 +22,12 @@
 # and the script waits for it; a signal that arrives before or between steps is remembered and
 # honoured; newer srun does not inherit --cpus-per-task, so SRUN_CPUS_PER_TASK is set from it.
 
-PROBNAS=${PROBNAS:-${SLURM_SUBMIT_DIR:-.}/build/probnas}
+# PROBNAS_HOME: set by the script that sources this one (its tree: a clone, or an install's share/probnas).
+PROBNAS_HOME=${PROBNAS_HOME:-${SLURM_SUBMIT_DIR:-.}}
+if [ -z "${PROBNAS:-}" ]; then
+  if [ -n "${PROBNAS_INSTALLED_HOME:-}" ]; then PROBNAS=$(cd "$PROBNAS_INSTALLED_HOME/../../bin" 2>/dev/null && pwd)/probnas
+  else PROBNAS=${SLURM_SUBMIT_DIR:-.}/build/probnas; fi
+fi
 SRUN_MPI=${SRUN_MPI:-pmix}
 REQUEUE=${REQUEUE:-1}
 if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK=${SRUN_CPUS_PER_TASK:-$SLURM_CPUS_PER_TASK}; fi
@@ -31,9 +37,17 @@ probnas_log() { echo "probnas-slurm [$(date '+%F %T')] job ${SLURM_JOB_ID:-?} (r
 
 if [ ! -x "$PROBNAS" ]; then
   probnas_log "PROBNAS=$PROBNAS is not an executable: build probnas first (jobs/build.sh) and submit from" \
-              "the repository folder, or set PROBNAS"
+              "the repository folder, submit the installed scripts (\$PROBNAS_HOME/jobs/), or set PROBNAS"
   exit 1
 fi
+
+probnas_log "probnas: $PROBNAS ($("$PROBNAS" --version 2>/dev/null | head -n 1))"
+
+# probnas_input PATH: PATH if it exists, else PATH under $PROBNAS_HOME when it is there, so that
+# CONFIG=inputs/x.ini names a shipped config from any submit folder.
+probnas_input() {
+  if [ -e "$1" ] || [ ! -e "$PROBNAS_HOME/$1" ]; then echo "$1"; else echo "$PROBNAS_HOME/$1"; fi
+}
 
 PROBNAS_STOP=""        # the first signal received: USR1, USR2 or TERM
 PROBNAS_SIGNALLED=0    # set by the trap: a wait was interrupted

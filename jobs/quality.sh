@@ -36,7 +36,7 @@ JPEG=${QUALITY_JPEG:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}
 mkdir -p "$DIR"
 started=$(date +%s)
 log() { printf '[quality %s +%ds] %s\n' "$(date -u +%H:%M:%S)" "$(($(date +%s) - started))" "$*" | tee -a "$DIR/quality.log"; }
-log "probnas $("$PROBNAS" --version | cut -d' ' -f2-); $(nproc) cores; methods: $METHODS; seeds: $SEEDS; config $CONFIG"
+log "probnas $("$PROBNAS" --version | head -n 1 | cut -d' ' -f2-); $(nproc) cores; methods: $METHODS; seeds: $SEEDS; config $CONFIG"
 
 # The data.
 if [[ -n ${QUALITY_DATA_ARGS:-} ]]; then

@@ -34,7 +34,7 @@ fi
 
 started=$(date +%s)
 log() { printf '[study %s +%ds] %s\n' "$(date -u +%H:%M:%S)" "$(($(date +%s) - started))" "$*" | tee -a "$DIR/study.log"; }
-log "probnas $("$PROBNAS" --version | cut -d' ' -f2-); $(nproc) cores; methods: $METHODS; config $CONFIG"
+log "probnas $("$PROBNAS" --version | head -n 1 | cut -d' ' -f2-); $(nproc) cores; methods: $METHODS; config $CONFIG"
 
 folders=()
 for method in $METHODS; do

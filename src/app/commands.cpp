@@ -14,6 +14,7 @@
 #include "probnas/core/log.h"
 #include "probnas/core/signals.h"
 #include "probnas/core/format.h"
+#include "probnas/core/hdf5.h"
 #include "probnas/core/timer.h"
 #include "probnas/data/convert.h"
 #include "probnas/engine/search_engine.h"
@@ -251,8 +252,21 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version") {
+    // Line 1 is what scripts read ("probnas <version> (LibTorch x.y.z)"); the rest is for people.
+#ifdef PROBNAS_WITH_CUDA
+    const char* cuda = "yes";
+#else
+    const char* cuda = "no";
+#endif
+#ifdef PROBNAS_WITH_NCCL
+    const char* nccl = "yes";
+#else
+    const char* nccl = "no";
+#endif
     std::cout << "probnas " << PROBNAS_VERSION << " (LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
-              << TORCH_VERSION_PATCH << ")\n";
+              << TORCH_VERSION_PATCH << ")\n"
+              << "built with CUDA: " << cuda << "; NCCL: " << nccl << "\n"
+              << "MPI: " << mpi_library_version() << "; HDF5: " << h5::library_version() << "\n";
     return 0;
   }
   const std::string command = args[0];

@@ -200,6 +200,15 @@ class MpiCommunicator final : public Communicator {
 
 }  // namespace
 
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  if (MPI_Get_library_version(text, &length) != MPI_SUCCESS) return "?";
+  std::string v(text, static_cast<size_t>(std::max(0, length)));
+  const auto end = v.find_first_of("\n,");
+  return v.substr(0, end);
+}
+
 std::unique_ptr<Communicator> make_world_communicator() {
   if (!g_mpi_active) return std::make_unique<SerialCommunicator>();
   return std::make_unique<MpiCommunicator>();

@@ -103,6 +103,12 @@ void Id::close() {
 // ---------------------------------------------------------------------------------------------
 // Types
 
+std::string library_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  if (H5get_libversion(&major, &minor, &release) < 0) return "?";
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
 bool library_is_threadsafe() {
   hbool_t safe = false;
   return H5is_library_threadsafe(&safe) >= 0 && safe;

@@ -222,7 +222,10 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
   arch_loader_.emplace(data_, split_.arch, stats_, arch_so_, key_.with("data").with("arch"), env_.device, loader_rank,
                        loader_ranks);
   if (s.search.space == "nb201")
-    if (const auto path = locate_nb201_table(s.report.nb201_table); !path.empty()) table_.emplace(path);
+    if (const auto path = locate_nb201_table(s.report.nb201_table); !path.empty()) {
+      table_.emplace(path);
+      PROBNAS_LOG(info) << "NAS-Bench-201 scores from " << path;
+    }
   epochs_ = s.search.epochs;
   steps_per_epoch_ = weight_loader_->steps_per_epoch();
   total_steps_ = epochs_ * steps_per_epoch_;

@@ -30,10 +30,13 @@ std::string locate_nb201_table(const std::string& value, const std::string& key)
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const auto bin = exe.parent_path();
-    for (const auto& rel : {"../inputs/nb201/nats_bench.csv", "../share/probnas/nb201/nats_bench.csv",
-                            "inputs/nb201/nats_bench.csv"})
+    // build/probnas in a clone; P/bin/probnas in an install prefix (cmake --install).
+    for (const auto& rel : {"../inputs/nb201/nats_bench.csv", "../share/probnas/inputs/nb201/nats_bench.csv"})
       tried.push_back((bin / rel).lexically_normal().string());
   }
+  // The module file's PROBNAS_HOME (an install's share/probnas, or a clone).
+  if (const char* home = std::getenv("PROBNAS_HOME"); home && *home)
+    tried.push_back((std::filesystem::path(home) / "inputs/nb201/nats_bench.csv").lexically_normal().string());
 #ifdef PROBNAS_SOURCE_TREE
   tried.push_back(std::string(PROBNAS_SOURCE_TREE) + "/inputs/nb201/nats_bench.csv");
 #endif

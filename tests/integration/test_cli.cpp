@@ -432,6 +432,9 @@ TEST(Cli, HelpListsEveryOptionWithItsDefaultAndVersionPrints) {
   const auto version = run("--version");
   EXPECT_EQ(version.code, 0);
   EXPECT_EQ(version.output.rfind("probnas 0.", 0), 0u) << version.output;
+  EXPECT_NE(version.output.find("\nbuilt with CUDA: "), std::string::npos) << version.output;
+  EXPECT_NE(version.output.find("; NCCL: "), std::string::npos) << version.output;
+  EXPECT_NE(version.output.find("\nMPI: "), std::string::npos) << version.output;
   EXPECT_NE(run("frobnicate").code, 0);
 }
 

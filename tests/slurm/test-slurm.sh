@@ -6,7 +6,9 @@
 #   2. the same search receives USR1 mid-run (as Slurm's --signal=B:USR1 would send it), checkpoints,
 #      requeues itself, resumes and ends with the reference's genotype; metrics record the restart;
 #   3. jobs/chain.sh 3: the first two jobs are signalled mid-run and end with a checkpoint, the third
-#      finishes the run, again with the reference's genotype.
+#      finishes the run, again with the reference's genotype;
+#   4. the installed jobs/search.sbatch (cmake --install into a temporary prefix), submitted from a
+#      folder outside the repository, runs the prefix's probnas on the prefix's config.
 # Exit 77 (ctest: skipped) with the reason where Slurm cannot be installed or Fashion-MNIST is missing.
 #   tests/slurm/test-slurm.sh PROBNAS_BINARY SOURCE_DIR
 set -uo pipefail
@@ -136,4 +138,22 @@ grep -q "the search is complete" "$WORK/chain-${chain[2]}.out" || fail "the last
   fail "the chain did not resume twice"
 [ "$(genotype "$WORK/chain")" = "$reference" ] || fail "the chain found $(genotype "$WORK/chain"), not $reference"
 say "3. jobs/chain.sh 3: two jobs stopped with a checkpoint, the third finished; same genotype"
+
+# 4. The installed scripts (cmake --install into a prefix), submitted from a folder outside the
+#    repository with no PROBNAS set and a shipped config named as inputs/...: they find the prefix's
+#    binary, helpers and config.
+PREFIX=$WORK/prefix
+cmake --install "$(dirname "$PROBNAS")" --prefix "$PREFIX" > "$WORK/install.log" 2>&1 ||
+  { cat "$WORK/install.log"; fail "cmake --install $(dirname "$PROBNAS")"; }
+mkdir -p "$WORK/elsewhere"
+job=$(cd "$WORK/elsewhere" && env -u PROBNAS sbatch --parsable "${SB[@]}" --output="$WORK/inst-%j.out" \
+        --export="ALL,CONFIG=inputs/quickstart.ini,RUN_DIR=$WORK/inst" "$PREFIX/share/probnas/jobs/search.sbatch" \
+        --data.limit 1024 --search.epochs 1 --space.channels 4 --run.progress_interval 0) || fail "sbatch"
+wait_end "$job" 180 || { cat "$WORK/inst-$job.out"; fail "the installed search.sbatch (job $job) did not complete"; }
+grep -q "probnas: $PREFIX/bin/probnas (probnas " "$WORK/inst-$job.out" ||
+  { cat "$WORK/inst-$job.out"; fail "the installed script did not run the prefix's probnas"; }
+grep -q "config $PREFIX/share/probnas/inputs/quickstart.ini" "$WORK/inst-$job.out" ||
+  { cat "$WORK/inst-$job.out"; fail "the installed script did not find inputs/quickstart.ini in the prefix"; }
+[ -f "$WORK/inst/genotype.json" ] || fail "the installed script's search wrote no genotype.json"
+say "4. the installed search.sbatch, submitted from outside the repository: prefix binary and config, completed"
 say "passed in ${SECONDS}s"

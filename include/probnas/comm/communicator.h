@@ -65,6 +65,9 @@ class SerialCommunicator final : public Communicator {
   void barrier() override {}
 };
 
+// The MPI library's own description, first line ("Open MPI v4.1.4, ..."); callable before MPI starts.
+std::string mpi_library_version();
+
 // MPI_COMM_WORLD (duplicated) when MPI is initialised, else a SerialCommunicator.
 std::unique_ptr<Communicator> make_world_communicator();
 

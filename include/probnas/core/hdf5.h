@@ -138,6 +138,8 @@ class File {
 // Whether the HDF5 library serialises concurrent calls (built --enable-threadsafe). Without it,
 // only one thread may call HDF5 at a time.
 bool library_is_threadsafe();
+// The HDF5 library's version at run time, "1.10.8".
+std::string library_version();
 
 // "float32", "int64", ... as in torch; the inverse throws for unknown names.
 std::string dtype_name(torch::ScalarType type);

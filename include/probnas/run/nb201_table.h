@@ -13,8 +13,9 @@ struct Nb201Score {
 };
 
 // The table a `report.nb201_table` value names: "auto" finds the copy shipped with probnas
-// (inputs/nb201/nats_bench.csv next to the executable's source or install tree; the environment
-// variable PROBNAS_NB201_TABLE overrides); "none" or "" means no scoring (returns ""); anything else
+// (inputs/nb201/nats_bench.csv of the clone the executable was built in, share/probnas/inputs/nb201/
+// of its install prefix, then $PROBNAS_HOME/inputs/nb201/, then the source tree it was built from;
+// the environment variable PROBNAS_NB201_TABLE overrides); "none" or "" means no scoring (returns ""); anything else
 // is a path, which must exist. `key` names the option in errors.
 std::string locate_nb201_table(const std::string& value, const std::string& key = "report.nb201_table");
 
