@@ -68,7 +68,8 @@ export PATH=/usr/bin:/bin
 "$Q/bin/probnas" compare "$WORK/run"
 "$Q/bin/probnas" inspect "$WORK/run/checkpoints/\$(cat "$WORK/run/checkpoints/LATEST")"
 INNER
-if unshare --mount --propagation private true 2>/dev/null; then
+mkdir -p "$WORK/probe"
+if unshare --mount --propagation private mount -t tmpfs none "$WORK/probe" 2>/dev/null; then
   unshare --mount --propagation private bash -c "mount -t tmpfs none '$SOURCE' && { [ -d '$BUILD' ] && mount -t tmpfs none '$BUILD' 2>/dev/null || true; } && bash '$WORK/from-prefix.sh'" \
     > "$WORK/prefix.log" 2>&1
 else
