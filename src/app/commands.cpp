@@ -17,6 +17,7 @@
 #include "probnas/core/hdf5.h"
 #include "probnas/core/timer.h"
 #include "probnas/data/convert.h"
+#include "probnas/engine/run_support.h"
 #include "probnas/engine/search_engine.h"
 #include "probnas/engine/train_engine.h"
 #include "probnas/method/registry.h"
@@ -85,6 +86,7 @@ int search_command(const std::vector<std::string>& args, bool sample_only) {
   const SearchSettings settings = read_search_settings(config);
   log::set_level(log::parse_level(settings.run.log_level));
   auto comm = make_world_communicator();
+  maybe_inject_failure(comm->rank(), -1);  // testing aid: a signal at start-up (PROBNAS_FAIL_AT=<rank>:-1:TERM)
   const SearchSummary s = run_search(settings, *comm, sample_only);
   if (s.interrupted) {
     if (comm->rank() == 0)
@@ -153,6 +155,7 @@ int train_command(const std::vector<std::string>& raw_args) {
   const TrainSettings settings = read_train_settings(config);
   log::set_level(log::parse_level(settings.run.log_level));
   auto comm = make_world_communicator();
+  maybe_inject_failure(comm->rank(), -1);
   const TrainSummary s = run_training(settings, *comm);
   if (s.interrupted) {
     if (comm->rank() == 0)
@@ -285,6 +288,9 @@ int run_cli(const std::vector<std::string>& args, int* argc, char*** argv) {
               << "' (allowed: search, sample, train, convert, inspect, compare; see probnas --help)\n";
     return 2;
   }
+  // search, sample and train checkpoint and exit 75 on a stop signal from the very start; convert
+  // keeps the default action (a killed conversion keeps its finished shards).
+  if (command != "convert") install_stop_signal_handlers();
   try {
     MpiSession mpi(argc, argv);
     try {

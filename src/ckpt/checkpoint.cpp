@@ -80,10 +80,14 @@ State read_state(const h5::Group& group) {
 
 void write_file(const std::string& path, const State& state, const SaveOptions& options) {
   PROBNAS_CHECK(state.has_group("meta"), "checkpoint state for '", path, "' has no meta group");
-  write_atomically(path, [&](const std::string& tmp) {
-    h5::FileOptions fo;
-    fo.file_locking = options.file_locking;
-    h5::File file = h5::File::create(tmp, fo);
+  // The file is built in memory and reaches the disk in plain writes (write_file_atomic): a full
+  // disk or a quota is then one clear error naming the file, the temporary file is removed, and
+  // HDF5 never holds a half-written file open (HDF5 1.10 crashed at exit after such a failure).
+  // Readers read whole files into memory too (read_image), so no file is ever open in HDF5.
+  (void)options.file_locking;  // no HDF5 file on disk is opened for writing
+  std::string bytes;
+  {
+    h5::File file = h5::File::create_in_memory(path);
     h5::Group root = file.root();
     h5::DatasetOptions dopt;
     dopt.compression = options.compression;
@@ -100,8 +104,9 @@ void write_file(const std::string& path, const State& state, const SaveOptions& 
     }
     // Last: the mark that the file is whole. A reader ignores files without it.
     root.open_group("meta").set_attr("complete", int64_t{1});
-    file.close();
-  });
+    bytes = file.image();
+  }
+  write_file_atomic(path, bytes);
 }
 
 State read_image(const std::string& bytes, const std::string& name) {
@@ -230,8 +235,22 @@ std::string Directory::save(const State& state, int64_t step) {
   make_directories(dir_);
   const std::string name = "ckpt-" + std::to_string(step) + ".h5";
   const std::string path = (fs::path(dir_) / name).string();
-  write_file(path, state, options_);
-  write_file_atomic((fs::path(dir_) / "LATEST").string(), name + "\n");
+  try {
+    write_file(path, state, options_);
+    write_file_atomic((fs::path(dir_) / "LATEST").string(), name + "\n");
+  } catch (const Error& e) {
+    // A full disk, a quota, an I/O error: the new file's temporary is gone, the older files and
+    // LATEST are as they were.
+    const auto older = list();
+    std::string kept = "no older checkpoint";
+    for (const auto& f : older)
+      if (f != path) {
+        kept = "the older checkpoints are intact, newest " + fs::path(f).filename().string();
+        break;
+      }
+    PROBNAS_FAIL("cannot write checkpoint ", name, " in '", dir_, "' (", e.what(), "); ", kept,
+                 ": make room and run the same command to resume");
+  }
   // Keep the newest `keep` files; drop leftovers of interrupted writes.
   const auto files = list();
   for (size_t i = static_cast<size_t>(keep_); i < files.size(); ++i) {

@@ -596,6 +596,92 @@ File File::open_image(const std::string& bytes, const std::string& name) {
   return File(std::move(f), name);
 }
 
+// The core driver's buffer of an in-memory file, caught when HDF5 frees it at close: by then the
+// file is finished (superblock status and checksums final), unlike an image taken while it is open.
+struct File::MemoryImage {
+  std::string bytes;
+  size_t allocated = 0;  // the core driver's buffer (it grows 4 MiB at a time)
+  bool caught = false;
+};
+
+namespace {
+// The file's true size: the end-of-file address of a version 2 or 3 superblock (the 1.10 format
+// create_in_memory asks for): signature, version, size of offsets O, size of lengths, flags, then
+// base address, extension address and end-of-file address, O bytes each, little-endian.
+size_t superblock_end_of_file(const std::string& bytes, const std::string& name) {
+  static const std::string signature("\x89HDF\r\n\x1a\n", 8);
+  PROBNAS_CHECK(bytes.size() >= 12 && bytes.compare(0, 8, signature) == 0 && (bytes[8] == 2 || bytes[8] == 3),
+                "HDF5: the in-memory file '", name, "' has no version 2 or 3 superblock at its start");
+  const size_t o = static_cast<unsigned char>(bytes[9]);
+  PROBNAS_CHECK(o >= 2 && o <= 8 && bytes.size() >= 12 + 3 * o, "HDF5: the in-memory file '", name,
+                "' has an unreadable superblock");
+  const auto read = [&](size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < o; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+    return v;
+  };
+  const uint64_t end = read(12) + read(12 + 2 * o);
+  PROBNAS_CHECK(end >= 12 + 3 * o && end <= bytes.size(), "HDF5: the in-memory file '", name,
+                "' ends at ", end, ", outside its ", bytes.size(), " bytes");
+  return static_cast<size_t>(end);
+}
+}  // namespace
+
+namespace {
+extern "C" {
+void* image_malloc(size_t size, H5FD_file_image_op_t, void*) { return std::malloc(size); }
+void* image_memcpy(void* dest, const void* src, size_t size, H5FD_file_image_op_t, void*) {
+  return std::memcpy(dest, src, size);
+}
+void* image_realloc(void* ptr, size_t size, H5FD_file_image_op_t, void* udata) {
+  void* grown = std::realloc(ptr, size);
+  if (grown != nullptr && udata != nullptr) static_cast<File::MemoryImage*>(udata)->allocated = size;
+  return grown;
+}
+herr_t image_free(void* ptr, H5FD_file_image_op_t op, void* udata) {
+  auto* image = static_cast<File::MemoryImage*>(udata);
+  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && image != nullptr && ptr != nullptr && image->allocated > 0) {
+    image->bytes.assign(static_cast<const char*>(ptr), image->allocated);
+    image->caught = true;
+  }
+  std::free(ptr);
+  return 0;
+}
+void* image_udata_copy(void* udata) { return udata; }  // one MemoryImage, owned by the File
+herr_t image_udata_free(void*) { return 0; }
+}
+}  // namespace
+
+File File::create_in_memory(const std::string& name) {
+  quiet_library();
+  auto memory = std::make_shared<MemoryImage>();
+  Id fapl(PROBNAS_H5(H5Pcreate(H5P_FILE_ACCESS), "HDF5: cannot create a file access list"));
+  PROBNAS_H5(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), "HDF5: cannot set the close degree");
+  // Grown 4 MiB at a time; no backing store: the bytes leave memory only through image().
+  PROBNAS_H5(H5Pset_fapl_core(fapl.get(), 4 << 20, false), "HDF5: cannot select the in-memory driver");
+  H5FD_file_image_callbacks_t callbacks{image_malloc, image_memcpy,     image_realloc,   image_free,
+                                        image_udata_copy, image_udata_free, memory.get()};
+  PROBNAS_H5(H5Pset_file_image_callbacks(fapl.get(), &callbacks), "HDF5: cannot set the file image callbacks");
+  PROBNAS_H5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST), "HDF5: cannot set the format");
+  Id fcpl = no_time_tracking(H5P_FILE_CREATE);
+  static int64_t counter = 0;
+  const std::string internal = "probnas-new-image-" + std::to_string(++counter) + ".h5";
+  Id f(PROBNAS_H5(H5Fcreate(internal.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()),
+                  "cannot create the in-memory HDF5 file for '", name, "'"));
+  File file(std::move(f), name);
+  file.memory_ = std::move(memory);
+  return file;
+}
+
+std::string File::image() {
+  PROBNAS_CHECK(memory_ != nullptr, "HDF5: '", path_, "' is not an in-memory file");
+  close();
+  PROBNAS_CHECK(memory_->caught, "HDF5: the in-memory file '", path_, "' was not handed back at close");
+  std::string bytes = std::move(memory_->bytes);
+  bytes.resize(superblock_end_of_file(bytes, path_));
+  return bytes;
+}
+
 bool File::is_hdf5(const std::string& path) {
   quiet_library();
   const htri_t r = H5Fis_hdf5(path.c_str());

@@ -12,17 +12,31 @@ struct sigaction g_previous[3];
 extern "C" void record_signal(int signal) {
   if (g_received == 0) g_received = signal;  // async-signal-safe: one store, nothing else
 }
-}  // namespace
 
-SignalWatch::SignalWatch() {
-  g_received = 0;
+bool g_process_wide = false;  // install_stop_signal_handlers() ran: the handlers stay for good
+
+void install_handlers(struct sigaction* previous) {
   for (int i = 0; i < 3; ++i) {
     struct sigaction action {};
     action.sa_handler = record_signal;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;  // blocking reads and MPI calls carry on; the loop looks at the flag
-    sigaction(kSignals[i], &action, &g_previous[i]);
+    sigaction(kSignals[i], &action, previous != nullptr ? &previous[i] : nullptr);
   }
+}
+}  // namespace
+
+void install_stop_signal_handlers() {
+  install_handlers(nullptr);
+  g_process_wide = true;
+}
+
+SignalWatch::SignalWatch() {
+  // With the process-wide handlers, a signal that came while the run started up is kept: the
+  // step loop acts on it at the first step boundary. Without them (tests, library use), each
+  // watch starts afresh.
+  if (!g_process_wide) g_received = 0;
+  install_handlers(g_previous);
 }
 
 SignalWatch::~SignalWatch() {

@@ -393,6 +393,110 @@ TEST_P(RepeatedSignals, ExitWith75AndResumeExactly) {
 INSTANTIATE_TEST_SUITE_P(Ranks, RepeatedSignals, ::testing::Values(1, 2),
                          [](const auto& info) { return "np" + std::to_string(info.param); });
 
+// --- faults at the worst moment ----------------------------------------------------------------
+
+// A tmpfs of `kib` KiB mounted on a fresh folder for the test's life (root only).
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& dir, int kib) : dir_(dir) {
+    fs::create_directories(dir);
+    mounted_ = run_shell("mount -t tmpfs -o size=" + std::to_string(kib) + "k probnas-test " + dir).code == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) run_shell("umount " + dir_);
+  }
+  bool mounted() const { return mounted_; }
+  bool resize(int kib) const {
+    return run_shell("mount -o remount,size=" + std::to_string(kib) + "k " + dir_).code == 0;
+  }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+// The run folder's file system fills up while a checkpoint is written: one clear error naming the
+// folder, the older checkpoints and LATEST intact, no temporary left, no crash at exit; once space
+// is freed the same command resumes and ends bitwise where the uninterrupted run does.
+TEST(Faults, AFullDiskStopsWithOneClearErrorAndTheRunResumesOnceSpaceIsFreed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  const SmallDisk disk(tmp.file("disk"), 900);  // two checkpoints of ~320 KiB and the run's small files
+  if (!disk.mounted()) GTEST_SKIP() << "mount -t tmpfs was refused here (no CAP_SYS_ADMIN)";
+  const std::string dir = tmp.file("disk/run");
+  const std::string cmd = "search " + kThreeEpochs + "--ckpt.interval_steps 2 --run.dir " + dir;
+  const auto full = run(cmd);
+  EXPECT_EQ(full.code, 1) << full.output;
+  EXPECT_NE(full.output.find("cannot write checkpoint ckpt-6.h5 in '" + dir + "/checkpoints' ("), std::string::npos)
+      << full.output;
+  EXPECT_NE(full.output.find("No space left on device"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("the older checkpoints are intact, newest ckpt-4.h5: make room and run the same command "
+                             "to resume"),
+            std::string::npos)
+      << full.output;
+  EXPECT_EQ(full.output.find("Segmentation"), std::string::npos) << full.output;
+  EXPECT_EQ(full.output.find("warning"), std::string::npos) << full.output;
+  EXPECT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-4.h5\n");
+  EXPECT_FALSE(fs::exists(dir + "/checkpoints/ckpt-6.h5.tmp"));
+  EXPECT_EQ(run("inspect " + dir + "/checkpoints/ckpt-4.h5").code, 0);
+
+  ASSERT_TRUE(disk.resize(16384));
+  const auto resumed = run(cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from " + dir + "/checkpoints/ckpt-4.h5 (step 4 of 24"), std::string::npos)
+      << resumed.output;
+  expect_same_search(ref, dir);
+}
+
+// A rank killed (SIGKILL) mid-step under mpirun: the job ends within 60 s, non-zero, with a line
+// naming the lost rank; the next start resumes from the last checkpoint and ends where the
+// uninterrupted search does.
+TEST(Faults, ARankKilledMidStepEndsTheJobNamingItAndTheNextStartResumes) {
+  if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const std::string cmd = "search " + kThreeEpochs + "--ckpt.interval_steps 6 --run.dir " + dir;
+  const auto start = std::chrono::steady_clock::now();
+  const auto killed = run_shell("PROBNAS_FAIL_AT=1:9:KILL " + mpirun(2) + "-x PROBNAS_FAIL_AT " + PROBNAS_BINARY + " " + cmd);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(killed.code, 0) << killed.output;
+  EXPECT_LT(seconds, 60) << killed.output;
+  EXPECT_NE(killed.output.find("rank 1"), std::string::npos) << killed.output;
+  EXPECT_NE(killed.output.find("signal 9"), std::string::npos) << killed.output;
+  ASSERT_EQ(read_file(dir + "/checkpoints/LATEST"), "ckpt-6.h5\n") << killed.output;
+  const auto resumed = run_shell(mpirun(2) + PROBNAS_BINARY + " " + cmd);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 6 of 24"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir, 1e-5);
+}
+
+// SIGTERM at start-up, after MPI started and before the search has built anything: kept by the
+// handlers installed first thing, acted on at the first step boundary (checkpoint, exit 75), on one
+// rank and on one rank of two; the same command then resumes to the uninterrupted search.
+TEST(Faults, ASignalAtStartUpIsKeptAndTheRunStopsWith75) {
+  const std::string& ref = reference(kThreeEpochs);
+  TempDir tmp;
+  for (const int ranks : {1, 2}) {
+    if (ranks == 2 && std::string(PROBNAS_MPIEXEC).empty()) continue;
+    const std::string dir = tmp.file("run" + std::to_string(ranks));
+    const std::string cmd = "search " + kThreeEpochs + "--run.dir " + dir;
+    const std::string launch = ranks == 1 ? std::string() : mpirun(2);
+    const auto stopped = run_shell("PROBNAS_FAIL_AT=" + std::to_string(ranks - 1) + ":-1:TERM " + launch +
+                                   (ranks == 1 ? "" : "-x PROBNAS_FAIL_AT ") + PROBNAS_BINARY + " " + cmd);
+    ASSERT_EQ(stopped.code, 75) << stopped.output;
+    // Rank 0 names the signal, or says it came to another rank.
+    EXPECT_NE(stopped.output.find(ranks == 1 ? "received SIGTERM: checkpointed at step 1 of 24"
+                                              : "received a signal on another rank: checkpointed at step 1 of 24"),
+              std::string::npos)
+        << stopped.output;
+    const auto resumed = run_shell(launch + PROBNAS_BINARY + " " + cmd);
+    ASSERT_EQ(resumed.code, 0) << resumed.output;
+    expect_same_search(ref, dir, ranks == 1 ? 0 : 1e-5);
+  }
+}
+
 TEST(ResumeCli, SignalOnOneRankStopsBothAndTwoRanksResumeAOneRankRun) {
   if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
   const std::string& ref = reference(kThreeEpochs);

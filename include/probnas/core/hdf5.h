@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -122,17 +123,26 @@ class File {
   static File open(const std::string& path, bool writable = false, const FileOptions& options = {});
   // Opens an in-memory copy of a file's bytes (HDF5 core driver; nothing touches the disk).
   static File open_image(const std::string& bytes, const std::string& name);
+  // Creates a file in memory (HDF5 core driver; nothing touches the disk); image() gives its bytes.
+  // `name` is for messages only.
+  static File create_in_memory(const std::string& name);
   static bool is_hdf5(const std::string& path);  // false for missing files too
 
   Group root() const;
   void flush();
   void close();  // explicit close that reports errors (the destructor only logs them)
+  // The whole file's bytes as they are on disk after closing: what create_in_memory built. Closes
+  // the file (HDF5 finishes a file only at close; an image taken before would not open).
+  std::string image();
   const std::string& path() const { return path_; }
+
+  struct MemoryImage;  // (hdf5.cpp) the in-memory file's bytes, caught at close
 
  private:
   File(Id id, std::string path) : id_(std::move(id)), path_(std::move(path)) {}
   Id id_;
   std::string path_;
+  std::shared_ptr<MemoryImage> memory_;  // create_in_memory: where the core driver's buffer is caught at close
 };
 
 // Whether the HDF5 library serialises concurrent calls (built --enable-threadsafe). Without it,

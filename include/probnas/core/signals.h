@@ -10,6 +10,12 @@ namespace probnas {
 // EX_TEMPFAIL: "checkpointed, resume me" (sysexits.h).
 constexpr int kExitCheckpointed = 75;
 
+// Installs the handlers for the whole process, for good: called first thing by search, sample and
+// train (before MPI starts and the config and data are read), so that a signal in the first seconds
+// is kept and acted on at the first step boundary instead of killing the process. The only window
+// left is the program's loading of its shared libraries, before main() runs.
+void install_stop_signal_handlers();
+
 class SignalWatch {
  public:
   SignalWatch();   // installs the handlers for SIGUSR1, SIGUSR2, SIGTERM

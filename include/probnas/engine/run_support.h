@@ -27,7 +27,7 @@ void check_ranks_agree(uint64_t config_hash, const ImageSource& data, Communicat
 // Fails if the ranks' tensors are not bitwise identical (checksums compared after `step`).
 void verify_identical(const std::vector<torch::Tensor>& params, Communicator& comm, int64_t step);
 // Testing aid: PROBNAS_FAIL_AT=<rank>:<step>[:<signal>] makes that rank throw at the start of that
-// step (or raise KILL, TERM, USR1 or USR2 there).
+// step (or raise KILL, TERM, USR1 or USR2 there); step -1 is start-up, just after MPI started.
 void maybe_inject_failure(int rank, int64_t step);
 
 // What a step may call for on one rank only: a signal (any rank), a checkpoint by the clock and a
