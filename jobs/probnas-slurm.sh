@@ -24,8 +24,10 @@
 
 # PROBNAS_HOME: set by the script that sources this one (its tree: a clone, or an install's share/probnas).
 PROBNAS_HOME=${PROBNAS_HOME:-${SLURM_SUBMIT_DIR:-.}}
+# The installed copy's bin folder (cmake --install writes it on the next line; empty in a clone).
+PROBNAS_INSTALLED_BIN=""
 if [ -z "${PROBNAS:-}" ]; then
-  if [ -n "${PROBNAS_INSTALLED_HOME:-}" ]; then PROBNAS=$(cd "$PROBNAS_INSTALLED_HOME/../../bin" 2>/dev/null && pwd)/probnas
+  if [ -n "${PROBNAS_INSTALLED_HOME:-}" ] && [ -n "$PROBNAS_INSTALLED_BIN" ]; then PROBNAS=$PROBNAS_INSTALLED_BIN/probnas
   else PROBNAS=${SLURM_SUBMIT_DIR:-.}/build/probnas; fi
 fi
 SRUN_MPI=${SRUN_MPI:-pmix}

@@ -235,12 +235,16 @@ std::string Directory::save(const State& state, int64_t step) {
   make_directories(dir_);
   const std::string name = "ckpt-" + std::to_string(step) + ".h5";
   const std::string path = (fs::path(dir_) / name).string();
+  bool written = false;
   try {
     write_file(path, state, options_);
+    written = true;
     write_file_atomic((fs::path(dir_) / "LATEST").string(), name + "\n");
   } catch (const Error& e) {
-    // A full disk, a quota, an I/O error: the new file's temporary is gone, the older files and
-    // LATEST are as they were.
+    // A full disk, a quota, an I/O error: the new file's temporary is gone, and so is the new file
+    // when only LATEST failed; the older files and LATEST are as they were.
+    std::error_code ec;
+    if (written) fs::remove(path, ec);
     const auto older = list();
     std::string kept = "no older checkpoint";
     for (const auto& f : older)

@@ -599,16 +599,22 @@ File File::open_image(const std::string& bytes, const std::string& name) {
 // The core driver's buffer of an in-memory file, caught when HDF5 frees it at close: by then the
 // file is finished (superblock status and checksums final), unlike an image taken while it is open.
 struct File::MemoryImage {
-  std::string bytes;
-  size_t allocated = 0;  // the core driver's buffer (it grows 4 MiB at a time)
-  bool caught = false;
+  void* buffer = nullptr;  // the core driver's buffer (it grows 4 MiB at a time), while HDF5 has it
+  size_t allocated = 0;
+  void* kept = nullptr;    // that buffer, handed over (not freed) when HDF5 closed the file
+  size_t kept_size = 0;
+  MemoryImage() = default;
+  MemoryImage(const MemoryImage&) = delete;
+  MemoryImage& operator=(const MemoryImage&) = delete;
+  ~MemoryImage() { std::free(kept); }
 };
 
 namespace {
 // The file's true size: the end-of-file address of a version 2 or 3 superblock (the 1.10 format
 // create_in_memory asks for): signature, version, size of offsets O, size of lengths, flags, then
-// base address, extension address and end-of-file address, O bytes each, little-endian.
-size_t superblock_end_of_file(const std::string& bytes, const std::string& name) {
+// base address, extension address and end-of-file address, O bytes each, little-endian. `bytes`
+// is the file's start, `file_size` the buffer's size.
+size_t superblock_end_of_file(const std::string& bytes, size_t file_size, const std::string& name) {
   static const std::string signature("\x89HDF\r\n\x1a\n", 8);
   PROBNAS_CHECK(bytes.size() >= 12 && bytes.compare(0, 8, signature) == 0 && (bytes[8] == 2 || bytes[8] == 3),
                 "HDF5: the in-memory file '", name, "' has no version 2 or 3 superblock at its start");
@@ -620,29 +626,47 @@ size_t superblock_end_of_file(const std::string& bytes, const std::string& name)
     for (size_t i = 0; i < o; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
     return v;
   };
-  const uint64_t end = read(12) + read(12 + 2 * o);
-  PROBNAS_CHECK(end >= 12 + 3 * o && end <= bytes.size(), "HDF5: the in-memory file '", name,
-                "' ends at ", end, ", outside its ", bytes.size(), " bytes");
+  const uint64_t end = read(12 + 2 * o);  // absolute (the base address is 0 for files probnas writes)
+  PROBNAS_CHECK(read(12) == 0 && end >= 12 + 3 * o && end <= file_size, "HDF5: the in-memory file '", name,
+                "' ends at ", end, ", outside its ", file_size, " bytes");
   return static_cast<size_t>(end);
 }
 }  // namespace
 
 namespace {
 extern "C" {
-void* image_malloc(size_t size, H5FD_file_image_op_t, void*) { return std::malloc(size); }
+// No C++ exception may leave these (HDF5's C frames are between them and the caller): they only
+// call malloc/realloc/free and store pointers.
+void* image_malloc(size_t size, H5FD_file_image_op_t, void* udata) {
+  void* buffer = std::malloc(size);
+  if (buffer != nullptr && udata != nullptr) {
+    auto* image = static_cast<File::MemoryImage*>(udata);
+    image->buffer = buffer;
+    image->allocated = size;
+  }
+  return buffer;
+}
 void* image_memcpy(void* dest, const void* src, size_t size, H5FD_file_image_op_t, void*) {
   return std::memcpy(dest, src, size);
 }
 void* image_realloc(void* ptr, size_t size, H5FD_file_image_op_t, void* udata) {
   void* grown = std::realloc(ptr, size);
-  if (grown != nullptr && udata != nullptr) static_cast<File::MemoryImage*>(udata)->allocated = size;
+  if (grown != nullptr && udata != nullptr) {
+    auto* image = static_cast<File::MemoryImage*>(udata);
+    image->buffer = grown;
+    image->allocated = size;
+  }
   return grown;
 }
 herr_t image_free(void* ptr, H5FD_file_image_op_t op, void* udata) {
   auto* image = static_cast<File::MemoryImage*>(udata);
-  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && image != nullptr && ptr != nullptr && image->allocated > 0) {
-    image->bytes.assign(static_cast<const char*>(ptr), image->allocated);
-    image->caught = true;
+  // The file's own buffer at its close is kept (no copy); anything else is freed.
+  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && image != nullptr && ptr != nullptr && ptr == image->buffer &&
+      image->kept == nullptr) {
+    image->kept = ptr;
+    image->kept_size = image->allocated;
+    image->buffer = nullptr;
+    return 0;
   }
   std::free(ptr);
   return 0;
@@ -664,8 +688,10 @@ File File::create_in_memory(const std::string& name) {
   PROBNAS_H5(H5Pset_file_image_callbacks(fapl.get(), &callbacks), "HDF5: cannot set the file image callbacks");
   PROBNAS_H5(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST), "HDF5: cannot set the format");
   Id fcpl = no_time_tracking(H5P_FILE_CREATE);
+  // A name no file can have (under /dev/null, not a folder): HDF5's tentative open of an existing
+  // file finds nothing to load.
   static int64_t counter = 0;
-  const std::string internal = "probnas-new-image-" + std::to_string(++counter) + ".h5";
+  const std::string internal = "/dev/null/probnas-new-image-" + std::to_string(++counter) + ".h5";
   Id f(PROBNAS_H5(H5Fcreate(internal.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()),
                   "cannot create the in-memory HDF5 file for '", name, "'"));
   File file(std::move(f), name);
@@ -676,9 +702,12 @@ File File::create_in_memory(const std::string& name) {
 std::string File::image() {
   PROBNAS_CHECK(memory_ != nullptr, "HDF5: '", path_, "' is not an in-memory file");
   close();
-  PROBNAS_CHECK(memory_->caught, "HDF5: the in-memory file '", path_, "' was not handed back at close");
-  std::string bytes = std::move(memory_->bytes);
-  bytes.resize(superblock_end_of_file(bytes, path_));
+  PROBNAS_CHECK(memory_->kept != nullptr, "HDF5: the in-memory file '", path_, "' was not handed back at close");
+  const std::string head(static_cast<const char*>(memory_->kept), std::min<size_t>(memory_->kept_size, 64));
+  const size_t size = superblock_end_of_file(head, memory_->kept_size, path_);
+  std::string bytes(static_cast<const char*>(memory_->kept), size);
+  std::free(memory_->kept);
+  memory_->kept = nullptr;
   return bytes;
 }
 

@@ -34,7 +34,9 @@ done
 [ -x "$P/share/probnas/jobs/search.sbatch" ] || fail "the installed search.sbatch is not executable"
 grep -qx "PROBNAS_INSTALLED_HOME=\"$P/share/probnas\"" "$P/share/probnas/jobs/search.sbatch" ||
   fail "the installed search.sbatch does not know its prefix"
-grep -q "local prefix = \"$P\"" "$P/share/modulefiles/probnas/$version.lua" || fail "the module file does not name $P"
+grep -qx "prepend_path(\"PATH\", \"$P/bin\")" "$P/share/modulefiles/probnas/$version.lua" || fail "the module file does not name $P/bin"
+grep -qx "PROBNAS_INSTALLED_BIN=\"$P/bin\"" "$P/share/probnas/jobs/probnas-slurm.sh" ||
+  fail "the installed probnas-slurm.sh does not know the prefix's bin folder"
 for s in "$P"/share/probnas/jobs/*.sbatch "$P"/share/probnas/jobs/*.sh; do bash -n "$s" || fail "bash -n $s"; done
 if grep -q "^PROBNAS_BENCH:BOOL=ON" "$BUILD/CMakeCache.txt"; then
   [ -x "$P/libexec/probnas/bench_search_step" ] || fail "PROBNAS_BENCH=ON but no libexec/probnas/bench_search_step"

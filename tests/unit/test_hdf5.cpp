@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -618,6 +619,55 @@ TEST(Hdf5File, H5dumpListsGroupsAndDatasets) {
   // The data is readable by the standard tool too (checksums verified by it).
   ASSERT_EQ(run_command("h5dump -d /model/counts '" + path + "'", dir.file("d.txt"), out), 0) << out;
   EXPECT_TRUE(contains(out, "11, 22, 33")) << out;
+}
+
+// create_in_memory + image(): the bytes are the finished file, exactly its size (not the core
+// driver's 4 MiB-rounded buffer), readable from memory and from disk; a file of several 4 MiB
+// increments (repeated reallocations) included.
+TEST(Hdf5InMemory, TheImageIsTheFinishedFileAtItsExactSize) {
+  TempDir dir;
+  torch::manual_seed(3);
+  const torch::Tensor big = torch::randn({3, 1000, 1000});  // 12 MB: three reallocations and more
+  const torch::Tensor small = torch::arange(10, torch::kInt64);
+  h5::File f = h5::File::create_in_memory("mem.h5");
+  {
+    h5::Group g = f.root().create_group("g");
+    g.write_tensor("big", big);
+    g.write_tensor("small", small);
+    g.set_attr("note", std::string("in memory"));
+  }
+  const std::string bytes = f.image();
+  EXPECT_GT(bytes.size(), 12'000'000u);
+  EXPECT_LT(bytes.size(), 12'100'000u);  // the data and a little metadata, not a rounded-up buffer
+  EXPECT_NE(bytes.size() % (4u << 20), 0u);
+  const h5::File copy = h5::File::open_image(bytes, "copy");
+  EXPECT_TRUE(torch::equal(copy.root().open_group("g").open_dataset("big").read_tensor(), big));
+  EXPECT_TRUE(torch::equal(copy.root().open_group("g").open_dataset("small").read_tensor(), small));
+  // The same bytes on disk open as a normal file.
+  const std::string path = dir.file("img.h5");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const h5::File disk = h5::File::open(path);
+  EXPECT_EQ(disk.root().open_group("g").attr_text("note"), "in memory");
+  EXPECT_TRUE(torch::equal(disk.root().open_group("g").open_dataset("small").read_tensor(), small));
+}
+
+// An in-memory file given up half-built (an exception before image()) is closed and freed quietly,
+// and a second one works afterwards.
+TEST(Hdf5InMemory, AFileAbandonedBeforeItsImageIsFreedQuietly) {
+  try {
+    h5::File f = h5::File::create_in_memory("abandoned.h5");
+    h5::Group g = f.root().create_group("g");
+    g.write_tensor("t", torch::ones({100, 100}));
+    throw std::runtime_error("a failure while writing");
+  } catch (const std::runtime_error&) {
+  }
+  h5::File f = h5::File::create_in_memory("next.h5");
+  f.root().create_group("h");
+  const std::string bytes = f.image();
+  EXPECT_TRUE(h5::File::open_image(bytes, "next").root().has("h"));
 }
 
 }  // namespace

@@ -140,9 +140,10 @@ class File {
 
  private:
   File(Id id, std::string path) : id_(std::move(id)), path_(std::move(path)) {}
+  // Declared first, destroyed last: the file (id_) closes while the buffer's catcher still lives.
+  std::shared_ptr<MemoryImage> memory_;  // create_in_memory: where the core driver's buffer is caught at close
   Id id_;
   std::string path_;
-  std::shared_ptr<MemoryImage> memory_;  // create_in_memory: where the core driver's buffer is caught at close
 };
 
 // Whether the HDF5 library serialises concurrent calls (built --enable-threadsafe). Without it,

@@ -74,6 +74,12 @@ class Probnas(CMakePackage, CudaPackage):
             args.append(self.define("Torch_DIR", join_path(libtorch, "share", "cmake", "Torch")))
         return args
 
+    def check(self):
+        """The unit tests only: the integration tests start Slurm daemons, mount file systems and
+        run mpirun jobs, which a package build must not do."""
+        with working_dir(self.build_directory):
+            ctest("-L", "unit", "--output-on-failure")
+
     def setup_run_environment(self, env):
         # The shipped configs (with the NAS-Bench-201 table) and the Slurm scripts.
         env.set("PROBNAS_HOME", self.prefix.share.probnas)
