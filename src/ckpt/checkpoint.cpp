@@ -83,8 +83,8 @@ void write_file(const std::string& path, const State& state, const SaveOptions& 
   // The file is built in memory and reaches the disk in plain writes (write_file_atomic): a full
   // disk or a quota is then one clear error naming the file, the temporary file is removed, and
   // HDF5 never holds a half-written file open (HDF5 1.10 crashed at exit after such a failure).
-  // Readers read whole files into memory too (read_image), so no file is ever open in HDF5.
-  (void)options.file_locking;  // no HDF5 file on disk is opened for writing
+  // Readers read whole files into memory too (read_image), so no checkpoint is ever open in HDF5
+  // on disk (and HDF5's file locking has nothing to do here).
   std::string bytes;
   {
     h5::File file = h5::File::create_in_memory(path);
@@ -110,8 +110,7 @@ void write_file(const std::string& path, const State& state, const SaveOptions& 
 }
 
 State read_image(const std::string& bytes, const std::string& name) {
-  static const std::string signature("\x89HDF\r\n\x1a\n", 8);
-  PROBNAS_CHECK(bytes.size() >= 8 && bytes.compare(0, 8, signature) == 0, "checkpoint '", name,
+  PROBNAS_CHECK(bytes.size() >= 8 && bytes.compare(0, 8, h5::kFileSignature) == 0, "checkpoint '", name,
                 "' is not an HDF5 file (", bytes.size(), " bytes, no HDF5 signature)");
   std::optional<h5::File> file;
   try {

@@ -615,8 +615,7 @@ namespace {
 // base address, extension address and end-of-file address, O bytes each, little-endian. `bytes`
 // is the file's start, `file_size` the buffer's size.
 size_t superblock_end_of_file(const std::string& bytes, size_t file_size, const std::string& name) {
-  static const std::string signature("\x89HDF\r\n\x1a\n", 8);
-  PROBNAS_CHECK(bytes.size() >= 12 && bytes.compare(0, 8, signature) == 0 && (bytes[8] == 2 || bytes[8] == 3),
+  PROBNAS_CHECK(bytes.size() >= 12 && bytes.compare(0, 8, kFileSignature) == 0 && (bytes[8] == 2 || bytes[8] == 3),
                 "HDF5: the in-memory file '", name, "' has no version 2 or 3 superblock at its start");
   const size_t o = static_cast<unsigned char>(bytes[9]);
   PROBNAS_CHECK(o >= 2 && o <= 8 && bytes.size() >= 12 + 3 * o, "HDF5: the in-memory file '", name,

@@ -203,21 +203,27 @@ std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
-// Starts probnas with `args`, output to `log`; returns its pid.
-pid_t spawn(const std::string& args, const std::string& log) {
-  std::vector<std::string> words = split_words(args);
-  std::vector<char*> argv{const_cast<char*>(PROBNAS_BINARY)};
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
+// Starts `argv` (argv[0] a path), output to `log`; returns its pid.
+pid_t spawn_argv(std::vector<std::string> argv, const std::string& log) {
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execv(PROBNAS_BINARY, argv.data());
+    ::execv(args[0], args.data());
     ::_exit(127);
   }
   return pid;
+}
+
+// Starts probnas with `args`, output to `log`; returns its pid.
+pid_t spawn(const std::string& args, const std::string& log) {
+  std::vector<std::string> argv{PROBNAS_BINARY};
+  for (auto& w : split_words(args)) argv.push_back(w);
+  return spawn_argv(argv, log);
 }
 
 // Exit code, or -signal number when it was killed.
@@ -277,17 +283,7 @@ INSTANTIATE_TEST_SUITE_P(Signals, ResumeSignal, ::testing::Values(SIGUSR1, SIGUS
 // --- run-folder safety: one run per folder, and exit 75 whatever follows the first signal --------
 
 // Starts a shell command line (/bin/sh -c), output to `log`; returns the shell's pid.
-pid_t spawn_shell(const std::string& cmd, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
+pid_t spawn_shell(const std::string& cmd, const std::string& log) { return spawn_argv({"/bin/sh", "-c", cmd}, log); }
 
 // Waits (up to 120 s) until `file` exists while `pid` runs; false (with the log) if it ended first.
 ::testing::AssertionResult wait_for_file(pid_t pid, const std::string& file, const std::string& log) {

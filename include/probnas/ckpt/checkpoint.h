@@ -21,7 +21,6 @@ const std::vector<std::string>& top_level_groups();  // meta, model, optim, meth
 
 struct SaveOptions {
   int compression = 0;  // gzip level, 0 = none
-  bool file_locking = true;
 };
 
 
@@ -96,7 +95,7 @@ struct CheckpointOptions {
   int64_t keep = 3;
   bool file_locking = true;
   int64_t compress = 0;
-  ckpt::SaveOptions save() const { return {static_cast<int>(compress), file_locking}; }
+  ckpt::SaveOptions save() const { return {static_cast<int>(compress)}; }
 };
 const OptionBinding<CheckpointOptions>& checkpoint_options();
 

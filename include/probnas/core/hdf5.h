@@ -116,6 +116,9 @@ class Group : public Object {
   using Object::Object;
 };
 
+// The 8 bytes every HDF5 file starts with (at offset 0 for the files probnas writes).
+inline const std::string kFileSignature("\x89HDF\r\n\x1a\n", 8);
+
 class File {
  public:
   // Creates (truncating) a file; closes with H5F_CLOSE_STRONG so nothing stays open behind it.
