@@ -10,13 +10,12 @@
 
 #include "probnas/core/files.h"
 #include "probnas/core/format.h"
+#include "probnas/core/process.h"
 
 namespace probnas {
 
 std::string lock_holder_text() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "?");
-  std::string text = std::string("host ") + host + ", process " + std::to_string(::getpid());
+  std::string text = "host " + host_name() + ", process " + std::to_string(::getpid());
   if (const char* job = std::getenv("SLURM_JOB_ID"); job != nullptr && *job != '\0') text += std::string(", Slurm job ") + job;
   return text + ", since " + utc_now();
 }

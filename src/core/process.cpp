@@ -15,6 +15,12 @@ extern char** environ;
 
 namespace probnas {
 
+std::string host_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) return "?";
+  return host;
+}
+
 std::string find_program(const std::string& name) {
   if (name.empty()) return "";
   auto runnable = [](const std::string& path) {

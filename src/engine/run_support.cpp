@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
+#include "probnas/core/process.h"
 #include "probnas/core/signals.h"
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
@@ -134,23 +136,6 @@ StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progr
   return {flags[0] > 0, flags[1] > 0, flags[2] > 0};
 }
 
-void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm) {
-  if (comm.size() == 1) return;
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> buffers;
-  for (const auto& b : module.named_buffers()) {
-    const auto& name = b.key();
-    if (name.size() >= 12 && (name.compare(name.size() - 12, 12, "running_mean") == 0 ||
-                              name.compare(name.size() - 11, 11, "running_var") == 0))
-      buffers.push_back(b.value());
-  }
-  if (buffers.empty()) return;
-  std::vector<torch::Tensor> sums;
-  for (const auto& b : buffers) sums.push_back(b.to(torch::kFloat64));
-  comm.allreduce(sums, ReduceOp::sum);
-  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(sums[i] / static_cast<double>(comm.size()));
-}
-
 ckpt::CheckpointMeta checkpoint_meta(const Config& config, const std::string& method, const std::string& space,
                                      const std::string& dataset, int world_size, int64_t step, int64_t steps_per_epoch,
                                      int64_t total_steps, double wall_seconds) {
@@ -204,9 +189,38 @@ void log_slurm_job() {
                     << (restarts ? restarts : "0") << (nodes ? std::string(", nodes ") + nodes : std::string());
 }
 
+std::string placement_text(const std::vector<std::string>& host_and_local_rank) {
+  struct Node {
+    std::string host, ranks, locals;
+  };
+  std::vector<Node> nodes;
+  for (size_t r = 0; r < host_and_local_rank.size(); ++r) {
+    const std::string& s = host_and_local_rank[r];
+    const size_t nl = s.find('\n');
+    const std::string host = s.substr(0, nl), local = nl == std::string::npos ? "?" : s.substr(nl + 1);
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const Node& n) { return n.host == host; });
+    if (it == nodes.end()) {
+      nodes.push_back({host, std::to_string(r), local});
+    } else {
+      it->ranks += "," + std::to_string(r);
+      it->locals += "," + local;
+    }
+  }
+  constexpr size_t kShown = 8;
+  std::string text;
+  for (size_t i = 0; i < nodes.size() && i < kShown; ++i)
+    text += (i ? "; " : "") + nodes[i].host + " ranks " + nodes[i].ranks + " (local " + nodes[i].locals + ")";
+  if (nodes.size() > kShown) text += "; and " + std::to_string(nodes.size() - kShown) + " more nodes";
+  return text;
+}
+
 RunEnvironment make_run_environment(int64_t threads, const std::string& device, const std::string& backend,
                                     Communicator& world) {
   configure_threads(threads > 0 ? static_cast<int>(threads) : default_threads_per_rank(world));
+  if (world.size() > 1) {  // where each rank runs, by host name: a misplaced job shows at its start
+    const auto all = world.allgather_bytes(host_name() + "\n" + std::to_string(world.local_rank()));
+    if (world.rank() == 0) PROBNAS_LOG(info) << "placement: " << placement_text(all);
+  }
   RunEnvironment env;
   env.device = select_device(device, world.local_rank());
   env.comm = make_device_communicator(world, env.device, backend);

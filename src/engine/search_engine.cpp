@@ -233,6 +233,8 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
   ctx_.key = key_;
   ctx_.comm = comm_.size() > 1 ? &comm_ : nullptr;
   ctx_.train_examples = weight_loader_->examples();
+  ctx_.train_micro_batches = so_.micro_batches;
+  ctx_.val_micro_batches = arch_so_.micro_batches;
 }
 
 void Search::restore() {

@@ -21,6 +21,7 @@
 #include "probnas/engine/run_report.h"
 #include "probnas/engine/run_support.h"
 #include "probnas/engine/step_loop.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 #include "probnas/method/method.h"
 #include "probnas/space/pruned_file.h"
@@ -44,7 +45,6 @@ namespace {
 StepMetrics::Values evaluate(EvalNetwork& net, const ImageSource& test, const ChannelStats& stats,
                              const TransformOptions& transform, int64_t batch, const c10::Device& device,
                              Communicator& comm) {
-  average_batchnorm_statistics(net, comm);  // every rank tests with the same statistics
   torch::NoGradGuard no_grad;
   net.eval();
   StepMetrics m;
@@ -256,7 +256,6 @@ void Training::log_start() const {
 
 std::string Training::checkpoint(int64_t done) {
   Stopwatch t;
-  average_batchnorm_statistics(*net_, comm_);  // rank 0 saves what every rank holds
   const auto rng_states = comm_.allgather_bytes(generator_states());
   const auto sums = comm_.allgather(metrics_.sums());
   std::string path;
@@ -297,6 +296,8 @@ int64_t Training::step(int64_t epoch, int64_t s, int64_t g) {
   net_->train();
   for (auto& w : weights_) w.mutable_grad() = torch::Tensor();  // the last step's reduced gradient
   GradientSum sum(weights_);
+  // The running statistics every rank holds are one rank's (tests and checkpoints use them).
+  BatchNormSum norms(*net_, so_.micro_batches);
   for (const Batch& b : loader_->batch(epoch, s)) {
     auto gen = make_generator(key_.with("drop-path").with(static_cast<uint64_t>(g)).with(static_cast<uint64_t>(b.index)));
     const EvalOutput out = net_->forward(b.x, drop_prob_, &gen);
@@ -305,8 +306,10 @@ int64_t Training::step(int64_t epoch, int64_t s, int64_t g) {
       loss = loss + protocol_.auxiliary_weight * cross_entropy_sum(out.aux_logits, b.y, protocol_.label_smoothing);
     (loss / static_cast<double>(b.global)).backward();
     sum.take();
+    norms.take(b.index);
     metrics_.add(false, out.logits, b.y);
   }
+  norms.finish(reduce_);
   sum.finish(reduce_);
   if (protocol_.grad_clip > 0) clip_grad_norm(weights_, protocol_.grad_clip);
   optimizer_->step();

@@ -7,6 +7,7 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
 #include "probnas/core/log.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -249,6 +250,7 @@ std::vector<torch::Tensor> GradientMethod::summed_gradient(const std::vector<Bat
   // backward() adds to what a parameter holds: drop what the previous step's optimisers left there.
   for (const auto& p : wrt) p.mutable_grad() = torch::Tensor();
   GradientSum sum(wrt);
+  BatchNormSum norms(*net_, architecture_phase ? ctx.val_micro_batches : ctx.train_micro_batches);
   for (const Batch& b : batches) {
     ArchSample arch;
     if (through_arch) {
@@ -261,8 +263,10 @@ std::vector<torch::Tensor> GradientMethod::summed_gradient(const std::vector<Bat
     // Gradients only into `wrt`: asked for the architecture alone, no weight-gradient kernels run.
     scaled_loss(logits, b).backward({}, false, false, wrt);
     sum.take();
+    norms.take(b.index);
     if (metrics) metrics->add(architecture_phase, logits, b.y);
   }
+  norms.finish(ctx.comm);
   return sum.reduce(ctx.comm);
 }
 
@@ -278,8 +282,8 @@ std::vector<torch::Tensor> GradientMethod::architecture_gradient(const std::vect
 // derivative d2 L_train / d alpha d w at w; H dw' is a central difference of grad_alpha L_train along
 // dw'. Every gradient is fully reduced (micro-batches and ranks, float64) before it is used, so the
 // unrolled weights, the norm and the perturbations are the same numbers on every rank. In training
-// mode the three extra forwards also move BatchNorm's running statistics (so do the DARTS code's);
-// the search never reads them, it normalises by batch statistics.
+// mode the three extra forwards also move BatchNorm's running statistics (so do the DARTS code's),
+// each pass in micro-batch order as on one rank; the search normalises by batch statistics.
 std::vector<torch::Tensor> GradientMethod::second_order_gradient(const std::vector<Batch>& train,
                                                                  const std::vector<Batch>& val,
                                                                  const StepContext& ctx, StepMetrics* metrics) {
@@ -347,6 +351,7 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
   // 2. Weight step on the training micro-batches, architecture fixed.
   weight_opt_.zero_grad();
   GradientSum weight_grads(weights_);
+  BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
     ArchSample arch;
     {
@@ -356,8 +361,10 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
     auto logits = net_->forward(b.x, arch);
     scaled_loss(logits, b).backward();
     weight_grads.take();
+    norms.take(b.index);
     metrics.add(false, logits, b.y);
   }
+  norms.finish(ctx.comm);
   weight_grads.finish(ctx.comm);
   if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
   weight_opt_.step();

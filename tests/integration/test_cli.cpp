@@ -642,6 +642,25 @@ TEST(CliPgnas, KilledTrainingResumesToTheSameCandidates) {
   EXPECT_EQ(read_file(tmp.file("ref") + "/candidates.csv"), read_file(dir + "/candidates.csv"));
 }
 
+// BatchNorm's running statistics are composed over the ranks' micro-batches as one rank updates
+// them (BatchNormSum): the validation with running statistics and the candidates' scores match.
+TEST(CliPgnas, TwoRanksWriteTheCandidatesAndValidationOfOne) {
+  if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
+  probnas::test::TempDir tmp;
+  const std::string args = kPgnasSmall + "--search.epochs 2 --pgnas.drop_lr 0.05 --search.micro_batches 2 --run.threads 1 ";
+  const auto one = run(args + "--run.dir " + tmp.file("one"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  const auto two = run_shell(mpirun(2) + PROBNAS_BINARY + " " + args + "--run.dir " + tmp.file("two"));
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_EQ(read_file(tmp.file("one") + "/candidates.csv"), read_file(tmp.file("two") + "/candidates.csv"));
+  const auto m1 = timeless_metrics(tmp.file("one")), m2 = timeless_metrics(tmp.file("two"));
+  ASSERT_EQ(m1.size(), 2u);
+  ASSERT_EQ(m2.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    for (const char* key : {"val_loss", "val_acc", "train_loss"})
+      EXPECT_EQ(m1[i][key].get<double>(), m2[i][key].get<double>()) << key << " of epoch " << i + 1;
+}
+
 namespace probnas {
 namespace {
 

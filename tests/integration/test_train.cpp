@@ -73,7 +73,8 @@ TEST(TrainCli, KilledTrainingResumesBitwiseIdenticalAndTwoRanksTrainTheSameWeigh
   EXPECT_EQ(resumed_result["test_loss"], result["test_loss"]);
   EXPECT_EQ(read_lines(dir + "/train-metrics.jsonl").size(), 3u);
 
-  // Two ranks, one micro-batch each: the same weights (BatchNorm running statistics are each rank's own).
+  // Two ranks, one micro-batch each: the same weights, the running statistics one rank has (composed
+  // over the ranks' micro-batches) and so the same test.
   if (std::string(PROBNAS_MPIEXEC).empty()) GTEST_SKIP() << "no mpiexec found at configure time";
   const std::string two = tmp.file("two");
   const auto two_ranks = run_shell(mpirun(2) + PROBNAS_BINARY + " train --genotype " + kBest + " " + kTrain +
@@ -81,7 +82,11 @@ TEST(TrainCli, KilledTrainingResumesBitwiseIdenticalAndTwoRanksTrainTheSameWeigh
   ASSERT_EQ(two_ranks.code, 0) << two_ranks.output;
   const auto c = ckpt::read_file(two + "/checkpoints/ckpt-24.h5");
   expect_same_tensors(a.group("model").group("parameters"), c.group("model").group("parameters"), 1e-5);
+  expect_same_tensors(a.group("model").group("buffers"), c.group("model").group("buffers"), 1e-5);
   EXPECT_EQ(c.group("meta").attr_int("world_size"), 2);
+  const auto two_result = read_json(two + "/result.json");
+  EXPECT_NEAR(two_result["test_acc"].get<double>(), result["test_acc"].get<double>(), 1e-9);
+  EXPECT_NEAR(two_result["test_loss"].get<double>(), result["test_loss"].get<double>(), 1e-5);
 }
 
 TEST(TrainCli, ASearchsGenotypeTrainsWithTheSearchsDataAndComparesAndReports) {

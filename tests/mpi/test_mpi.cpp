@@ -172,6 +172,7 @@ SearchRun run_search_steps(const std::string& name, Communicator& comm, int64_t 
   StepContext ctx;
   ctx.key = key;
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
+  ctx.train_micro_batches = ctx.val_micro_batches = micro_batches;
   for (int64_t k = 0; k < micro_batches; ++k) {
     const auto draw = run.method->sample(run.method->draw_key(ctx, true, k));
     run.first_draws.push_back(draw.has_weights() ? draw.weights[0] : torch::tensor(draw.choices[0]));
@@ -189,6 +190,26 @@ void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::str
   EXPECT_LE(diff / scale, 1e-5) << what << ": max |difference| " << diff << " relative to " << scale;
 }
 
+// BatchNorm running statistics: as one rank's (to float32's last bits: the ranks' float64 sums are
+// grouped differently), the same on every rank, and moved from their start (mean 0, variance 1).
+void expect_same_running_statistics(torch::nn::Module& got, torch::nn::Module& want) {
+  auto g = got.named_buffers();
+  int64_t moved = 0;
+  for (const auto& kv : want.named_buffers()) {
+    const auto& w = kv.value();
+    if (!w.is_floating_point()) {
+      EXPECT_TRUE(torch::equal(g[kv.key()], w)) << kv.key();
+      continue;
+    }
+    const double scale = std::max(1e-3, w.abs().max().item<double>());
+    EXPECT_LE((g[kv.key()] - w).abs().max().item<double>() / scale, 1e-6) << "buffer " << kv.key();
+    moved += (w.abs() - 1).abs().gt(1e-3).any().item<bool>() && w.abs().gt(1e-3).any().item<bool>();
+    const auto sums = g_comm->allgather(g[kv.key()].to(torch::kFloat64).reshape({1, -1}));
+    for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0])) << kv.key() << " on rank " << r;
+  }
+  EXPECT_GT(moved, 0) << "no running statistic moved";
+}
+
 class WorldSizeInvariance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
@@ -203,6 +224,7 @@ TEST_P(WorldSizeInvariance, SameSearchOnOneAndOnManyRanks) {
   expect_close(distributed.method->arch_parameters()[0], reference.method->arch_parameters()[0], "architecture");
   auto pd = distributed.net->named_parameters(), pr = reference.net->named_parameters();
   for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+  expect_same_running_statistics(*distributed.net, *reference.net);
   // The architecture moved, so the comparison above is not of two untouched initialisations.
   EXPECT_GT((reference.method->arch_parameters()[0]).abs().max().item<double>(), 1e-2);
   // Draw k is the same tensor whichever rank computes micro-batch k.
@@ -270,6 +292,7 @@ TEST_P(ParsecWorldSize, SameSamplesSameImportanceWeightsSameUpdatesOnOneAndOnMan
   EXPECT_GT(reference.method->logits().abs().max().item<double>(), 1e-2);
   auto pd = distributed.net->named_parameters(), pr = reference.net->named_parameters();
   for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+  expect_same_running_statistics(*distributed.net, *reference.net);
   auto sums = g_comm->allgather(torch::tensor({distributed.method->logits().sum().item<double>()}, torch::kFloat64));
   for (int r = 1; r < g_comm->size(); ++r) EXPECT_TRUE(torch::equal(sums[r], sums[0]));
 }
@@ -321,6 +344,7 @@ std::pair<std::shared_ptr<MultiBranchNet>, std::unique_ptr<Pgnas>> pgnas_steps(C
   ctx.key = key;
   ctx.comm = comm.size() > 1 ? &comm : nullptr;
   ctx.train_examples = train.examples();
+  ctx.train_micro_batches = ctx.val_micro_batches = micro_batches;
   for (int64_t s = 0; s < steps; ++s) {
     ctx.global_step = s;
     method->step(train.batch_at(s), val.batch_at(s), ctx, metrics);
@@ -338,8 +362,11 @@ TEST(PgnasWorldSize, SameTrainingAndSameCandidateScoresOnOneAndOnManyRanks) {
       << "every drop probability should have moved from its start";
   auto pd = net->named_parameters(), pr = ref_net->named_parameters();
   for (const auto& kv : pr) expect_close(pd[kv.key()], kv.value(), "weight " + kv.key());
+  expect_same_running_statistics(*net, *ref_net);
 
-  // Ranking: 10 candidates in rounds of 2 per rank, on every rank of the job and on this rank alone.
+  // Ranking: 10 candidates in rounds of 2 per rank, on every rank of the job (the supernet trained
+  // there) and on this rank alone (the supernet trained alone). The candidates use the supernet's
+  // running statistics, so before they were one rank's they ranked differently on 2 ranks.
   auto gen = make_generator(RngKey(11));
   EvalSet val, calib;
   val.x.push_back(torch::randn({30, 1, 28, 28}, gen));
@@ -352,7 +379,7 @@ TEST(PgnasWorldSize, SameTrainingAndSameCandidateScoresOnOneAndOnManyRanks) {
   o.progress_interval = 1e9;
   o.fingerprint = "mpi";
   o.dir = dir + "-dist";
-  const auto dist = rank_candidates(*ref_method, RngKey(6), val, calib, o, *g_comm);
+  const auto dist = rank_candidates(*method, RngKey(6), val, calib, o, *g_comm);
   o.dir = dir + "-alone-rank" + std::to_string(g_comm->rank());
   const auto one = rank_candidates(*ref_method, RngKey(6), val, calib, o, alone);
   ASSERT_EQ(dist.phases.size(), 2u);

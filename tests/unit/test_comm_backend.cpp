@@ -3,6 +3,7 @@
 
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/engine/run_support.h"
 
 namespace probnas {
 namespace {
@@ -55,6 +56,16 @@ TEST(CommBackend, ThisBuildSaysWhetherItHasNccl) {
   // A CPU run never needs NCCL, whatever it asks for short of nccl itself.
   EXPECT_FALSE(choose_comm_backend("auto", kCpu, 2).nccl);
 #endif
+}
+
+TEST(Placement, NodesInTheOrderOfTheirFirstRankWithTheirRanksAndLocalRanks) {
+  EXPECT_EQ(placement_text({"a\n0", "b\n0", "a\n1", "b\n1"}), "a ranks 0,2 (local 0,1); b ranks 1,3 (local 0,1)");
+  EXPECT_EQ(placement_text({"n1\n0"}), "n1 ranks 0 (local 0)");
+  std::vector<std::string> many;
+  for (int r = 0; r < 10; ++r) many.push_back("node" + std::to_string(r) + "\n0");
+  const auto text = placement_text(many);
+  EXPECT_NE(text.find("node7 ranks 7 (local 0); and 2 more nodes"), std::string::npos) << text;
+  EXPECT_EQ(text.find("node8"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 #pragma once
-// Running a helper program (Graphviz's `dot`) without a shell, so paths with spaces or quotes need
+// Processes: running a helper program (Graphviz's `dot`) without a shell, so paths with spaces or quotes need
 // no escaping and nothing is interpreted.
 #include <string>
 #include <vector>
@@ -13,6 +13,9 @@ struct ProgramResult {
   int exit_code = -1;  // -1 when it could not be started or did not exit normally (killed by a signal)
   std::string output;  // stdout and stderr together, or why it could not be started
 };
+
+// This machine's host name ("?" when it cannot be read).
+std::string host_name();
 
 // Runs `program` (a path) with `args` (argv[1..]), stdin from /dev/null; waits for it to end.
 ProgramResult run_program(const std::string& program, const std::vector<std::string>& args);

@@ -40,11 +40,9 @@ struct StepCalls {
 };
 StepCalls agree_on_step_calls(Communicator& comm, bool time_due_here, bool progress_due_here);
 
-// Averages BatchNorm running statistics (buffers named running_mean / running_var) over the ranks,
-// whose micro-batches differed: evaluation and checkpoints then use the same statistics on every
-// rank. The running averages are linear in the batches' statistics, so averaging commutes with
-// further training steps.
-void average_batchnorm_statistics(torch::nn::Module& module, Communicator& comm);
+// "host ranks 0,2 (local 0,1); ..." from every rank's "<host>\n<local rank>" (rank order), nodes
+// in the order of their first rank, at most 8 shown.
+std::string placement_text(const std::vector<std::string>& host_and_local_rank);
 
 // The option keys of every registered method but `method` (whose values a resume may ignore).
 std::set<std::string> other_methods_keys(const std::string& method);

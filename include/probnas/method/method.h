@@ -45,6 +45,9 @@ struct StepContext {
   RngKey key{0};            // the run's key; methods derive their draws from it
   Communicator* comm = nullptr;
   int64_t train_examples = 0;  // examples in the weight split (N of PGNAS's KL term)
+  // Micro-batches of a global training and validation batch over all ranks (BatchNormSum's units;
+  // 0: only this rank's, which is right on one rank).
+  int64_t train_micro_batches = 0, val_micro_batches = 0;
 };
 
 // What a method's post-search phase gets (SearchMethod::after_search).

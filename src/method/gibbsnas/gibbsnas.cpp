@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "probnas/core/error.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -116,6 +117,7 @@ std::pair<torch::Tensor, torch::Tensor> GibbsNas::weight_gradient_and_curvature(
                                                                                 StepMetrics& metrics) {
   for (const auto& p : weights_) p.mutable_grad() = torch::Tensor();
   GradientSum gradient(weights_), sampled(weights_);
+  BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
     ArchSample arch;
     {
@@ -133,7 +135,9 @@ std::pair<torch::Tensor, torch::Tensor> GibbsNas::weight_gradient_and_curvature(
     auto gen = make_generator(noise_key(ctx, "labels").with(static_cast<uint64_t>(b.index)), logits.device());
     gauss_newton_probe_loss(logits, b.global, gen).backward({}, false, false, weights_);
     sampled.take();
+    norms.take(b.index);
   }
+  norms.finish(ctx.comm);
   const auto device = weights_.front().device();
   const auto g = flatten(gradient.reduce(ctx.comm), device);
   const auto d = flatten(sampled.reduce(ctx.comm), device);

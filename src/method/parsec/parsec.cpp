@@ -11,6 +11,7 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
 #include "probnas/core/log.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -105,14 +106,19 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
   if (arch_active_) {
     torch::NoGradGuard no_grad;
     auto local = torch::zeros({mine.size()}, logits_.options().dtype(torch::kFloat64).requires_grad(false));
+    // Every rank sees all micro-batches: a unit is (sample, micro-batch), in the order one rank runs them.
+    const auto m = static_cast<int64_t>(val.size());
+    BatchNormSum norms(*net_, options_.samples * m);
     for (int64_t k = mine.begin; k < mine.end; ++k) {
       const auto arch = dist_.arch_sample(draws[static_cast<size_t>(k)]);
       for (const Batch& b : val) {
         const auto logits = net_->forward(b.x, arch);
         local[k - mine.begin].sub_(summed_cross_entropy(logits, b.y).to(torch::kFloat64));
+        norms.take(k * m + b.index);
         metrics.add(true, logits, b.y);
       }
     }
+    norms.finish(ctx.comm);
     // [ranks, K / ranks] in rank order: sample k at k's place.
     const auto all = ctx.comm ? ctx.comm->allgather(local).reshape({-1}) : local;
     w = importance_weights(all).to(logits_.device());
@@ -143,6 +149,8 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
   params.push_back(logits_);
   for (const auto& p : params) p.mutable_grad() = torch::Tensor();
   GradientSum sum(params);
+  const auto m = static_cast<int64_t>(train.size());
+  BatchNormSum norms(*net_, options_.samples * m);
   for (int64_t k = mine.begin; k < mine.end; ++k) {
     const auto& draw = draws[static_cast<size_t>(k)];
     const auto arch = dist_.arch_sample(draw);
@@ -151,6 +159,7 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
       const auto logits = net_->forward(b.x, arch);
       (wk * summed_cross_entropy(logits, b.y) / static_cast<double>(b.global)).backward();
       sum.take();
+      norms.take(k * m + b.index);
       metrics.add(false, logits, b.y);
     }
     if (arch_active_) {
@@ -158,6 +167,7 @@ void Parsec::step(const std::vector<Batch>& train, const std::vector<Batch>& val
       sum.take();
     }
   }
+  norms.finish(ctx.comm);
   sum.finish(ctx.comm);
   if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
   weight_opt_.step();

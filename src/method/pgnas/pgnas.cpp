@@ -7,6 +7,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -109,14 +110,17 @@ void Pgnas::step(const std::vector<Batch>& train, const std::vector<Batch>& val,
   params.push_back(logits_);
   for (const auto& p : params) p.mutable_grad() = torch::Tensor();
   GradientSum sum(params);
+  BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
     auto gen = make_generator(draw_key(ctx, "train", b.index), logits_.device());
     const auto logits = net_->forward(b.x, ArchSample::gated(gates_for(logits_, b.x.size(0), gen)));
     (F::cross_entropy(logits, b.y, F::CrossEntropyFuncOptions().reduction(torch::kSum)) / static_cast<double>(b.global))
         .backward();
     sum.take();
+    norms.take(b.index);
     metrics.add(false, logits, b.y);
   }
+  norms.finish(ctx.comm);
   sum.finish(ctx.comm);
   // The KL term once per global step, on every rank alike (its inputs are identical on all ranks).
   const double l = options_.length_scale > 0

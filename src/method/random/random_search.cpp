@@ -9,6 +9,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
 namespace probnas {
@@ -76,6 +77,7 @@ void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch
   net_->train();
   for (const auto& p : weights_) p.mutable_grad() = torch::Tensor();
   GradientSum sum(weights_);
+  BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
     const auto arch = sample(key_.with("random").with(static_cast<uint64_t>(ctx.global_step)).with(
         static_cast<uint64_t>(b.index)));
@@ -84,8 +86,10 @@ void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch
      static_cast<double>(b.global))
         .backward();
     sum.take();
+    norms.take(b.index);
     metrics.add(false, logits, b.y);
   }
+  norms.finish(ctx.comm);
   sum.finish(ctx.comm);
   if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
   weight_opt_.step();
@@ -94,17 +98,20 @@ void RandomSearch::step(const std::vector<Batch>& train, const std::vector<Batch
   // One candidate of the pool, in turn, on this step's validation batch with the shared weights.
   const int64_t i = ctx.global_step % options_.candidates;
   const auto arch = dist_.arch_sample(candidate(i));
-  // BatchNorm with the batch's statistics (as the search trains): the running statistics are each
-  // rank's own, and the scores must not depend on the number of ranks.
+  // BatchNorm with the batch's statistics (as the search trains); the forwards move the running
+  // statistics as the training forwards do.
   torch::NoGradGuard no_grad;
   auto part = torch::zeros({3}, scores_.options());
+  BatchNormSum val_norms(*net_, ctx.val_micro_batches);
   for (const Batch& b : val) {
     const auto logits = net_->forward(b.x, arch);
     part[0] += logits.argmax(1).eq(b.y).sum().to(torch::kFloat64);
     part[1] += F::cross_entropy(logits, b.y, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
     part[2] += static_cast<double>(b.y.size(0));
+    val_norms.take(b.index);
     metrics.add(true, logits, b.y);
   }
+  val_norms.finish(ctx.comm);
   if (ctx.comm) {
     std::vector<torch::Tensor> t{part};
     ctx.comm->allreduce(t, ReduceOp::sum);
