@@ -230,6 +230,8 @@ int main(int argc, char** argv) {
       StepContext ctx;
       ctx.key = RngKey(0);
       ctx.comm = reduce ? comm.get() : nullptr;
+      ctx.train_micro_batches = micro_batches;  // as the loaders above cut the two batches
+      ctx.val_micro_batches = micro_batches * (arch_batch / batch);
       reset_peak_device_memory(device);
       const double rss_before = proc_status_mb("VmRSS");
       reset_peak_rss();

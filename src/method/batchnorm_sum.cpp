@@ -72,11 +72,11 @@ BatchNormSum::BatchNormSum(torch::nn::Module& net, int64_t units) : units_(units
   }
   owner_ = torch::cat(owner);
   start_ = flat();
-  std::vector<torch::Tensor> counts;
-  for (const auto& n : norms_)
-    counts.push_back(n.count.defined() ? n.count.reshape({}).to(torch::kInt64)
-                                       : torch::zeros({}, owner_.options()));
-  start_counts_ = torch::stack(counts);
+  // 1 - momentum per norm, made on the device by fills (no host-to-device copy, no stream sync).
+  decay_ = torch::full({static_cast<int64_t>(norms_.size())}, 1 - norms_.front().momentum, start_.options());
+  for (size_t k = 1; k < norms_.size(); ++k)
+    if (norms_[k].momentum != norms_.front().momentum) decay_[static_cast<int64_t>(k)].fill_(1 - norms_[k].momentum);
+  start_counts_ = stacked_counts(torch::zeros({}, owner_.options()));
   zero();
 }
 
@@ -99,12 +99,22 @@ torch::Tensor BatchNormSum::flat() const {
   return torch::cat(parts).to(torch::kFloat64);
 }
 
+torch::Tensor BatchNormSum::stacked_counts(const torch::Tensor& without) const {
+  std::vector<torch::Tensor> counts;
+  counts.reserve(norms_.size());
+  for (const auto& n : norms_) counts.push_back(n.count.defined() ? n.count.reshape({}) : without);
+  return torch::stack(counts);
+}
+
 void BatchNormSum::zero() {
+  std::vector<torch::Tensor> all;
+  all.reserve(3 * norms_.size());
   for (auto& n : norms_) {
-    n.mean.zero_();
-    n.var.zero_();
-    if (n.count.defined()) n.count.zero_();
+    all.push_back(n.mean);
+    all.push_back(n.var);
+    if (n.count.defined()) all.push_back(n.count);
   }
+  at::_foreach_zero_(all);
 }
 
 void BatchNormSum::restore(const torch::Tensor& values, const torch::Tensor& counts) {
@@ -127,13 +137,9 @@ void BatchNormSum::take(int64_t unit) {
                 " outside the pass's ", units_, " units");
   PROBNAS_CHECK(std::none_of(taken_.begin(), taken_.end(), [&](const auto& t) { return t.first == unit; }),
                 "BatchNorm statistics: unit ", unit, " taken twice in one pass");
-  std::vector<torch::Tensor> counts;
-  counts.reserve(norms_.size());
-  for (const auto& n : norms_)
-    counts.push_back(n.count.defined() ? n.count.reshape({}).to(torch::kFloat64)
-                                       : torch::ones({}, start_.options()));
+  // A functional BatchNorm (no count) is updated once per forward, and a unit is one forward.
   taken_.emplace_back(unit, flat());
-  taken_counts_.push_back(torch::stack(counts));
+  taken_counts_.push_back(stacked_counts(torch::ones({}, owner_.options())).to(torch::kFloat64));
   zero();
 }
 
@@ -154,9 +160,7 @@ void BatchNormSum::finish(Communicator* comm) {
     comm->allreduce(t, ReduceOp::sum);
     counts = t[0];
   }
-  std::vector<double> keep;
-  for (const auto& n : norms_) keep.push_back(1 - n.momentum);
-  const auto decay = torch::tensor(keep, torch::kFloat64).to(start_.device());
+  const auto& decay = decay_;
   const auto total = counts.sum(0);
   const auto after = total.unsqueeze(0) - counts.cumsum(0);  // updates by the units after each unit
   const auto weights = decay.unsqueeze(0).pow(after);        // [units, norms]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The jobs/ scripts under a real Slurm: installs Debian's slurm-wlm and munge where missing, brings
-# up a one-node cluster on localhost (tests/slurm/local-slurm.sh), and submits the real scripts with
+# up a two-node cluster on localhost (tests/slurm/local-slurm.sh: two slurmd daemons, Slurm's
+# multiple-slurmd mode), and submits the real scripts with
 # a small Fashion-MNIST search:
 #   1. jobs/search.sbatch on 2 tasks completes (the reference);
 #   2. the same search receives USR1 mid-run (as Slurm's --signal=B:USR1 would send it), checkpoints,
@@ -8,7 +9,8 @@
 #   3. jobs/chain.sh 3: the first two jobs are signalled mid-run and end with a checkpoint, the third
 #      finishes the run, again with the reference's genotype;
 #   4. the installed jobs/search.sbatch (cmake --install into a temporary prefix), submitted from a
-#      folder outside the repository, runs the prefix's probnas on the prefix's config.
+#      folder outside the repository, runs the prefix's probnas on the prefix's config;
+#   5. jobs/search-multinode.sbatch, unmodified, on 2 nodes x 1 rank: MPI sees 2 nodes; same genotype.
 # Exit 77 (ctest: skipped) with the reason where Slurm cannot be installed or Fashion-MNIST is missing.
 #   tests/slurm/test-slurm.sh PROBNAS_BINARY SOURCE_DIR
 set -uo pipefail
@@ -30,7 +32,8 @@ WORK=$(mktemp -d /tmp/probnas-slurm-test.XXXXXX)
 cleanup() { "$LOCAL" stop "$WORK/cluster" >/dev/null 2>&1; rm -rf "$WORK"; }
 trap cleanup EXIT
 export LOCAL_SLURM_CRED_EXPIRE=10  # a requeued job waits cred_expire + 1 s before it may start again
-out=$("$LOCAL" start "$WORK/cluster") || fail "the local cluster did not come up"
+# Two nodes (two slurmd daemons on this host, Slurm's multiple-slurmd mode); steps 1-4 use one.
+out=$(LOCAL_SLURM_NODES=2 "$LOCAL" start "$WORK/cluster") || fail "the local cluster did not come up"
 eval "$out"
 say "cluster up ($SLURM_CONF)"
 export PROBNAS OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -156,4 +159,14 @@ grep -q "config $PREFIX/share/probnas/inputs/quickstart.ini" "$WORK/inst-$job.ou
   { cat "$WORK/inst-$job.out"; fail "the installed script did not find inputs/quickstart.ini in the prefix"; }
 [ -f "$WORK/inst/genotype.json" ] || fail "the installed script's search wrote no genotype.json"
 say "4. the installed search.sbatch, submitted from outside the repository: prefix binary and config, completed"
+# 5. jobs/search-multinode.sbatch, unmodified, on 2 nodes with one rank each (one thread, as the
+#    reference's ranks have): MPI sees 2 nodes, and the search finds the reference's genotype.
+job=$(sbatch --parsable --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --time=10 --output="$WORK/mn-%j.out" \
+        --export="ALL,CONFIG=$WORK/tiny.ini,RUN_DIR=$WORK/mn" jobs/search-multinode.sbatch --run.threads 1) || fail "sbatch"
+wait_end "$job" 180 || { cat "$WORK/mn-$job.out"; fail "search-multinode.sbatch on 2 nodes (job $job) did not complete"; }
+scontrol show job "$job" | grep -q "NumNodes=2 " || { scontrol show job "$job"; fail "job $job did not get 2 nodes"; }
+grep -q "2 ranks, cpu (1 threads), 2 node(s)" "$WORK/mn-$job.out" ||
+  { cat "$WORK/mn-$job.out"; fail "the 2-node job did not run 2 ranks on 2 nodes"; }
+[ "$(genotype "$WORK/mn")" = "$reference" ] || fail "the 2-node search found $(genotype "$WORK/mn"), not $reference"
+say "5. jobs/search-multinode.sbatch on 2 nodes x 1 rank completed: same genotype"
 say "passed in ${SECONDS}s"

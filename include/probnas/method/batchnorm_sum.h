@@ -52,6 +52,8 @@ class BatchNormSum {
   };
   torch::Tensor flat() const;  // every mean and variance, back to back (float64)
   void zero();
+  // num_batches_tracked of every norm as one int64 tensor; `without` for a norm that has none.
+  torch::Tensor stacked_counts(const torch::Tensor& without) const;
   void restore(const torch::Tensor& values, const torch::Tensor& counts);
 
   std::vector<Norm> norms_;
@@ -59,6 +61,7 @@ class BatchNormSum {
   torch::Tensor start_;         // float64, the statistics before the pass
   torch::Tensor start_counts_;  // int64 [norms], num_batches_tracked before the pass (0 without)
   torch::Tensor owner_;         // int64 [elements]: the norm each element of flat() belongs to
+  torch::Tensor decay_;         // float64 [norms]: 1 - momentum
   std::vector<std::pair<int64_t, torch::Tensor>> taken_;  // (unit, b_u: flat() after the unit alone)
   std::vector<torch::Tensor> taken_counts_;               // float64 [norms]: the unit's updates per norm
   bool finished_ = false;
