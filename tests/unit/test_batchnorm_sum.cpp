@@ -180,6 +180,22 @@ TEST(BatchNormSum, TwoRanksWithTheirOwnUnitsEndWithTheStatisticsOfOneRankRunning
   EXPECT_GT((averaged - seq->a->running_mean).abs().max().item<double>(), 1e-3);
 }
 
+TEST(BatchNormSum, InEvaluationModeAPassReadsTheStatisticsAndChangesNothing) {
+  // (Second-order DARTS's finite-difference tests run passes in evaluation mode.)
+  auto [net, untouched] = twins();
+  net->eval();
+  untouched->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = unit_inputs(1)[0];
+  const auto want = untouched->forward(x, true);
+  BatchNormSum sum(*net, 1);
+  const auto got = net->forward(x, true);  // with the running statistics, not zeros
+  sum.take(0);
+  sum.finish(nullptr);
+  EXPECT_TRUE(torch::equal(got, want));
+  expect_same_statistics(*net, *untouched);
+}
+
 TEST(BatchNormSum, AnUnfinishedPassPutsTheStatisticsBack) {
   auto [net, untouched] = twins();
   net->train();

@@ -18,7 +18,9 @@
 // Use: construct before a pass's first forward (the statistics are saved and zeroed), call
 // take(unit) after each unit's forwards and finish(comm) after the last. Every rank constructs and
 // finishes, also one without a unit. All training-mode forwards between construction and finish must
-// belong to a unit. A pass left unfinished (an exception) puts the saved statistics back.
+// belong to a unit. A pass left unfinished (an exception) puts the saved statistics back. BatchNorms
+// in evaluation mode at construction are left out (they read their statistics and do not move them):
+// a pass run in evaluation mode changes nothing.
 #include <torch/torch.h>
 
 #include <vector>
