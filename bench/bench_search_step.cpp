@@ -44,6 +44,7 @@
 #include "probnas/method/gdas/gdas.h"
 #include "probnas/method/gibbsnas/gibbsnas.h"
 #include "probnas/method/parsec/parsec.h"
+#include "probnas/space/nb201.h"
 #include "op_count.h"
 
 #if defined(PROBNAS_WITH_CUDA)
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
   int64_t micro_batches = 0, samples = 8, arch_batch = 0, profile_steps = 5;
-  bool cudnn_benchmark = false, channels_last = false, bf16 = false;
+  bool cudnn_benchmark = false, channels_last = false, bf16 = false, unfused = false;
   std::string tf32 = "default", comm_backend = "auto";
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
       ("micro-batches", po::value(&micro_batches)->default_value(0), "micro-batches per global batch (0: one per rank)")
       ("profile-steps", po::value(&profile_steps)->default_value(5), "CUDA: steps recorded by the profiler for "
                                                                      "gpu_busy_share (0: none)")
+      ("unfused", po::bool_switch(&unfused), "NB201: one edge and operation at a time (the reference path), not the "
+                                             "fused cells")
       ("cudnn-benchmark", po::bool_switch(&cudnn_benchmark), "cuDNN picks the fastest convolution algorithms")
       ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights (the "
                                                           "summed gradients stay NCHW views, so the fused optimiser "
@@ -192,6 +195,7 @@ int main(int argc, char** argv) {
       space.cells_per_stage = cells, space.cells = cells, space.partial_channels = k;
       space.stem = stem;
       auto net = make_supernet(space);
+      if (auto nb201 = std::dynamic_pointer_cast<Nb201Supernet>(net)) nb201->set_fused(!unfused);
       net->to(device);
       GradientMethodOptions go;
       const int64_t ops = net->arch_shape().front().num_ops();
@@ -315,7 +319,11 @@ int main(int argc, char** argv) {
       j["weights"] = weights;
       j["image"] = "3x" + std::to_string(size) + "x" + std::to_string(size);
       j["steps"] = steps;
+      if (space_name == "nb201") j["fused"] = !unfused;
+      // Both halves of a step (weights and architecture), and the weight batch alone: the unit of the
+      // official DrNAS code's images per second.
       j["images_per_s"] = static_cast<double>(batch + arch_batch) * static_cast<double>(steps) / (total / 1e3);
+      j["train_images_per_s"] = static_cast<double>(batch) * static_cast<double>(steps) / (total / 1e3);
       j["step_ms_median"] = percentile(ms, 0.5);
       j["step_ms_p90"] = percentile(ms, 0.9);
       j["comm_share"] = comm_seconds / (total / 1e3);

@@ -25,8 +25,81 @@ Nb201Cell::Nb201Cell(int64_t channels, const BnOptions& bn) {
   }
 }
 
+namespace {
+constexpr size_t kSkip = 1, kConv1 = 2, kConv3 = 3, kPool = 4;  // positions in kNb201Ops
+}  // namespace
+
+torch::Tensor Nb201Cell::stacked_conv(const torch::Tensor& relu_x, int from, size_t op) {
+  std::vector<ReLUConvBN*> ops;
+  for (int to = from + 1; to < kNodes; ++to)
+    ops.push_back(static_cast<ReLUConvBN*>(edges_[static_cast<size_t>(edge_index(to, from))][op].get()));
+  std::vector<torch::Tensor> w, mean, var, gamma, beta;
+  for (auto* o : ops) {
+    w.push_back(o->conv_layer().weight);
+    auto& bn = o->bn_layer();
+    if (bn.options.affine()) {
+      gamma.push_back(bn.weight);
+      beta.push_back(bn.bias);
+    }
+    if (bn.options.track_running_stats()) {
+      mean.push_back(bn.running_mean);
+      var.push_back(bn.running_var);
+    }
+  }
+  // Cell operations keep the resolution: stride 1, "same" padding (kernel / 2), dilation 1.
+  const int64_t kernel = w.front().size(-1);
+  const auto y = torch::conv2d(relu_x, torch::cat(w), {}, 1, kernel / 2);
+  auto& bn0 = ops.front()->bn_layer();
+  const bool track = bn0.options.track_running_stats(), update = track && is_training();
+  torch::Tensor running_mean = track ? torch::cat(mean) : torch::Tensor();
+  torch::Tensor running_var = track ? torch::cat(var) : torch::Tensor();
+  const auto out = torch::batch_norm(y, gamma.empty() ? torch::Tensor() : torch::cat(gamma),
+                                     beta.empty() ? torch::Tensor() : torch::cat(beta), running_mean, running_var,
+                                     is_training() || !track, bn0.options.momentum().value(), bn0.options.eps(),
+                                     at::globalContext().userEnabledCuDNN());
+  if (update) {  // the updated statistics back into each edge's BatchNorm, as its own forward would leave them
+    torch::NoGradGuard no_grad;
+    const int64_t c = bn0.options.num_features();
+    for (size_t t = 0; t < ops.size(); ++t) {
+      auto& bn = ops[t]->bn_layer();
+      bn.running_mean.copy_(running_mean.narrow(0, static_cast<int64_t>(t) * c, c));
+      bn.running_var.copy_(running_var.narrow(0, static_cast<int64_t>(t) * c, c));
+      bn.num_batches_tracked.add_(1);
+    }
+  }
+  return out;
+}
+
+torch::Tensor Nb201Cell::fused_forward(const torch::Tensor& x, const torch::Tensor& weights) {
+  std::vector<torch::Tensor> nodes{x};
+  std::vector<torch::Tensor> sums(kNodes);
+  for (int from = 0; from + 1 < kNodes; ++from) {
+    const torch::Tensor& in = nodes[static_cast<size_t>(from)];
+    const int64_t targets = kNodes - 1 - from;
+    // [T, 5] rows of the edges leaving `from` (stacked on the device: no host copy), as
+    // [T, 1, 1, 1] factors per operation.
+    std::vector<torch::Tensor> rows;
+    for (int to = from + 1; to < kNodes; ++to) rows.push_back(weights[edge_index(to, from)]);
+    const auto w = torch::stack(rows);
+    auto factor = [&](size_t op) { return w.select(1, static_cast<int64_t>(op)).view({targets, 1, 1, 1}); };
+    const auto r = torch::relu(in);
+    const auto shape = std::vector<int64_t>{in.size(0), targets, in.size(1), in.size(2), in.size(3)};
+    auto mixed = stacked_conv(r, from, kConv3).view(shape) * factor(kConv3) +
+                 stacked_conv(r, from, kConv1).view(shape) * factor(kConv1);
+    const auto pooled = torch::avg_pool2d(in, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+    mixed = mixed + pooled.unsqueeze(1) * factor(kPool) + in.unsqueeze(1) * factor(kSkip);
+    for (int64_t t = 0; t < targets; ++t) {
+      const int to = from + 1 + static_cast<int>(t);
+      sums[static_cast<size_t>(to)] = add_defined(sums[static_cast<size_t>(to)], mixed.select(1, t));
+    }
+    nodes.push_back(sums[static_cast<size_t>(from + 1)]);
+  }
+  return nodes.back();
+}
+
 torch::Tensor Nb201Cell::forward(const torch::Tensor& x, const torch::Tensor& weights,
                                  const std::vector<int64_t>* choice) {
+  if (fused_ && weights.defined() && choice == nullptr) return fused_forward(x, weights);
   std::vector<torch::Tensor> nodes{x};
   for (int to = 1; to < kNodes; ++to) {
     torch::Tensor sum;
@@ -88,6 +161,11 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
   h = torch::relu(last_bn_->forward(h));
   h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
   return classifier_->forward(h);
+}
+
+void Nb201Supernet::set_fused(bool fused) {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (is_cell_[i]) std::static_pointer_cast<Nb201Cell>(layers_[i])->set_fused(fused);
 }
 
 void Supernet::prune_operations(const std::vector<torch::Tensor>&) {

@@ -90,6 +90,48 @@ TEST(Nb201, MixingWeightGradientReachesEveryNonZeroOperation) {
   EXPECT_GT(g.narrow(1, 1, 4).abs().min().item<float>(), 0.0f);
 }
 
+// The fused cell (one ReLU, one stacked convolution per kernel size and one pooling per source
+// node) against the reference, one edge and operation at a time: outputs, every gradient and the
+// BatchNorm running statistics, in training and in evaluation mode.
+TEST(Nb201, FusedCellsEqualTheOneEdgeAtATimeReference) {
+  for (const int64_t C : {4, 16}) {
+    SpaceOptions o;
+    o.channels = C, o.cells_per_stage = 2, o.input_channels = 3, o.classes = 10;
+    torch::manual_seed(8);
+    auto fused = std::static_pointer_cast<Nb201Supernet>(make_supernet(o));
+    torch::manual_seed(8);
+    auto reference = std::static_pointer_cast<Nb201Supernet>(make_supernet(o));
+    reference->set_fused(false);
+    const auto x = torch::randn({6, 3, 12, 12});
+    const auto y = torch::randint(10, {6});
+    const auto w0 = torch::softmax(torch::randn({6, 5}), -1);
+    auto close = [](const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+      const double scale = std::max(1e-6, b.abs().max().item<double>());
+      EXPECT_LE((a - b).abs().max().item<double>() / scale, 1e-5) << what;
+    };
+    for (const bool training : {true, false}) {
+      fused->train(training);
+      reference->train(training);
+      for (auto* net : {fused.get(), reference.get()}) net->zero_grad();
+      auto wf = w0.clone().requires_grad_(true), wr = w0.clone().requires_grad_(true);
+      const auto out_f = fused->forward(x, ArchSample::dense({wf}));
+      const auto out_r = reference->forward(x, ArchSample::dense({wr}));
+      close(out_f, out_r, "logits, C=" + std::to_string(C));
+      torch::nn::functional::cross_entropy(out_f, y).backward();
+      torch::nn::functional::cross_entropy(out_r, y).backward();
+      close(wf.grad(), wr.grad(), "mixing-weight gradient");
+      EXPECT_EQ(wf.grad().select(1, 0).abs().sum().item<double>(), 0.0);  // none
+      auto pr = reference->named_parameters();
+      for (const auto& kv : fused->named_parameters()) close(kv.value().grad(), pr[kv.key()].grad(), "gradient of " + kv.key());
+      auto br = reference->named_buffers();
+      for (const auto& kv : fused->named_buffers()) {
+        if (kv.value().is_floating_point()) close(kv.value(), br[kv.key()], "buffer " + kv.key());
+        else EXPECT_TRUE(torch::equal(kv.value(), br[kv.key()])) << kv.key();
+      }
+    }
+  }
+}
+
 TEST(Genotype, ArgmaxGivesNb201StringAndProbabilities) {
   auto probs = torch::full({6, 5}, 0.1);
   const std::vector<int64_t> best{3, 3, 1, 2, 0, 4};

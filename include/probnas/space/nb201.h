@@ -17,9 +17,20 @@ class Nb201Cell : public torch::nn::Module {
   static constexpr int kNodes = 4;
   static constexpr int kEdges = 6;
   static int edge_index(int to, int from) { return (to - 1) * to / 2 + from; }
+  // Mixing weights alone (DrNAS, DARTS) run the fused forward: per source node one ReLU, one
+  // convolution per kernel size for all its outgoing edges (weights stacked along the output
+  // channels, one BatchNorm over them) and one pooling. false: one edge and operation at a time
+  // (the reference the tests compare with). Parameters and buffers are the same either way.
+  void set_fused(bool fused) { fused_ = fused; }
 
  private:
+  torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& weights);
+  // The ReLU-Conv-BN outputs of kernel-size operation `op` on every edge from node `from`:
+  // [B, T * C, H, W], target by target.
+  torch::Tensor stacked_conv(const torch::Tensor& relu_x, int from, size_t op);
+
   std::vector<std::vector<OpPtr>> edges_;  // [edge][op]
+  bool fused_ = true;
 };
 
 class Nb201Supernet : public Supernet {
@@ -28,6 +39,7 @@ class Nb201Supernet : public Supernet {
   torch::Tensor forward(const torch::Tensor& x, const ArchSample& arch) override;
   const ArchShape& arch_shape() const override { return shape_; }
   std::string space_name() const override { return "nb201"; }
+  void set_fused(bool fused);  // see Nb201Cell::set_fused
 
  private:
   ArchShape shape_;

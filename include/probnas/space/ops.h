@@ -56,6 +56,8 @@ class ReLUConvBN : public Op {
   ReLUConvBN(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
              const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
+  torch::nn::Conv2dImpl& conv_layer() { return *conv_; }
+  torch::nn::BatchNorm2dImpl& bn_layer() { return *bn_; }
 
  private:
   torch::nn::Conv2d conv_{nullptr};
