@@ -50,12 +50,15 @@ torch::Tensor Nb201Cell::stacked_conv(const torch::Tensor& relu_x, int from, siz
   const int64_t kernel = w.front().size(-1);
   const auto y = torch::conv2d(relu_x, torch::cat(w), {}, 1, kernel / 2);
   auto& bn0 = ops.front()->bn_layer();
-  const bool track = bn0.options.track_running_stats(), update = track && is_training();
+  const bool training = bn0.is_training();  // the BatchNorm's own mode, as its forward would read it
+  const bool track = bn0.options.track_running_stats(), update = track && training;
+  PROBNAS_CHECK(!training || y.size(0) * y.size(2) * y.size(3) > 1,
+                "BatchNorm in training needs more than one value per channel, got input of size ", y.sizes());
   torch::Tensor running_mean = track ? torch::cat(mean) : torch::Tensor();
   torch::Tensor running_var = track ? torch::cat(var) : torch::Tensor();
   const auto out = torch::batch_norm(y, gamma.empty() ? torch::Tensor() : torch::cat(gamma),
                                      beta.empty() ? torch::Tensor() : torch::cat(beta), running_mean, running_var,
-                                     is_training() || !track, bn0.options.momentum().value(), bn0.options.eps(),
+                                     training || !track, bn0.options.momentum().value(), bn0.options.eps(),
                                      at::globalContext().userEnabledCuDNN());
   if (update) {  // the updated statistics back into each edge's BatchNorm, as its own forward would leave them
     torch::NoGradGuard no_grad;
@@ -81,13 +84,17 @@ torch::Tensor Nb201Cell::fused_forward(const torch::Tensor& x, const torch::Tens
     std::vector<torch::Tensor> rows;
     for (int to = from + 1; to < kNodes; ++to) rows.push_back(weights[edge_index(to, from)]);
     const auto w = torch::stack(rows);
-    auto factor = [&](size_t op) { return w.select(1, static_cast<int64_t>(op)).view({targets, 1, 1, 1}); };
+    // In the term's type, as a 0-dim weight times an operation's output is (bf16 stays bf16 under autocast).
+    auto factor = [&](size_t op, const torch::Tensor& term) {
+      return w.select(1, static_cast<int64_t>(op)).view({targets, 1, 1, 1}).to(term.scalar_type());
+    };
     const auto r = torch::relu(in);
     const auto shape = std::vector<int64_t>{in.size(0), targets, in.size(1), in.size(2), in.size(3)};
-    auto mixed = stacked_conv(r, from, kConv3).view(shape) * factor(kConv3) +
-                 stacked_conv(r, from, kConv1).view(shape) * factor(kConv1);
-    const auto pooled = torch::avg_pool2d(in, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
-    mixed = mixed + pooled.unsqueeze(1) * factor(kPool) + in.unsqueeze(1) * factor(kSkip);
+    const auto conv3 = stacked_conv(r, from, kConv3).view(shape), conv1 = stacked_conv(r, from, kConv1).view(shape);
+    const auto pooled = torch::avg_pool2d(in, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false).unsqueeze(1);
+    const auto skip = in.unsqueeze(1);
+    const auto mixed = conv3 * factor(kConv3, conv3) + conv1 * factor(kConv1, conv1) + pooled * factor(kPool, pooled) +
+                       skip * factor(kSkip, skip);
     for (int64_t t = 0; t < targets; ++t) {
       const int to = from + 1 + static_cast<int>(t);
       sums[static_cast<size_t>(to)] = add_defined(sums[static_cast<size_t>(to)], mixed.select(1, t));

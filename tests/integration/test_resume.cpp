@@ -140,7 +140,7 @@ TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesToTheSameSearch) {
       [&](const nlohmann::json& a, const nlohmann::json& b, const std::string& at) {
         ASSERT_EQ(a.type(), b.type()) << at;
         if (a.is_number_float()) {
-          EXPECT_NEAR(a.get<double>(), b.get<double>(), 1e-6 * std::max(1.0, std::abs(b.get<double>()))) << at;
+          EXPECT_NEAR(a.get<double>(), b.get<double>(), 1e-6 * std::abs(b.get<double>()) + 1e-9) << at;
         } else if (a.is_object() || a.is_array()) {
           ASSERT_EQ(a.size(), b.size()) << at;
           if (a.is_object()) {

@@ -132,6 +132,36 @@ TEST(Nb201, FusedCellsEqualTheOneEdgeAtATimeReference) {
   }
 }
 
+// The same for one cell whose BatchNorms have affine parameters (scale and shift concatenated too).
+TEST(Nb201, AFusedCellWithAffineBatchNormEqualsTheReference) {
+  torch::manual_seed(9);
+  Nb201Cell fused(6, BnOptions{true, true});
+  torch::manual_seed(9);
+  Nb201Cell reference(6, BnOptions{true, true});
+  reference.set_fused(false);
+  {
+    torch::NoGradGuard no_grad;  // scales and shifts away from 1 and 0, the same in both
+    auto pr = reference.named_parameters();
+    for (const auto& kv : fused.named_parameters())
+      if (kv.key().find("bn") != std::string::npos) {
+        kv.value().uniform_(0.5, 1.5);
+        pr[kv.key()].copy_(kv.value());
+      }
+  }
+  const auto x = torch::randn({4, 6, 5, 5});
+  const auto w = torch::softmax(torch::randn({6, 5}), -1);
+  const auto a = fused.forward(x, w, nullptr), b = reference.forward(x, w, nullptr);
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-5 * b.abs().max().item<double>());
+  a.square().sum().backward();
+  b.square().sum().backward();
+  auto pr = reference.named_parameters();
+  for (const auto& kv : fused.named_parameters()) {
+    const auto& g = pr[kv.key()].grad();
+    EXPECT_LE((kv.value().grad() - g).abs().max().item<double>(), 1e-4 * std::max(1e-6, g.abs().max().item<double>()))
+        << kv.key();
+  }
+}
+
 TEST(Genotype, ArgmaxGivesNb201StringAndProbabilities) {
   auto probs = torch::full({6, 5}, 0.1);
   const std::vector<int64_t> best{3, 3, 1, 2, 0, 4};
