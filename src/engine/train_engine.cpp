@@ -66,14 +66,6 @@ torch::Tensor cross_entropy_sum(const torch::Tensor& logits, const torch::Tensor
       logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum).label_smoothing(smoothing));
 }
 
-// The method recorded in a search's genotype.json ("" when unknown).
-std::string method_of(const std::string& genotype_file) {
-  if (genotype_file.empty()) return {};
-  const auto j = nlohmann::json::parse(read_file_bytes(genotype_file), nullptr, false);
-  if (j.is_object() && j.contains("method") && j["method"].is_string()) return j["method"].get<std::string>();
-  return {};
-}
-
 // One training: what it reads and builds, and the steps of its loop.
 class Training {
  public:
@@ -154,7 +146,22 @@ Training::Training(const TrainSettings& s, Communicator& world)
   PROBNAS_CHECK(s.data.image_size > 0 || (test_->height() == data_->height() && test_->width() == data_->width()),
                 "the test images are ", test_->height(), "x", test_->width(), ", the training images ",
                 data_->height(), "x", data_->width(), ": set data.image_size to bring both to one size");
-  protocol_ = resolve_train_protocol(s.train, genotype_.space, image_size_);
+  // train.protocol = auto resolves once, when the training begins: a resumed run keeps the protocol its checkpoint
+  // records, even where the genotype file now names another method.
+  std::string method = target_.method;
+  if (resume_ && s.train.protocol == "auto" && resume_->group("method").has_attr("protocol")) {
+    const auto stored = nlohmann::json::parse(resume_->group("method").attr_text("protocol"), nullptr, false);
+    if (stored.is_object() && stored.contains("name") && stored["name"].is_string()) {
+      const std::string name = stored["name"].get<std::string>();
+      if (name.rfind("drnas", 0) == 0 || name.rfind("darts", 0) == 0) method = name.substr(0, 5);
+    }
+  }
+  protocol_ = resolve_train_protocol(s.train, genotype_.space, image_size_, method);
+  if (method != target_.method && protocol_.name != resolve_train_protocol(s.train, genotype_.space, image_size_,
+                                                                           target_.method).name)
+    PROBNAS_LOG(warn) << "resuming with the " << protocol_.name << " protocol the training began with; "
+                      << (target_.file.empty() ? "the genotype" : target_.file) << " now names the "
+                      << (target_.method.empty() ? "no" : target_.method) << " method";
   PROBNAS_CHECK(genotype_.space != "nb201" || (image_size_ >= 4 && image_size_ % 4 == 0), "the NB201 network halves "
                 "the images twice with 2x2 pooled shortcuts: their side must be a multiple of 4, these are ",
                 image_size_, " pixels (set data.image_size)");
@@ -288,7 +295,7 @@ std::string Training::checkpoint(int64_t done) {
 }
 
 void Training::set_schedule(int64_t epoch) {
-  optimizer_->set_lr(cosine_lr(protocol_.lr, protocol_.lr_min, epoch, epochs_));
+  optimizer_->set_lr(protocol_.lr_at(epoch, epochs_));
   drop_prob_ = protocol_.drop_path * static_cast<double>(epoch) / static_cast<double>(epochs_);
 }
 
@@ -398,7 +405,7 @@ void Training::write_result(const TrainSummary& summary) const {
   r["genotype_file"] = target_.file;
   r["space"] = genotype_.space;
   r["genotype"] = genotype_.text;
-  r["method"] = method_of(target_.file);
+  r["method"] = target_.method;
   r["dataset"] = data_->name();
   r["mode"] = mode_;
   r["test_acc"] = summary.test_acc;

@@ -2,11 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
 #include "probnas/core/log.h"
+#include "probnas/optim/optimizers.h"
 #include "probnas/space/eval_network.h"
 
 namespace probnas {
@@ -20,17 +22,36 @@ const OptionBinding<TrainOptions>& train_options() {
                 "PGNAS run's genotype.json evaluates its best_network.h5), an NB201 string "
                 "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|, or a DARTS Genotype(normal=[...], ...) string")
           .resumable()
+          .choice("train.protocol", &O::protocol, "auto", {"auto", "darts", "drnas"},
+                  "whose evaluation protocol trains a DARTS-space genotype: darts (DARTS's train.py and "
+                  "train_imagenet.py: drop-path 0.2 on CIFAR; on ImageNet lr 0.1 x 0.97 per epoch, batch 128) or drnas "
+                  "(DrNAS's: drop-path 0.3 on CIFAR; on ImageNet lr 0.5 decayed linearly after 5 warm-up epochs, batch "
+                  "768); auto: drnas for a genotype a DrNAS search found, else darts. NB201 and PGNAS genotypes have one "
+                  "protocol each")
           .integer("train.epochs", &O::epochs, -1, -1, 1000000,
-                   "training epochs (-1: the protocol's: DARTS 600, NB201 200, PGNAS 0 = evaluate as sampled; for PGNAS "
-                   "N > 0 fine-tunes N epochs)")
+                   "training epochs (-1: the protocol's: DARTS and DrNAS 600 (250 on ImageNet), NB201 200, PGNAS 0 = "
+                   "evaluate as sampled; for PGNAS N > 0 fine-tunes N epochs)")
           .resumable()
           .integer("train.batch_size", &O::batch_size, 0, 0, 1 << 20,
-                   "global batch size, fixed whatever the ranks (0: DARTS 96, NB201 256, PGNAS 128)")
+                   "global batch size, fixed whatever the ranks (0: DARTS and DrNAS 96, on ImageNet DARTS 128 and "
+                   "DrNAS 768; NB201 256, PGNAS 128)")
           .integer("train.micro_batches", &O::micro_batches, 1, 1, 1 << 20,
                    "micro-batches per global batch (the unit ranks share)")
           .real("train.lr", &O::lr, 0, 0, 10,
-                "initial learning rate of the cosine schedule (0: DARTS 0.025, NB201 0.1, PGNAS 0.01)")
-          .real("train.lr_min", &O::lr_min, 0, 0, 10, "learning rate at the end of the cosine schedule")
+                "initial learning rate (0: DARTS and DrNAS 0.025, on ImageNet DARTS 0.1 and DrNAS 0.5; NB201 0.1, "
+                "PGNAS 0.01)")
+          .choice("train.lr_schedule", &O::lr_schedule, "auto", {"auto", "cosine", "linear", "exponential"},
+                  "the learning rate over the epochs: cosine (from train.lr to train.lr_min), linear (PC-DARTS's and "
+                  "DrNAS's: to 0 at the last epoch, with a 5 times gentler slope over the last 5), exponential "
+                  "(train.lr x train.lr_decay per epoch) (auto: DrNAS on ImageNet linear, DARTS on ImageNet "
+                  "exponential, else cosine)")
+          .integer("train.warmup_epochs", &O::warmup_epochs, -1, -1, 1000000,
+                   "epochs of learning-rate warm-up: epoch e < W runs at train.lr (e + 1) / W (-1: DrNAS on ImageNet 5, "
+                   "else 0)")
+          .real("train.lr_min", &O::lr_min, 0, 0, 10,
+                "learning rate at the end of the cosine or linear schedule")
+          .real("train.lr_decay", &O::lr_decay, -1, -1, 1,
+                "the exponential schedule's factor per epoch (-1: 0.97, DARTS's ImageNet protocol)")
           .real("train.momentum", &O::momentum, 0.9, 0, 1, "SGD momentum")
           .real("train.weight_decay", &O::weight_decay, -1, -1, 1,
                 "L2 weight decay (-1: DARTS 3e-4, NB201 5e-4, PGNAS 5e-4)")
@@ -48,8 +69,8 @@ const OptionBinding<TrainOptions>& train_options() {
           .real("train.auxiliary_weight", &O::auxiliary_weight, -1, -1, 100,
                 "DARTS: weight of the auxiliary head's loss (-1: 0.4; 0: no head)")
           .real("train.drop_path", &O::drop_path, -1, -1, 0.99,
-                "DARTS: drop-path probability at the last epoch, rising linearly from 0 (-1: 0.2 (0 with the ImageNet "
-                "stem))")
+                "DARTS space: drop-path probability at the last epoch, rising linearly from 0 (-1: DARTS 0.2, DrNAS "
+                "0.3; 0 with the ImageNet stem)")
           .integer("train.cutout", &O::cutout, -1, -1, 4096,
                    "side of the cutout square in pixels (-1: DARTS 16 (0 with the ImageNet stem), else 0; 0: none)")
           .real("train.label_smoothing", &O::label_smoothing, -1, -1, 0.999,
@@ -61,6 +82,17 @@ const OptionBinding<TrainOptions>& train_options() {
           .resumable();
   return b;
 }
+
+namespace {
+
+// The method recorded in a search's genotype.json ("" when the file names none).
+std::string method_of_genotype_file(const std::string& file) {
+  const auto j = nlohmann::json::parse(read_file_bytes(file), nullptr, false);
+  if (j.is_object() && j.contains("method") && j["method"].is_string()) return j["method"].get<std::string>();
+  return {};
+}
+
+}  // namespace
 
 TrainTarget resolve_train_target(const std::string& value) {
   PROBNAS_CHECK(!value.empty(), "probnas train needs a genotype: --genotype <run folder>/genotype.json (or an NB201 "
@@ -87,6 +119,7 @@ TrainTarget resolve_train_target(const std::string& value) {
   t.file = file;
   t.folder = std::filesystem::path(file).parent_path().string();
   if (t.folder.empty()) t.folder = ".";
+  t.method = method_of_genotype_file(file);
   if (t.genotype.space == "multibranch") {
     t.pgnas = true;
     PROBNAS_CHECK(file_exists(t.folder + "/best_network.h5"), "train.genotype = ", value, ": a PGNAS result is "
@@ -111,6 +144,9 @@ std::string TrainProtocol::to_json() const {
   j["batch_size"] = batch_size;
   j["lr"] = lr;
   j["lr_min"] = lr_min;
+  j["lr_schedule"] = lr_schedule;
+  if (lr_schedule == "exponential") j["lr_decay"] = lr_decay;
+  j["warmup_epochs"] = warmup_epochs;
   j["momentum"] = momentum;
   j["nesterov"] = nesterov;
   j["weight_decay"] = weight_decay;
@@ -119,7 +155,7 @@ std::string TrainProtocol::to_json() const {
     j["channels"] = channels;
     j["cells"] = cells;
   }
-  if (name.rfind("darts", 0) == 0) {
+  if (name.rfind("darts", 0) == 0 || name.rfind("drnas", 0) == 0) {  // the DARTS-space evaluation network
     j["stem"] = stem;
     j["auxiliary_weight"] = auxiliary_weight;
     j["drop_path"] = drop_path;
@@ -129,21 +165,47 @@ std::string TrainProtocol::to_json() const {
   return j.dump();
 }
 
-TrainProtocol resolve_train_protocol(const TrainOptions& o, const std::string& space, int64_t image_size) {
+double TrainProtocol::lr_at(int64_t epoch, int64_t epochs) const {
+  if (epoch < warmup_epochs) return lr * static_cast<double>(epoch + 1) / static_cast<double>(warmup_epochs);
+  if (lr_schedule == "exponential") return lr * std::pow(lr_decay, static_cast<double>(epoch));
+  if (lr_schedule == "linear") {
+    // PC-DARTS's and DrNAS's adjust_lr: to 0 over the first epochs - 5 epochs, then a fifth of that slope, so
+    // that the last epochs do not run at lr / epochs or less.
+    const double e = static_cast<double>(epoch), n = static_cast<double>(epochs);
+    const double factor = epochs <= 5 ? (n - e) / n : epochs - epoch > 5 ? (n - 5 - e) / (n - 5) : (n - e) / ((n - 5) * 5);
+    return lr_min + (lr - lr_min) * factor;
+  }
+  return cosine_lr(lr, lr_min, epoch, epochs);
+}
+
+TrainProtocol resolve_train_protocol(const TrainOptions& o, const std::string& space, int64_t image_size,
+                                     const std::string& method) {
   TrainProtocol p;
   const bool darts = space == "darts", nb201 = space == "nb201";
+  PROBNAS_CHECK(darts || o.protocol == "auto", "train.protocol = ", o.protocol, " chooses the DARTS or DrNAS paper's "
+                "protocol for a DARTS-space genotype; this genotype is of the ", space, " space, which has one (",
+                nb201 ? "NAS-Bench-201's" : "PGNAS's fine-tuning", "): leave train.protocol = auto");
   std::string stem = o.stem;
   if (stem == "auto") stem = image_size >= 128 ? "imagenet" : "cifar";
   const bool imagenet = darts && stem == "imagenet";
-  p.name = darts ? (imagenet ? "darts-imagenet" : "darts") : nb201 ? "nb201" : "pgnas";
+  const bool drnas = darts && (o.protocol == "drnas" || (o.protocol == "auto" && method == "drnas"));
+  p.name = darts ? std::string(drnas ? "drnas" : "darts") + (imagenet ? "-imagenet" : "") : nb201 ? "nb201" : "pgnas";
   p.stem = stem;
   auto integer = [](int64_t value, int64_t automatic, int64_t sentinel) { return value == sentinel ? automatic : value; };
   auto real = [](double value, double automatic, double sentinel) { return value == sentinel ? automatic : value; };
-  // DARTS's train.py / train_imagenet.py, NAS-Bench-201's 200-epoch schedule, and PGNAS fine-tuning.
+  // DARTS's train.py / train_imagenet.py, DrNAS's train.py / train_imagenet.py (the paper's section 4),
+  // NAS-Bench-201's 200-epoch schedule, and PGNAS fine-tuning.
   p.epochs = integer(o.epochs, darts ? (imagenet ? 250 : 600) : nb201 ? 200 : 0, -1);
-  p.batch_size = integer(o.batch_size, darts ? (imagenet ? 128 : 96) : nb201 ? 256 : 128, 0);
-  p.lr = real(o.lr, darts ? (imagenet ? 0.1 : 0.025) : nb201 ? 0.1 : 0.01, 0);
+  p.batch_size = integer(o.batch_size, darts ? (imagenet ? (drnas ? 768 : 128) : 96) : nb201 ? 256 : 128, 0);
+  p.lr = real(o.lr, darts ? (imagenet ? (drnas ? 0.5 : 0.1) : 0.025) : nb201 ? 0.1 : 0.01, 0);
   p.lr_min = o.lr_min;
+  p.lr_schedule = o.lr_schedule != "auto" ? o.lr_schedule : imagenet ? (drnas ? "linear" : "exponential") : "cosine";
+  p.lr_decay = p.lr_schedule == "exponential" ? real(o.lr_decay, 0.97, -1) : 0;
+  PROBNAS_CHECK(o.lr_decay < 0 || p.lr_schedule == "exponential", "train.lr_decay = ", o.lr_decay,
+                " is the exponential schedule's factor; this run's train.lr_schedule is ", p.lr_schedule);
+  PROBNAS_CHECK(p.lr_schedule != "exponential" || p.lr_decay > 0, "train.lr_decay = ", p.lr_decay,
+                ": the exponential schedule needs a factor above 0 (DARTS's is 0.97)");
+  p.warmup_epochs = integer(o.warmup_epochs, imagenet && drnas ? 5 : 0, -1);
   p.momentum = o.momentum;
   p.weight_decay = real(o.weight_decay, darts ? (imagenet ? 3e-5 : 3e-4) : 5e-4, -1);
   p.nesterov = o.nesterov == "auto" ? nb201 : o.nesterov == "true";
@@ -151,7 +213,7 @@ TrainProtocol resolve_train_protocol(const TrainOptions& o, const std::string& s
   p.channels = integer(o.channels, darts ? (imagenet ? 48 : 36) : 16, 0);
   p.cells = integer(o.cells, darts ? (imagenet ? 14 : 20) : 5, 0);
   p.auxiliary_weight = darts ? real(o.auxiliary_weight, 0.4, -1) : 0;
-  p.drop_path = darts ? real(o.drop_path, imagenet ? 0 : 0.2, -1) : 0;
+  p.drop_path = darts ? real(o.drop_path, imagenet ? 0 : drnas ? 0.3 : 0.2, -1) : 0;
   p.cutout = integer(o.cutout, darts && !imagenet ? 16 : 0, -1);
   p.label_smoothing = real(o.label_smoothing, imagenet ? 0.1 : 0, -1);
   if (!darts) {

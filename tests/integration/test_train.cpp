@@ -3,6 +3,8 @@
 // a PGNAS candidate tested as sampled, random search selecting its best candidate, and compare
 // reading it all back.
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -106,6 +108,7 @@ TEST(TrainCli, ASearchsGenotypeTrainsWithTheSearchsDataAndComparesAndReports) {
   EXPECT_EQ(result["method"], "darts");
   EXPECT_EQ(result["genotype"], read_json(search + "/genotype.json")["genotype"]);
   EXPECT_EQ(result["image_size"], 8);
+  EXPECT_EQ(result["protocol"]["name"], "nb201");  // an NB201 genotype: NAS-Bench-201's protocol
   // The search's report now shows the retraining.
   EXPECT_NE(read_file(search + "/report.html").find("retrained"), std::string::npos);
 
@@ -124,6 +127,51 @@ TEST(TrainCli, ASearchsGenotypeTrainsWithTheSearchsDataAndComparesAndReports) {
   EXPECT_NE(cmp.output.find("random"), std::string::npos) << cmp.output;
   EXPECT_NE(cmp.output.find("retrained"), std::string::npos) << cmp.output;
   EXPECT_EQ(read_lines(tmp.file("cmp.csv")).size(), 3u);
+}
+
+TEST(TrainCli, ADartsSpaceGenotypeTrainsWithItsSearchMethodsProtocolKeptOnResume) {
+  TempDir tmp;
+  const std::string genotype =
+      "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=range(2, 6), "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+      "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))";
+  nlohmann::json g = {{"space", "darts"}, {"genotype", genotype}, {"method", "gdas"}};
+  std::ofstream(tmp.file("genotype.json")) << g.dump();
+  const std::string args = " " + kData + "--train.channels 4 --train.cells 3 --train.epochs 2 --train.batch_size 32 ";
+  // Another method's genotype: DARTS's protocol (drop-path 0.2).
+  const auto darts = run("train --genotype " + tmp.file("genotype.json") + args + "--run.dir " + tmp.file("darts"));
+  ASSERT_EQ(darts.code, 0) << darts.output;
+  const auto result = read_json(tmp.file("darts") + "/result.json");
+  EXPECT_EQ(result["protocol"]["name"], "darts");
+  EXPECT_DOUBLE_EQ(result["protocol"]["drop_path"].get<double>(), 0.2);
+  EXPECT_EQ(result["protocol"]["lr_schedule"], "cosine");
+  // A DrNAS genotype: DrNAS's (drop-path 0.3), the last epoch's drop-path 0.3 x 1/2.
+  g["method"] = "drnas";
+  std::ofstream(tmp.file("genotype.json")) << g.dump();
+  const auto drnas = run("train --genotype " + tmp.file("genotype.json") + args + "--run.dir " + tmp.file("drnas"));
+  ASSERT_EQ(drnas.code, 0) << drnas.output;
+  EXPECT_NE(drnas.output.find("protocol drnas:"), std::string::npos) << drnas.output;
+  EXPECT_DOUBLE_EQ(read_json(tmp.file("drnas") + "/result.json")["protocol"]["drop_path"].get<double>(), 0.3);
+  const auto lines = read_lines(tmp.file("drnas") + "/train-metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(lines[1])["drop_path"].get<double>(), 0.15);
+  // train.protocol = auto resolves when a training begins: the DARTS-protocol training resumed now that the file
+  // names DrNAS keeps DARTS's protocol, and says so.
+  const auto again = run("train --genotype " + tmp.file("genotype.json") + args + "--run.dir " + tmp.file("darts"));
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("resuming with the darts protocol the training began with"), std::string::npos)
+      << again.output;
+  EXPECT_NE(again.output.find("protocol darts:"), std::string::npos) << again.output;
+  // The ImageNet protocols on 128-pixel images (the ImageNet stem): DrNAS's lr 0.5 warms up over 5 epochs.
+  const auto imagenet = run("train --genotype " + tmp.file("genotype.json") + args + "--data.image_size 128 "
+                            "--train.epochs 0 --run.dir " + tmp.file("imagenet"));
+  ASSERT_EQ(imagenet.code, 0) << imagenet.output;
+  const auto p = read_json(tmp.file("imagenet") + "/result.json")["protocol"];
+  EXPECT_EQ(p["name"], "drnas-imagenet");
+  EXPECT_EQ(p["lr_schedule"], "linear");
+  EXPECT_EQ(p["warmup_epochs"], 5);
+  EXPECT_DOUBLE_EQ(p["lr"].get<double>(), 0.5);
 }
 
 TEST(TrainCli, APgnasCandidateIsTestedAsSampledOrFineTuned) {

@@ -4,10 +4,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "probnas/app/options.h"
 #include "probnas/core/rng.h"
 #include "probnas/data/loader.h"
 #include "probnas/engine/train_engine.h"
+#include "probnas/engine/train_protocol.h"
+#include "probnas/optim/optimizers.h"
 #include "probnas/space/eval_network.h"
 #include "probnas/space/multibranch.h"
 #include "test_support.h"
@@ -349,6 +356,107 @@ TEST(TrainProtocol, AutomaticValuesFollowTheSpacesProtocolsAndOptionsWin) {
   EXPECT_TRUE(darts.nesterov);
   c.set("train.drop_path", "0.3");
   EXPECT_THROW(resolve_train_protocol(train_options().read(c), "nb201", 32), std::exception);  // drop-path is DARTS's
+}
+
+TEST(TrainProtocol, DrnasGenotypesTrainWithDrnasProtocolOthersWithDarts) {
+  Config c(train_option_table());
+  // DrNAS's section 4.1 (CIFAR-10): DARTS's protocol with drop-path 0.3.
+  const auto cifar = resolve_train_protocol(train_options().read(c), "darts", 32, "drnas");
+  EXPECT_EQ(cifar.name, "drnas");
+  EXPECT_DOUBLE_EQ(cifar.drop_path, 0.3);
+  EXPECT_EQ(cifar.epochs, 600);
+  EXPECT_DOUBLE_EQ(cifar.lr, 0.025);
+  EXPECT_EQ(cifar.lr_schedule, "cosine");
+  EXPECT_EQ(cifar.warmup_epochs, 0);
+  EXPECT_EQ(cifar.cutout, 16);
+  // Section 4.2 (ImageNet): 250 epochs, lr 0.5 decayed linearly, 5 warm-up epochs, weight decay 3e-5, label smoothing.
+  const auto imagenet = resolve_train_protocol(train_options().read(c), "darts", 224, "drnas");
+  EXPECT_EQ(imagenet.name, "drnas-imagenet");
+  EXPECT_EQ(imagenet.epochs, 250);
+  EXPECT_EQ(imagenet.batch_size, 768);
+  EXPECT_DOUBLE_EQ(imagenet.lr, 0.5);
+  EXPECT_EQ(imagenet.lr_schedule, "linear");
+  EXPECT_EQ(imagenet.warmup_epochs, 5);
+  EXPECT_DOUBLE_EQ(imagenet.weight_decay, 3e-5);
+  EXPECT_DOUBLE_EQ(imagenet.label_smoothing, 0.1);
+  EXPECT_DOUBLE_EQ(imagenet.auxiliary_weight, 0.4);
+  EXPECT_DOUBLE_EQ(imagenet.drop_path, 0);
+  // Other methods' genotypes and strings: DARTS's (ImageNet: lr 0.1 x 0.97 per epoch, batch 128, no warm-up).
+  for (const std::string method : {"", "darts", "gdas", "parsec", "gibbsnas", "random"}) {
+    EXPECT_EQ(resolve_train_protocol(train_options().read(c), "darts", 32, method).name, "darts") << method;
+    const auto d = resolve_train_protocol(train_options().read(c), "darts", 224, method);
+    EXPECT_EQ(d.name, "darts-imagenet") << method;
+    EXPECT_EQ(d.lr_schedule, "exponential");
+    EXPECT_DOUBLE_EQ(d.lr_decay, 0.97);
+    EXPECT_EQ(d.batch_size, 128);
+    EXPECT_EQ(d.warmup_epochs, 0);
+  }
+  // NB201 and PGNAS have one protocol each, whatever the method.
+  EXPECT_EQ(resolve_train_protocol(train_options().read(c), "nb201", 32, "drnas").name, "nb201");
+  // train.protocol overrides the method.
+  c.set("train.protocol", "drnas");
+  EXPECT_EQ(resolve_train_protocol(train_options().read(c), "darts", 32, "gdas").name, "drnas");
+  c.set("train.protocol", "darts");
+  EXPECT_EQ(resolve_train_protocol(train_options().read(c), "darts", 224, "drnas").name, "darts-imagenet");
+  const std::string message =
+      test::error_of([&] { resolve_train_protocol(train_options().read(c), "nb201", 32, "drnas"); });
+  EXPECT_NE(message.find("train.protocol = darts"), std::string::npos) << message;
+  EXPECT_NE(message.find("nb201 space"), std::string::npos) << message;
+  c.set("train.protocol", "auto");
+  c.set("train.lr_decay", "0.9");
+  EXPECT_NE(test::error_of([&] { resolve_train_protocol(train_options().read(c), "darts", 32); }).find("train.lr_decay"),
+            std::string::npos);
+  c.set("train.lr_schedule", "exponential");
+  EXPECT_DOUBLE_EQ(resolve_train_protocol(train_options().read(c), "darts", 32).lr_decay, 0.9);
+}
+
+TEST(TrainProtocol, LearningRateSchedulesFollowTheReferenceCode) {
+  TrainProtocol p;
+  p.lr = 0.5;
+  // DrNAS's train_imagenet.py: adjust_lr, then lr (e + 1) / 5 in the first 5 epochs.
+  p.lr_schedule = "linear";
+  p.warmup_epochs = 5;
+  const int64_t n = 250;
+  auto adjust_lr = [&](int64_t e) { return n - e > 5 ? 0.5 * (n - 5 - e) / (n - 5) : 0.5 * (n - e) / ((n - 5) * 5.0); };
+  for (int64_t e = 0; e < n; ++e) {
+    const double expected = e < 5 ? 0.5 * (e + 1) / 5.0 : adjust_lr(e);
+    EXPECT_NEAR(p.lr_at(e, n), expected, 1e-15) << e;
+  }
+  EXPECT_NEAR(p.lr_at(5, n), 0.5 * 240 / 245, 1e-15);
+  EXPECT_NEAR(p.lr_at(n - 1, n), 0.5 / (245 * 5), 1e-15);
+  EXPECT_GT(p.lr_at(n - 1, n), 0);
+  for (int64_t e = 6; e < n; ++e) EXPECT_LE(p.lr_at(e, n), p.lr_at(e - 1, n)) << e;  // never rises after the warm-up
+  // Fewer epochs than the gentle tail: plain linear decay.
+  p.warmup_epochs = 0;
+  EXPECT_NEAR(p.lr_at(0, 4), 0.5, 1e-15);
+  EXPECT_NEAR(p.lr_at(3, 4), 0.125, 1e-15);
+  // DARTS's train_imagenet.py: StepLR(step 1, gamma 0.97), stepped before each epoch.
+  p.lr = 0.1;
+  p.lr_schedule = "exponential";
+  p.lr_decay = 0.97;
+  EXPECT_NEAR(p.lr_at(0, 250), 0.1, 1e-15);
+  EXPECT_NEAR(p.lr_at(10, 250), 0.1 * std::pow(0.97, 10), 1e-15);
+  // Cosine: the search's schedule.
+  p.lr_schedule = "cosine";
+  p.lr_min = 0.001;
+  for (int64_t e : {0, 7, 99}) EXPECT_DOUBLE_EQ(p.lr_at(e, 100), cosine_lr(0.1, 0.001, e, 100));
+}
+
+TEST(TrainProtocol, TheSearchMethodIsReadFromGenotypeJson) {
+  test::TempDir dir;
+  const std::string genotype =
+      "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=range(2, 6), "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+      "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))";
+  nlohmann::json j = {{"space", "darts"}, {"genotype", genotype}, {"method", "drnas"}};
+  std::ofstream(dir.file("genotype.json")) << j.dump();
+  EXPECT_EQ(resolve_train_target(dir.path()).method, "drnas");
+  EXPECT_EQ(resolve_train_target(dir.file("genotype.json")).method, "drnas");
+  j.erase("method");  // an older genotype.json, or another writer
+  std::ofstream(dir.file("genotype.json")) << j.dump();
+  EXPECT_EQ(resolve_train_target(dir.path()).method, "");
+  EXPECT_EQ(resolve_train_target(genotype).method, "");
 }
 
 }  // namespace
