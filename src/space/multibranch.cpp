@@ -70,15 +70,26 @@ MultiBranchBlock::MultiBranchBlock(int64_t c_in, int64_t c_out, int64_t stride, 
   }
 }
 
-torch::Tensor MultiBranchBlock::forward(const torch::Tensor& x, const std::vector<torch::Tensor>& gates) {
+torch::Tensor MultiBranchBlock::forward(const torch::Tensor& x, const std::vector<torch::Tensor>& gates,
+                                        const std::pair<torch::Tensor, torch::Tensor>& shake) {
   const auto r = torch::relu(x);
-  torch::Tensor sum;
+  const bool shaken = shake.first.defined();
+  torch::Tensor sum, forward_only;
   for (size_t b = 0; b < branches.size(); ++b) {
     auto h = branches[b]->forward(r, gates.empty() ? torch::Tensor() : gates[2 * b],
                                   gates.empty() ? torch::Tensor() : gates[2 * b + 1]);
+    if (shaken) {
+      // beta_b h_b carries the gradient; (alpha_b - beta_b) h_b, detached, makes the value alpha_b h_b.
+      const auto i = static_cast<int64_t>(b);
+      const auto alpha = shake.first.select(1, i).view({-1, 1, 1, 1}).to(h.scalar_type());
+      const auto beta = shake.second.select(1, i).view({-1, 1, 1, 1}).to(h.scalar_type());
+      const auto rest = ((alpha - beta) * h).detach();
+      h = beta * h;
+      forward_only = forward_only.defined() ? forward_only + rest : rest;
+    }
     sum = sum.defined() ? sum + h : h;
   }
-  sum = sum / static_cast<double>(branches.size());
+  sum = shaken ? sum + forward_only : sum / static_cast<double>(branches.size());
   const auto shortcut = shortcut_conv ? shortcut_bn->forward(shortcut_conv->forward(r)) : x;
   return shortcut + sum;
 }
@@ -144,14 +155,22 @@ torch::Tensor MultiBranchNet::forward(const torch::Tensor& x, const ArchSample& 
                       (arch.gates[g].dim() == 1 || arch.gates[g].size(0) == x.size(0)),
                   "gates of ", groups_[g].name, " must be [", groups_[g].channels, "] or [batch, ",
                   groups_[g].channels, "], got ", arch.gates[g].sizes());
+  PROBNAS_CHECK(arch.shake.empty() || arch.shake.size() == blocks_.size(), "the multi-branch network has ",
+                blocks_.size(), " blocks; got ", arch.shake.size(), " shake-shake weight pairs");
+  for (const auto& [forward, backward] : arch.shake)
+    PROBNAS_CHECK(forward.dim() == 2 && forward.size(0) == x.size(0) && forward.size(1) == static_cast<int64_t>(kernels_.size()) &&
+                      backward.sizes() == forward.sizes(),
+                  "shake-shake weights must be [batch, branches] = [", x.size(0), ", ", kernels_.size(), "], got ",
+                  forward.sizes(), " and ", backward.sizes());
   auto h = torch::relu(stem_bn_->forward(stem_conv_->forward(x)));
   size_t next = 0;
-  for (const auto& block : blocks_) {
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const auto& block = blocks_[i];
     const size_t n = 2 * block->branches.size();
     std::vector<torch::Tensor> gates;
     if (!arch.gates.empty()) gates.assign(arch.gates.begin() + static_cast<std::ptrdiff_t>(next),
                                           arch.gates.begin() + static_cast<std::ptrdiff_t>(next + n));
-    h = block->forward(h, gates);
+    h = block->forward(h, gates, arch.shake.empty() ? std::pair<torch::Tensor, torch::Tensor>() : arch.shake[i]);
     next += n;
   }
   h = torch::adaptive_avg_pool2d(torch::relu(h), {1, 1}).flatten(1);

@@ -107,6 +107,91 @@ TEST(PgnasObjective, RegulariserMatchesAHandComputation) {
   EXPECT_LT(logits.grad()[0].item<double>(), 0);
 }
 
+TEST(PgnasObjective, ConstantL2AblationDecaysKernelsWhateverTheDropProbability) {
+  const auto logits = torch::tensor({-1.0, 0.5}, torch::kFloat64).requires_grad_(true);
+  const auto m1 = torch::tensor({1.0, -2.0, 0.5}, torch::kFloat64).requires_grad_(true);
+  const auto m2 = torch::tensor({3.0}, torch::kFloat64).requires_grad_(true);
+  const double l = 2, n = 10;
+  const auto r = pgnas_regulariser(logits, {m1, m2}, {4, 7}, l, 10, /*constant_l2=*/true);
+  r.backward();
+  // d/dm = l^2 / N * m: a weight decay with no (1 - p) factor.
+  EXPECT_TRUE(torch::allclose(m1.grad(), l * l / n * m1.detach(), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(m2.grad(), l * l / n * m2.detach(), 1e-12, 1e-12));
+  // d/dlogit is the entropy term's alone: the kernels no longer pull p.
+  const auto logits2 = logits.detach().clone().requires_grad_(true);
+  pgnas_regulariser(logits2, {m1.detach(), m2.detach()}, {4, 7}, 0, 10).backward();
+  EXPECT_TRUE(torch::allclose(logits.grad(), logits2.grad(), 1e-12, 1e-12));
+  // Eq. 15's term does pull it.
+  const auto logits3 = logits.detach().clone().requires_grad_(true);
+  pgnas_regulariser(logits3, {m1.detach(), m2.detach()}, {4, 7}, l, 10).backward();
+  EXPECT_FALSE(torch::allclose(logits3.grad(), logits2.grad(), 1e-6, 1e-6));
+}
+
+TEST(PgnasShake, WeightsAreDirichletOneAndKeyed) {
+  auto gen = make_generator(RngKey(5).with("shake"));
+  const auto w = shake_weights(3, 20000, 2, torch::TensorOptions().dtype(torch::kFloat64), gen);
+  ASSERT_EQ(w.size(), 3u);
+  for (const auto& [f, b] : w) {
+    ASSERT_EQ(f.sizes(), (std::vector<int64_t>{20000, 2}));
+    EXPECT_TRUE(torch::allclose(f.sum(1), torch::ones({20000}, torch::kFloat64), 1e-12, 1e-12));
+    EXPECT_GE(f.min().item<double>(), 0);
+    // Two branches: alpha ~ U(0, 1), shake-shake's: mean 1/2, variance 1/12.
+    const auto a = f.select(1, 0);
+    EXPECT_NEAR(a.mean().item<double>(), 0.5, 0.01);
+    EXPECT_NEAR(a.var().item<double>(), 1.0 / 12, 0.003);
+    EXPECT_FALSE(torch::allclose(f, b));  // the backward pass draws its own weights
+  }
+  // Four branches: Dirichlet(1,1,1,1) has means 1/4 and variances (1/4)(3/4)/5 = 3/80.
+  const auto four = shake_weights(1, 20000, 4, torch::TensorOptions().dtype(torch::kFloat64), gen)[0].first;
+  EXPECT_NEAR(four.mean(0)[3].item<double>(), 0.25, 0.01);
+  EXPECT_NEAR(four.var(0)[3].item<double>(), 3.0 / 80, 0.003);
+  auto again = make_generator(RngKey(5).with("shake"));
+  EXPECT_TRUE(torch::equal(shake_weights(3, 20000, 2, torch::TensorOptions().dtype(torch::kFloat64), again)[2].second,
+                           w[2].second));
+}
+
+TEST(PgnasShake, ABlockShakesForwardWithAlphaAndBackwardWithBeta) {
+  torch::manual_seed(3);
+  MultiBranchBlock block(4, 4, 1, {1, 3});
+  block.to(torch::kFloat64);
+  const auto x = torch::randn({5, 4, 6, 6}, torch::kFloat64);
+  const auto g = torch::randn({5, 4, 6, 6}, torch::kFloat64);
+  auto gen = make_generator(RngKey(9));
+  const auto w = shake_weights(1, 5, 2, torch::TensorOptions().dtype(torch::kFloat64), gen)[0];
+  // The reference: each branch alone (training mode, batch statistics).
+  std::vector<torch::Tensor> h;
+  for (auto& branch : block.branches) h.push_back(branch->forward(torch::relu(x), {}, {}));
+  auto expected = x.clone();
+  for (int64_t b = 0; b < 2; ++b) expected = expected + w.first.select(1, b).view({-1, 1, 1, 1}) * h[b];
+  const auto y = block.forward(x, {}, w);
+  EXPECT_TRUE(torch::allclose(y, expected, 1e-12, 1e-12));
+  // Gradients: what sum_b beta_b h_b would receive.
+  (y * g).sum().backward();
+  std::vector<torch::Tensor> shaken;
+  for (const auto& p : block.parameters()) shaken.push_back(p.grad().clone());
+  block.zero_grad();
+  torch::Tensor beta_sum;
+  for (int64_t b = 0; b < 2; ++b) {
+    const auto term = w.second.select(1, b).view({-1, 1, 1, 1}) * block.branches[b]->forward(torch::relu(x), {}, {});
+    beta_sum = beta_sum.defined() ? beta_sum + term : term;
+  }
+  (beta_sum * g).sum().backward();
+  const auto params = block.parameters();
+  for (size_t i = 0; i < params.size(); ++i)
+    EXPECT_TRUE(torch::allclose(shaken[i], params[i].grad(), 1e-10, 1e-12)) << i;
+  // Forward weights in the gradient would differ (the draws differ).
+  block.zero_grad();
+  torch::Tensor alpha_sum;
+  for (int64_t b = 0; b < 2; ++b) {
+    const auto term = w.first.select(1, b).view({-1, 1, 1, 1}) * block.branches[b]->forward(torch::relu(x), {}, {});
+    alpha_sum = alpha_sum.defined() ? alpha_sum + term : term;
+  }
+  (alpha_sum * g).sum().backward();
+  EXPECT_FALSE(torch::allclose(shaken[0], params[0].grad(), 1e-6, 1e-6));
+  // Without weights: the plain average (shake-shake's test-time rule).
+  EXPECT_TRUE(torch::allclose(block.forward(x, {}), x + (h[0] + h[1]) / 2, 1e-12, 1e-12));
+}
+
 TEST(PgnasSpace, PrunedCandidateComputesWhatTheGatedSupernetComputes) {
   torch::manual_seed(1);
   auto net = std::make_shared<MultiBranchNet>(tiny_space({1, 3, 5}));

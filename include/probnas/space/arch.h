@@ -42,6 +42,11 @@ struct ArchSample {
   // [batch, in_channels] (a draw per example). 1 keeps an input channel, 0 drops it; values in
   // between scale it (relaxed gates in training, expected gates for the mean network). Empty: all open.
   std::vector<torch::Tensor> gates;
+  // Shake-shake branch weights of the multi-branch space (PGNAS's supernet in training), one pair per
+  // block: [batch, branches] each, rows summing to 1. A block's output is then sum_b forward_b h_b,
+  // and the gradient reaching branch b is backward_b times the output's. Empty: every branch
+  // counts 1/B (shake-shake's test-time rule).
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> shake;
   // Sampled paths, one list per group (PARSEC in the DARTS space, where every node picks two
   // (input, operation) pairs): only these operations run; an edge's output is the sum of its listed
   // operations (a path listed twice counts twice) and an edge without a path contributes nothing.

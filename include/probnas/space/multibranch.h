@@ -6,7 +6,9 @@
 //   stem     conv3x3(in -> C) + BN + ReLU
 //   stages   3 stages of N blocks (space.cells_per_stage) with C, 2C, 4C channels; the first block
 //            of stages 2 and 3 has stride 2
-//   block    y = shortcut(x) + (1/B) sum_b branch_b(x), B = number of kernel sizes (space.kernels)
+//   block    y = shortcut(x) + (1/B) sum_b branch_b(x), B = number of kernel sizes (space.kernels);
+//            in training with shake-shake weights (ArchSample::shake, drawn by PGNAS with pgnas.shake):
+//            y = shortcut(x) + sum_b a_b branch_b(x) forward, gradient b_b to branch b (Gastaldi 2017)
 //            branch_k: ReLU -> gate -> conv kxk (stride) -> BN -> ReLU -> gate -> conv kxk -> BN
 //            shortcut: identity, or ReLU -> conv1x1 (stride) -> BN where the shape changes (not gated)
 //   head     ReLU -> global average pool -> linear
@@ -45,8 +47,10 @@ class GatedBranch : public torch::nn::Module {
 class MultiBranchBlock : public torch::nn::Module {
  public:
   MultiBranchBlock(int64_t c_in, int64_t c_out, int64_t stride, const std::vector<int64_t>& kernels);
-  // `gates`: two per branch (conv1, conv2), undefined for all open.
-  torch::Tensor forward(const torch::Tensor& x, const std::vector<torch::Tensor>& gates);
+  // `gates`: two per branch (conv1, conv2), undefined for all open. `shake`: the branches' forward and
+  // backward weights ([batch, B] each), undefined for the plain average.
+  torch::Tensor forward(const torch::Tensor& x, const std::vector<torch::Tensor>& gates,
+                        const std::pair<torch::Tensor, torch::Tensor>& shake = {});
   std::vector<std::shared_ptr<GatedBranch>> branches;
   torch::nn::Conv2d shortcut_conv{nullptr};  // null: identity shortcut
   torch::nn::BatchNorm2d shortcut_bn{nullptr};
@@ -109,6 +113,7 @@ class MultiBranchNet : public Supernet {
   // The candidate for per-group gates ([channels] each; 0 drops, anything else keeps and scales).
   PrunedNet prune(const std::vector<torch::Tensor>& gates) const;
   const std::vector<int64_t>& kernels() const { return kernels_; }
+  int64_t blocks() const { return static_cast<int64_t>(blocks_.size()); }
 
  private:
   ArchShape shape_;

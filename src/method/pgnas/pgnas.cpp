@@ -27,7 +27,8 @@ torch::Tensor hard_gates(const torch::Tensor& drop, int64_t channels, at::Genera
 }
 
 torch::Tensor pgnas_regulariser(const torch::Tensor& drop_logits, const std::vector<torch::Tensor>& kernels,
-                                const std::vector<int64_t>& channels, double length_scale, int64_t examples) {
+                                const std::vector<int64_t>& channels, double length_scale, int64_t examples,
+                                bool constant_l2) {
   PROBNAS_CHECK(examples > 0, "PGNAS: the KL term needs the number of training examples N (got ", examples, ")");
   PROBNAS_CHECK(kernels.size() == static_cast<size_t>(drop_logits.numel()) && channels.size() == kernels.size(),
                 "PGNAS: ", drop_logits.numel(), " drop logits for ", kernels.size(), " gated kernels");
@@ -39,7 +40,25 @@ torch::Tensor pgnas_regulariser(const torch::Tensor& drop_logits, const std::vec
   for (const auto& k : kernels) squares.push_back(k.square().sum());
   const auto sq = torch::stack(squares).to(p.scalar_type());
   const auto k = torch::tensor(channels, torch::TensorOptions().dtype(torch::kFloat64)).to(p.options());
-  return (length_scale * length_scale / (2 * n) * (1 - p) * sq - k / n * entropy).sum();
+  const auto kept = constant_l2 ? torch::ones_like(p) : 1 - p;
+  return (length_scale * length_scale / (2 * n) * kept * sq - k / n * entropy).sum();
+}
+
+std::vector<std::pair<torch::Tensor, torch::Tensor>> shake_weights(int64_t blocks, int64_t rows, int64_t branches,
+                                                                   const torch::TensorOptions& options,
+                                                                   at::Generator& gen) {
+  constexpr double eps = 1e-12;
+  auto dirichlet = [&] {
+    // Normalised unit exponentials are Dirichlet(1, ..., 1).
+    const auto e = -torch::log(torch::rand({rows, branches}, gen, options.requires_grad(false)).clamp_min(eps));
+    return e / e.sum(1, true);
+  };
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> w;
+  for (int64_t b = 0; b < blocks; ++b) {
+    auto forward = dirichlet();
+    w.emplace_back(std::move(forward), dirichlet());
+  }
+  return w;
 }
 
 namespace {
@@ -113,7 +132,13 @@ void Pgnas::step(const std::vector<Batch>& train, const std::vector<Batch>& val,
   BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
     auto gen = make_generator(draw_key(ctx, "train", b.index), logits_.device());
-    const auto logits = net_->forward(b.x, ArchSample::gated(gates_for(logits_, b.x.size(0), gen)));
+    ArchSample arch = ArchSample::gated(gates_for(logits_, b.x.size(0), gen));
+    if (options_.shake && net_->kernels().size() > 1) {
+      auto shake_gen = make_generator(draw_key(ctx, "shake", b.index), logits_.device());
+      arch.shake = shake_weights(net_->blocks(), b.x.size(0), static_cast<int64_t>(net_->kernels().size()),
+                                 b.x.options().dtype(torch::kFloat32), shake_gen);
+    }
+    const auto logits = net_->forward(b.x, arch);
     (F::cross_entropy(logits, b.y, F::CrossEntropyFuncOptions().reduction(torch::kSum)) / static_cast<double>(b.global))
         .backward();
     sum.take();
@@ -126,7 +151,7 @@ void Pgnas::step(const std::vector<Batch>& train, const std::vector<Batch>& val,
   const double l = options_.length_scale > 0
                        ? options_.length_scale
                        : std::sqrt(static_cast<double>(ctx.train_examples) * options_.weights.weight_decay);
-  const auto reg = pgnas_regulariser(logits_, gated_, channels_, l, ctx.train_examples);
+  const auto reg = pgnas_regulariser(logits_, gated_, channels_, l, ctx.train_examples, options_.prior == "constant_l2");
   reg.backward();
   reg_value_ = reg.detach();
   std::vector<torch::Tensor> weights = gated_;

@@ -17,6 +17,14 @@ const OptionBinding<PgnasOptions>& pgnas_section() {
           .real("pgnas.length_scale", &O::length_scale, 0, 0, 1e6,
                 "PGNAS: prior length scale l of the KL term's l^2 (1 - p) / (2N) ||m||^2 (0: l^2 = N x "
                 "search.weight_decay, the gated kernels then decay like the other weights at p = 0)")
+          .boolean("pgnas.shake", &O::shake, true,
+                   "PGNAS: shake-shake the supernet's branches in training (each image's branch weights drawn from "
+                   "Dirichlet(1), another draw for the gradient; evaluation averages them), as the paper's "
+                   "shake-shake supernets (SupNet-M/MI); false: a plain average")
+          .choice("pgnas.prior", &O::prior, "spike_slab", {"spike_slab", "constant_l2"},
+                  "PGNAS: the gated kernels' prior term: spike_slab (Eq. 15: l^2 (1 - p) / (2N) ||m||^2, tied to the "
+                  "keep probability) or constant_l2 (the paper's ablation, Table 2: l^2 / (2N) ||m||^2, a plain "
+                  "weight decay)")
           .real("pgnas.init_drop", &O::init_drop, 0.1, 1e-4, 0.9999, "PGNAS: initial drop probability of every gate group")
           .real("pgnas.drop_lr", [](O& o, double v) { o.drop.lr = v; }, 1e-3, 0, 10,
                 "PGNAS: Adam learning rate of the drop logits")

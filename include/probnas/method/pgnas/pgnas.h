@@ -43,6 +43,8 @@ struct PgnasOptions {
   double temperature = 0.2;     // tau
   double length_scale = 1;      // l
   double init_drop = 0.1;       // p at the start
+  bool shake = true;            // shake-shake branch weights in training (the paper's supernets are shake-shake ResNets)
+  std::string prior = "spike_slab";  // "spike_slab": Eq. 15's l^2 (1 - p) / (2N) ||m||^2; "constant_l2": the ablation's l^2 / (2N) ||m||^2
   PgnasRankingConfig ranking;
 };
 
@@ -52,9 +54,18 @@ torch::Tensor relaxed_gates(const torch::Tensor& logit, int64_t rows, int64_t ch
 // Hard Bernoulli gates of one group with drop probability `drop` (0-d): [channels] float, 1 (keep)
 // where u >= drop for u ~ U(0, 1) from `gen`, so a gate is kept with probability 1 - drop.
 torch::Tensor hard_gates(const torch::Tensor& drop, int64_t channels, at::Generator& gen);
-// The KL regulariser sum_g [l^2 (1 - p_g) / (2N) ||m_g||^2 - K_g / N H(p_g)] as a differentiable scalar.
+// The KL regulariser sum_g [l^2 (1 - p_g) / (2N) ||m_g||^2 - K_g / N H(p_g)] as a differentiable scalar
+// (Eq. 15). With constant_l2 (the paper's "constant L2 term" ablation, Table 2) the kernels' term is
+// l^2 / (2N) ||m_g||^2: a weight decay that no longer depends on p.
 torch::Tensor pgnas_regulariser(const torch::Tensor& drop_logits, const std::vector<torch::Tensor>& kernels,
-                                const std::vector<int64_t>& channels, double length_scale, int64_t examples);
+                                const std::vector<int64_t>& channels, double length_scale, int64_t examples,
+                                bool constant_l2 = false);
+// Shake-shake weights for `blocks` blocks of `branches` branches: per block a pair of [rows, branches]
+// tensors (forward, backward), each row an independent draw from Dirichlet(1, ..., 1), which for two
+// branches is shake-shake's (alpha, 1 - alpha) with alpha ~ U(0, 1). Uniforms from `gen`.
+std::vector<std::pair<torch::Tensor, torch::Tensor>> shake_weights(int64_t blocks, int64_t rows, int64_t branches,
+                                                                   const torch::TensorOptions& options,
+                                                                   at::Generator& gen);
 
 class Pgnas : public SearchMethod {
  public:
