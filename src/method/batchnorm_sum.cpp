@@ -15,12 +15,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// A BatchNorm module's running statistics: every module-owned running_mean goes to `owned` (so the
+// functional scan below skips it), and those the module updates (training mode, tracked) to `out`.
 template <typename Impl>
 bool add_module_norm(const std::string& name, torch::nn::Module& m,
                      std::vector<std::pair<torch::Tensor, std::pair<torch::Tensor, torch::Tensor>>>& out,
-                     std::vector<double>& momenta) {
+                     std::vector<double>& momenta, std::vector<torch::Tensor>& owned) {
   auto* bn = dynamic_cast<Impl*>(&m);
   if (!bn) return false;
+  if (bn->running_mean.defined()) owned.push_back(bn->running_mean);
   // In evaluation mode a BatchNorm reads its running statistics and leaves them alone: not ours.
   if (!bn->options.track_running_stats() || !bn->running_mean.defined() || !bn->is_training()) return true;
   PROBNAS_CHECK(bn->options.momentum().has_value(), "BatchNorm '", name,
@@ -39,20 +42,12 @@ BatchNormSum::BatchNormSum(torch::nn::Module& net, int64_t units) : units_(units
   std::vector<double> momenta;
   for (const auto& item : net.named_modules()) {
     auto& m = *item.value();
-    add_module_norm<torch::nn::BatchNorm2dImpl>(item.key(), m, found, momenta) ||
-        add_module_norm<torch::nn::BatchNorm1dImpl>(item.key(), m, found, momenta) ||
-        add_module_norm<torch::nn::BatchNorm3dImpl>(item.key(), m, found, momenta);
+    add_module_norm<torch::nn::BatchNorm2dImpl>(item.key(), m, found, momenta, seen) ||
+        add_module_norm<torch::nn::BatchNorm1dImpl>(item.key(), m, found, momenta, seen) ||
+        add_module_norm<torch::nn::BatchNorm3dImpl>(item.key(), m, found, momenta, seen);
   }
   // The functional BatchNorm of pruned networks: buffer pairs <prefix>running_mean / <prefix>running_var
-  // (updated when the network trains). Module-owned pairs of evaluation-mode modules are skipped.
-  for (const auto& item : net.named_modules()) {
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(item.value().get()); bn && bn->running_mean.defined())
-      seen.push_back(bn->running_mean);
-    else if (auto* bn1 = dynamic_cast<torch::nn::BatchNorm1dImpl*>(item.value().get()); bn1 && bn1->running_mean.defined())
-      seen.push_back(bn1->running_mean);
-    else if (auto* bn3 = dynamic_cast<torch::nn::BatchNorm3dImpl*>(item.value().get()); bn3 && bn3->running_mean.defined())
-      seen.push_back(bn3->running_mean);
-  }
+  // (updated when the network trains). Module-owned pairs (`seen`, evaluation-mode modules too) are skipped.
   const auto buffers = net.is_training() ? net.named_buffers() : torch::OrderedDict<std::string, torch::Tensor>();
   std::map<std::string, torch::Tensor> by_name;
   for (const auto& b : buffers) by_name[b.key()] = b.value();

@@ -34,9 +34,17 @@ torch::Tensor Nb201Cell::stacked_conv(const torch::Tensor& relu_x, int from, siz
   for (int to = from + 1; to < kNodes; ++to)
     ops.push_back(static_cast<ReLUConvBN*>(edges_[static_cast<size_t>(edge_index(to, from))][op].get()));
   std::vector<torch::Tensor> w, mean, var, gamma, beta;
+  const auto& first = ops.front()->bn_layer();
   for (auto* o : ops) {
     w.push_back(o->conv_layer().weight);
     auto& bn = o->bn_layer();
+    // One batch_norm call serves them all: their options and mode must agree (true of every NB201 cell).
+    PROBNAS_CHECK(bn.options.affine() == first.options.affine() &&
+                      bn.options.track_running_stats() == first.options.track_running_stats() &&
+                      bn.options.momentum() == first.options.momentum() && bn.options.eps() == first.options.eps() &&
+                      bn.is_training() == first.is_training(),
+                  "fused NB201 cell: the BatchNorms of the edges leaving node ", from,
+                  " differ in their options or mode; set_fused(false) computes such a cell edge by edge");
     if (bn.options.affine()) {
       gamma.push_back(bn.weight);
       beta.push_back(bn.bias);

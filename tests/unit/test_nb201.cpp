@@ -162,6 +162,21 @@ TEST(Nb201, AFusedCellWithAffineBatchNormEqualsTheReference) {
   }
 }
 
+TEST(Nb201, AFusedCellRefusesEdgesWhoseBatchNormsDisagree) {
+  torch::manual_seed(9);
+  Nb201Cell cell(4, BnOptions{false, true});
+  const auto x = torch::randn({2, 4, 5, 5});
+  const auto w = torch::softmax(torch::randn({6, 5}), -1);
+  EXPECT_NO_THROW(cell.forward(x, w, nullptr));
+  // One edge's convolution BatchNorm in evaluation mode while the others train: one batch_norm call cannot serve both.
+  for (const auto& kv : cell.named_modules("", /*include_self=*/false))
+    if (kv.key().find("edge3_nor_conv_3x3") != std::string::npos) kv.value()->eval();
+  const std::string message = test::error_of([&] { cell.forward(x, w, nullptr); });
+  EXPECT_NE(message.find("differ in their options or mode"), std::string::npos) << message;
+  cell.set_fused(false);  // edge by edge, each BatchNorm in its own mode
+  EXPECT_NO_THROW(cell.forward(x, w, nullptr));
+}
+
 TEST(Genotype, ArgmaxGivesNb201StringAndProbabilities) {
   auto probs = torch::full({6, 5}, 0.1);
   const std::vector<int64_t> best{3, 3, 1, 2, 0, 4};
