@@ -157,6 +157,10 @@ Training::Training(const TrainSettings& s, Communicator& world)
     }
   }
   protocol_ = resolve_train_protocol(s.train, genotype_.space, image_size_, method);
+  if (resume_ && resume_->group("method").has_attr("protocol") &&
+      adopt_older_schedule(protocol_, resume_->group("method").attr_text("protocol"), s.train))
+    PROBNAS_LOG(info) << "the checkpoint predates train.lr_schedule: the training goes on with the cosine schedule it "
+                         "began with";
   if (method != target_.method && protocol_.name != resolve_train_protocol(s.train, genotype_.space, image_size_,
                                                                            target_.method).name)
     PROBNAS_LOG(warn) << "resuming with the " << protocol_.name << " protocol the training began with; "

@@ -42,12 +42,13 @@ const OptionBinding<TrainOptions>& train_options() {
                 "PGNAS 0.01)")
           .choice("train.lr_schedule", &O::lr_schedule, "auto", {"auto", "cosine", "linear", "exponential"},
                   "the learning rate over the epochs: cosine (from train.lr to train.lr_min), linear (PC-DARTS's and "
-                  "DrNAS's: to 0 at the last epoch, with a 5 times gentler slope over the last 5), exponential "
+                  "DrNAS's: down by (train.lr - train.lr_min) / (E - 5) per epoch, over the last 5 epochs a fifth of "
+                  "that, the last at lr / (5 (E - 5))), exponential "
                   "(train.lr x train.lr_decay per epoch) (auto: DrNAS on ImageNet linear, DARTS on ImageNet "
                   "exponential, else cosine)")
           .integer("train.warmup_epochs", &O::warmup_epochs, -1, -1, 1000000,
-                   "epochs of learning-rate warm-up: epoch e < W runs at train.lr (e + 1) / W (-1: DrNAS on ImageNet 5, "
-                   "else 0)")
+                   "epochs of learning-rate warm-up: epoch e < W runs at train.lr (e + 1) / W (-1: DrNAS on ImageNet 5 "
+                   "when the batch is above 256, as its code; else 0)")
           .real("train.lr_min", &O::lr_min, 0, 0, 10,
                 "learning rate at the end of the cosine or linear schedule")
           .real("train.lr_decay", &O::lr_decay, -1, -1, 1,
@@ -178,6 +179,16 @@ double TrainProtocol::lr_at(int64_t epoch, int64_t epochs) const {
   return cosine_lr(lr, lr_min, epoch, epochs);
 }
 
+bool adopt_older_schedule(TrainProtocol& p, const std::string& stored_json, const TrainOptions& o) {
+  const auto stored = nlohmann::json::parse(stored_json, nullptr, false);
+  if (!stored.is_object() || stored.contains("lr_schedule") || o.lr_schedule != "auto") return false;
+  const bool changed = p.lr_schedule != "cosine" || p.warmup_epochs != 0;
+  p.lr_schedule = "cosine";
+  p.warmup_epochs = 0;
+  p.lr_decay = 0;
+  return changed;
+}
+
 TrainProtocol resolve_train_protocol(const TrainOptions& o, const std::string& space, int64_t image_size,
                                      const std::string& method) {
   TrainProtocol p;
@@ -201,11 +212,14 @@ TrainProtocol resolve_train_protocol(const TrainOptions& o, const std::string& s
   p.lr_min = o.lr_min;
   p.lr_schedule = o.lr_schedule != "auto" ? o.lr_schedule : imagenet ? (drnas ? "linear" : "exponential") : "cosine";
   p.lr_decay = p.lr_schedule == "exponential" ? real(o.lr_decay, 0.97, -1) : 0;
-  PROBNAS_CHECK(o.lr_decay < 0 || p.lr_schedule == "exponential", "train.lr_decay = ", o.lr_decay,
+  PROBNAS_CHECK(o.lr_decay == -1 || o.lr_decay > 0, "train.lr_decay = ", o.lr_decay,
+                " must be above 0 (or -1: the protocol's)");
+  PROBNAS_CHECK(o.lr_decay == -1 || p.lr_schedule == "exponential", "train.lr_decay = ", o.lr_decay,
                 " is the exponential schedule's factor; this run's train.lr_schedule is ", p.lr_schedule);
   PROBNAS_CHECK(p.lr_schedule != "exponential" || p.lr_decay > 0, "train.lr_decay = ", p.lr_decay,
                 ": the exponential schedule needs a factor above 0 (DARTS's is 0.97)");
-  p.warmup_epochs = integer(o.warmup_epochs, imagenet && drnas ? 5 : 0, -1);
+  // DrNAS's train_imagenet.py warms up for its large batches only (above 256).
+  p.warmup_epochs = integer(o.warmup_epochs, imagenet && drnas && p.batch_size > 256 ? 5 : 0, -1);
   p.momentum = o.momentum;
   p.weight_decay = real(o.weight_decay, darts ? (imagenet ? 3e-5 : 3e-4) : 5e-4, -1);
   p.nesterov = o.nesterov == "auto" ? nb201 : o.nesterov == "true";

@@ -168,6 +168,9 @@ TEST_P(CliParsec, SearchesAndReportsTheMostProbableArchitectures) {
   for (const char* key : {"arch_entropy", "total_entropy", "mode_log_prob", "ess"}) EXPECT_TRUE(m[1].contains(key)) << key;
   EXPECT_GE(m[1]["ess"].get<double>(), 1.0 - 1e-9);
   EXPECT_LE(m[1]["ess"].get<double>(), 3.0 + 1e-9);
+  // PARSEC's default warm-up (3/10 of the 2 epochs, rounded up): in epoch 1 pi stays uniform.
+  EXPECT_NE(r.output.find("epoch 1/2 done: weight-only warm-up"), std::string::npos) << r.output;
+  EXPECT_NEAR(m[0]["total_entropy"].get<double>(), p["uniform_entropy_nats"].get<double>(), 1e-5);
   EXPECT_EQ(m[1]["genotype"], g["genotype"]);
 
   // parsec.init_from: a wider network starts from this run's distribution. With the one epoch a

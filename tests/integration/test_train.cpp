@@ -164,14 +164,21 @@ TEST(TrainCli, ADartsSpaceGenotypeTrainsWithItsSearchMethodsProtocolKeptOnResume
       << again.output;
   EXPECT_NE(again.output.find("protocol darts:"), std::string::npos) << again.output;
   // The ImageNet protocols on 128-pixel images (the ImageNet stem): DrNAS's lr 0.5 warms up over 5 epochs.
-  const auto imagenet = run("train --genotype " + tmp.file("genotype.json") + args + "--data.image_size 128 "
-                            "--train.epochs 0 --run.dir " + tmp.file("imagenet"));
+  const auto imagenet = run("train --genotype " + tmp.file("genotype.json") + " " + kData +
+                            "--train.channels 4 --train.cells 3 --data.image_size 128 --train.epochs 0 --run.dir " +
+                            tmp.file("imagenet"));
   ASSERT_EQ(imagenet.code, 0) << imagenet.output;
   const auto p = read_json(tmp.file("imagenet") + "/result.json")["protocol"];
   EXPECT_EQ(p["name"], "drnas-imagenet");
   EXPECT_EQ(p["lr_schedule"], "linear");
   EXPECT_EQ(p["warmup_epochs"], 5);
   EXPECT_DOUBLE_EQ(p["lr"].get<double>(), 0.5);
+  EXPECT_EQ(p["batch_size"], 768);
+  // DrNAS's code warms up for batches above 256 only.
+  const auto small = run("train --genotype " + tmp.file("genotype.json") + args + "--data.image_size 128 "
+                         "--train.epochs 0 --run.dir " + tmp.file("imagenet-small"));
+  ASSERT_EQ(small.code, 0) << small.output;
+  EXPECT_EQ(read_json(tmp.file("imagenet-small") + "/result.json")["protocol"]["warmup_epochs"], 0);
 }
 
 TEST(TrainCli, APgnasCandidateIsTestedAsSampledOrFineTuned) {

@@ -378,6 +378,11 @@ TEST(TrainProtocol, DrnasGenotypesTrainWithDrnasProtocolOthersWithDarts) {
   EXPECT_EQ(imagenet.lr_schedule, "linear");
   EXPECT_EQ(imagenet.warmup_epochs, 5);
   EXPECT_DOUBLE_EQ(imagenet.weight_decay, 3e-5);
+  {
+    Config small(train_option_table());
+    small.set("train.batch_size", "256");  // DrNAS's code warms up for batches above 256 only
+    EXPECT_EQ(resolve_train_protocol(train_options().read(small), "darts", 224, "drnas").warmup_epochs, 0);
+  }
   EXPECT_DOUBLE_EQ(imagenet.label_smoothing, 0.1);
   EXPECT_DOUBLE_EQ(imagenet.auxiliary_weight, 0.4);
   EXPECT_DOUBLE_EQ(imagenet.drop_path, 0);
@@ -403,6 +408,9 @@ TEST(TrainProtocol, DrnasGenotypesTrainWithDrnasProtocolOthersWithDarts) {
   EXPECT_NE(message.find("train.protocol = darts"), std::string::npos) << message;
   EXPECT_NE(message.find("nb201 space"), std::string::npos) << message;
   c.set("train.protocol", "auto");
+  c.set("train.lr_decay", "-0.5");
+  EXPECT_NE(test::error_of([&] { resolve_train_protocol(train_options().read(c), "darts", 32); }).find("above 0"),
+            std::string::npos);
   c.set("train.lr_decay", "0.9");
   EXPECT_NE(test::error_of([&] { resolve_train_protocol(train_options().read(c), "darts", 32); }).find("train.lr_decay"),
             std::string::npos);
@@ -430,7 +438,9 @@ TEST(TrainProtocol, LearningRateSchedulesFollowTheReferenceCode) {
   p.warmup_epochs = 0;
   EXPECT_NEAR(p.lr_at(0, 4), 0.5, 1e-15);
   EXPECT_NEAR(p.lr_at(3, 4), 0.125, 1e-15);
-  // DARTS's train_imagenet.py: StepLR(step 1, gamma 0.97), stepped before each epoch.
+  // DARTS's train_imagenet.py: StepLR(step 1, gamma 0.97). Its loop steps the scheduler before each epoch, which on
+  // the PyTorch it was written for runs epoch e at lr 0.97^(e + 1); probnas runs epoch e at lr 0.97^e, as its other
+  // schedules start at train.lr (docs/usage.md).
   p.lr = 0.1;
   p.lr_schedule = "exponential";
   p.lr_decay = 0.97;
@@ -440,6 +450,26 @@ TEST(TrainProtocol, LearningRateSchedulesFollowTheReferenceCode) {
   p.lr_schedule = "cosine";
   p.lr_min = 0.001;
   for (int64_t e : {0, 7, 99}) EXPECT_DOUBLE_EQ(p.lr_at(e, 100), cosine_lr(0.1, 0.001, e, 100));
+}
+
+TEST(TrainProtocol, ACheckpointFromBeforeTheSchedulesKeepsItsCosine) {
+  Config c(train_option_table());
+  auto p = resolve_train_protocol(train_options().read(c), "darts", 224, "darts");
+  ASSERT_EQ(p.lr_schedule, "exponential");
+  // The protocol JSON of a checkpoint written before train.lr_schedule existed (every schedule a cosine then).
+  const std::string before = R"({"name":"darts-imagenet","epochs":250,"batch_size":128,"lr":0.1})";
+  EXPECT_TRUE(adopt_older_schedule(p, before, train_options().read(c)));
+  EXPECT_EQ(p.lr_schedule, "cosine");
+  EXPECT_EQ(p.warmup_epochs, 0);
+  EXPECT_DOUBLE_EQ(p.lr_at(100, 250), cosine_lr(0.1, 0, 100, 250));
+  // A checkpoint that records its schedule keeps the resolved one; so does an explicit train.lr_schedule.
+  auto q = resolve_train_protocol(train_options().read(c), "darts", 224, "drnas");
+  EXPECT_FALSE(adopt_older_schedule(q, q.to_json(), train_options().read(c)));
+  EXPECT_EQ(q.lr_schedule, "linear");
+  c.set("train.lr_schedule", "linear");
+  auto r = resolve_train_protocol(train_options().read(c), "darts", 224, "darts");
+  EXPECT_FALSE(adopt_older_schedule(r, before, train_options().read(c)));
+  EXPECT_EQ(r.lr_schedule, "linear");
 }
 
 TEST(TrainProtocol, TheSearchMethodIsReadFromGenotypeJson) {

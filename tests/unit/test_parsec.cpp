@@ -300,6 +300,18 @@ void toy_steps(Parsec& m, int64_t from, int64_t steps, int64_t n = 64) {
   }
 }
 
+TEST(ParsecUpdate, WarmUpDefaultsToThreeTenthsOfTheEpochsUnlessSet) {
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 10), 3);    // the quick start's 10 epochs: 3
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 100), 30);
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 11), 4);     // rounded up
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 2), 1);
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 1), 0);      // pi keeps at least the last epoch
+  EXPECT_EQ(parsec_warmup_epochs(-1, 10, 100), 10);  // search.warmup_epochs where set (the NB201 config's 10)
+  EXPECT_EQ(parsec_warmup_epochs(-1, 0, 0), 0);
+  EXPECT_EQ(parsec_warmup_epochs(0, 5, 10), 0);     // parsec.warmup_epochs = 0: none, as the paper
+  EXPECT_EQ(parsec_warmup_epochs(4, 0, 10), 4);
+}
+
 TEST(ParsecUpdate, TheDistributionConcentratesOnTheBestOperationOfEveryEdge) {
   torch::manual_seed(0);
   auto net = std::make_shared<GatedLinear>();
@@ -371,6 +383,42 @@ TEST(ParsecUpdate, ImportanceWeightsOfAStepAreTheNormalisedValidationLikelihoods
   for (double v : ll) z += std::exp(v - top);
   for (size_t k = 0; k < ll.size(); ++k)
     EXPECT_NEAR(m.last_weights()[static_cast<int64_t>(k)].item<double>(), std::exp(ll[k] - top) / z, 1e-6) << k;
+}
+
+TEST(ParsecUpdate, AResumeKeepsTheWarmUpItBeganWith) {
+  ParsecOptions o;
+  o.arch.lr = 0.05;
+  o.warmup_epochs = 1;
+  torch::manual_seed(0);
+  auto net_a = std::make_shared<GatedLinear>();
+  Parsec a(net_a, o, RngKey(1));
+  a.begin_epoch(0, 10);
+  toy_steps(a, 0, 2, 32);
+  ckpt::State state;
+  a.save(state.group("method"), state.group("optim"));
+  // Does pi move in epoch 2 of a search resumed from `method` with these options?
+  auto moves = [&](const ParsecOptions& options, const ckpt::State& method) {
+    torch::manual_seed(0);
+    auto net = std::make_shared<GatedLinear>();
+    Parsec b(net, options, RngKey(1));
+    b.load(method, state.group("optim"));
+    b.begin_epoch(2, 50);
+    const auto before = b.logits().detach().clone();
+    toy_steps(b, 2, 2, 32);
+    return !torch::equal(before, b.logits());
+  };
+  // search.epochs raised on resume: the default would now resolve to a longer warm-up; the checkpoint's 1 holds.
+  ParsecOptions longer = o;
+  longer.warmup_epochs = 15;
+  EXPECT_TRUE(moves(longer, state.group("method")));
+  // A checkpoint from before parsec.warmup_epochs: the warm-up is search.warmup_epochs as it was then.
+  ckpt::State old;
+  old.group("method").put("logits", state.group("method").get("logits"));
+  old.group("method").put_lines("variables", state.group("method").lines("variables"));
+  longer.legacy_warmup_epochs = 0;
+  EXPECT_TRUE(moves(longer, old.group("method")));
+  longer.legacy_warmup_epochs = 3;
+  EXPECT_FALSE(moves(longer, old.group("method")));
 }
 
 TEST(ParsecUpdate, SaveAndLoadRestoreEverythingTheNextStepUses) {

@@ -150,6 +150,31 @@ TEST(PgnasShake, WeightsAreDirichletOneAndKeyed) {
                            w[2].second));
 }
 
+TEST(PgnasShake, ACheckpointFromBeforeShakeResumesWithoutIt) {
+  torch::manual_seed(0);
+  auto net = std::make_shared<MultiBranchNet>(tiny_space());
+  PgnasOptions o;  // shake on, the default
+  Pgnas a(net, o, RngKey(1));
+  ckpt::State state;
+  a.save(state.group("method"), state.group("optim"));
+  EXPECT_EQ(state.group("method").attr_int("shake"), 1);
+  Pgnas b(net, o, RngKey(1));
+  b.load(state.group("method"), state.group("optim"));
+  EXPECT_TRUE(b.options().shake);
+  // Without the attribute (an older checkpoint): the search goes on unshaken, as it began.
+  ckpt::State old;
+  old.group("method").put("drop_logit", state.group("method").get("drop_logit"));
+  old.group("method").put_lines("groups", state.group("method").lines("groups"));
+  Pgnas c(net, o, RngKey(1));
+  c.load(old.group("method"), state.group("optim"));
+  EXPECT_FALSE(c.options().shake);
+  // A checkpoint trained unshaken does not resume shaken.
+  old.group("method").set_attr("shake", int64_t{0});
+  Pgnas d(net, o, RngKey(1));
+  EXPECT_NE(test::error_of([&] { d.load(old.group("method"), state.group("optim")); }).find("pgnas.shake = false"),
+            std::string::npos);
+}
+
 TEST(PgnasShake, ABlockShakesForwardWithAlphaAndBackwardWithBeta) {
   torch::manual_seed(3);
   MultiBranchBlock block(4, 4, 1, {1, 3});

@@ -123,7 +123,8 @@ TEST(OptionBinding, TheSearchTableIsTheUnionOfTheLayersBindings) {
 TEST(OptionBinding, TheResumableKeysAreSummarisedBySection) {
   EXPECT_EQ(search_option_table().resumable_summary(),
             "run.* except run.seed, ckpt.*, comm.*, search.epochs, parsec.top_k, pgnas.* except pgnas.temperature, "
-            "pgnas.length_scale, pgnas.init_drop, pgnas.drop_lr, data.path, data.test_path, report.*");
+            "pgnas.length_scale, pgnas.shake, pgnas.prior, pgnas.init_drop, pgnas.drop_lr, data.path, data.test_path, "
+            "report.*");
 }
 
 TEST(OptionBinding, SearchSettingsResolveWhatFollowsFromSeveralSections) {

@@ -59,5 +59,8 @@ struct TrainProtocol {
 };
 TrainProtocol resolve_train_protocol(const TrainOptions& options, const std::string& space, int64_t image_size,
                                      const std::string& method = "");
+// A resumed training whose checkpoint's protocol (its JSON) predates train.lr_schedule ran a cosine
+// schedule without warm-up: `p` is set back to that where the schedule is automatic. True if it changed.
+bool adopt_older_schedule(TrainProtocol& p, const std::string& stored_json, const TrainOptions& options);
 
 }  // namespace probnas

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -46,6 +47,12 @@ torch::Tensor read_parsec_logits(const std::string& dir, const std::string& spac
   PROBNAS_LOG(info) << "PARSEC: pi starts from " << found->path << " (step "
                     << ckpt::step_of(std::filesystem::path(found->path).filename().string()) << ")";
   return logits;
+}
+
+int64_t parsec_warmup_epochs(int64_t parsec_warmup, int64_t search_warmup, int64_t epochs) {
+  if (parsec_warmup >= 0) return parsec_warmup;
+  if (search_warmup > 0) return search_warmup;
+  return std::min((3 * epochs + 9) / 10, std::max<int64_t>(epochs - 1, 0));  // pi still learns in the last epoch
 }
 
 Parsec::Parsec(std::shared_ptr<Supernet> net, ParsecOptions options, const RngKey& key)
@@ -189,6 +196,8 @@ void Parsec::save(ckpt::State& method, ckpt::State& optim) const {
   std::vector<std::string> names;
   for (const auto& v : dist_.variable_list()) names.push_back(v.name);
   method.put_lines("variables", names);
+  // The warm-up as resolved when the search began (its default depends on search.epochs, which a resume may change).
+  method.set_attr("warmup_epochs", options_.warmup_epochs);
   // The report's sample history (not part of the search's state, kept so a resumed run reports the same).
   if (!recent_log_lik_.empty()) {
     auto& recent = method.group("recent_samples");
@@ -209,6 +218,8 @@ void Parsec::load(const ckpt::State& method, const ckpt::State& optim) {
   }
   weight_opt_.load(optim.group("weights"));
   arch_opt_.load(optim.group("logits"));
+  options_.warmup_epochs =
+      method.has_attr("warmup_epochs") ? method.attr_int("warmup_epochs") : options_.legacy_warmup_epochs;
   recent_log_lik_.clear();
   recent_log_prior_.clear();
   if (method.has_group("recent_samples")) {

@@ -7,7 +7,7 @@ namespace probnas {
 namespace {
 
 struct ParsecSection {
-  int64_t samples = 8, top_k = 10;
+  int64_t samples = 8, top_k = 10, warmup_epochs = -1;
   double arch_lr = 3e-3;
   std::string init_from;
 };
@@ -20,6 +20,10 @@ const OptionBinding<ParsecSection>& parsec_section() {
                    "PARSEC: architectures K sampled per step for the importance-weighted gradients (ranks split them: "
                    "a multiple of the number of ranks)")
           .real("parsec.arch_lr", &O::arch_lr, 3e-3, 0, 10, "PARSEC: Adam learning rate of the categorical logits pi")
+          .integer("parsec.warmup_epochs", &O::warmup_epochs, -1, -1, 1000000,
+                   "PARSEC: epochs of weight training on uniform samples before pi moves (-1: search.warmup_epochs "
+                   "where above 0, else 3/10 of search.epochs rounded up, leaving pi at least the last epoch: with less PARSEC collapsed to "
+                   "parameter-free cells, docs/methods/parsec.md; 0: none, as the paper)")
           .text("parsec.init_from", &O::init_from, "",
                 "PARSEC: the run folder of an earlier PARSEC search of the same space whose learned distribution pi "
                 "starts this one (the paper's transfer to a larger network or data set; empty: uniform)")
@@ -44,7 +48,8 @@ MethodEntry parsec_method_entry() {
     apply_weight_training(b.shared.weights, p);
     p.arch.lr = s.arch_lr;
     p.samples = s.samples;
-    p.warmup_epochs = b.shared.arch.warmup_epochs;
+    p.warmup_epochs = parsec_warmup_epochs(s.warmup_epochs, b.shared.arch.warmup_epochs, b.epochs);
+    p.legacy_warmup_epochs = b.shared.arch.warmup_epochs;
     p.top_k = s.top_k;
     if (!s.init_from.empty() && !b.resuming) {  // a resume continues from its own checkpoint
       const ArchCategoricals dist(b.net->space_name(), b.net->arch_shape());

@@ -7,6 +7,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/log.h"
 #include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
@@ -219,6 +220,7 @@ void Pgnas::save(ckpt::State& method, ckpt::State& optim) const {
   std::vector<std::string> names;
   for (const auto& g : net_->gate_groups()) names.push_back(g.name);
   method.put_lines("groups", names);
+  method.set_attr("shake", static_cast<int64_t>(options_.shake ? 1 : 0));
   gated_opt_.save(optim.group("gated_weights"));
   other_opt_.save(optim.group("other_weights"));
   drop_opt_.save(optim.group("drop_logit"));
@@ -231,6 +233,14 @@ void Pgnas::load(const ckpt::State& method, const ckpt::State& optim) {
   {
     torch::NoGradGuard no_grad;
     logits_.copy_(t);
+  }
+  // A search keeps the supernet training it began with: a checkpoint from before pgnas.shake trained without it.
+  const bool shaken = method.has_attr("shake") && method.attr_int("shake") != 0;
+  if (shaken != options_.shake) {
+    PROBNAS_CHECK(!method.has_attr("shake"), "checkpoint: ", method.path(), " was trained with pgnas.shake = ",
+                  shaken ? "true" : "false", "; this run has ", options_.shake ? "true" : "false");
+    PROBNAS_LOG(warn) << "the checkpoint predates pgnas.shake: the search goes on without shake-shake, as it began";
+    options_.shake = false;
   }
   gated_opt_.load(optim.group("gated_weights"));
   other_opt_.load(optim.group("other_weights"));

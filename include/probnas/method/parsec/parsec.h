@@ -14,7 +14,7 @@
 //   4. logits pi by one Adam step along sum_k w_k grad_pi log p(alpha_k | pi).
 // Ranks split the K samples (P must divide K); every rank sees the whole global batches, the
 // log-likelihoods are all-gathered for the normalisation and both gradients are summed in one
-// allreduce. Weight-only warm-up epochs (search.warmup_epochs) use w_k = 1/K and leave pi alone.
+// allreduce. Weight-only warm-up epochs (parsec.warmup_epochs) use w_k = 1/K and leave pi alone.
 #include "probnas/method/categorical.h"
 #include "probnas/method/method.h"
 #include "probnas/optim/optimizers.h"
@@ -28,6 +28,8 @@ struct ParsecOptions {
   AdamOptions arch{3e-3, 0.9, 0.999, 1e-8, 0};  // Adam on the logits
   int64_t samples = 8;                            // K
   int64_t warmup_epochs = 0;
+  // The warm-up of a checkpoint from before parsec.warmup_epochs (search.warmup_epochs as it was then).
+  int64_t legacy_warmup_epochs = 0;
   int64_t top_k = 10;  // most probable architectures reported
   // The distribution to start from (parsec.init_from): logits [variables, max options] of an earlier
   // search of the same space, or undefined for the uniform start.
@@ -39,6 +41,10 @@ struct ParsecOptions {
 // (parsec.init_from). Throws naming the folder and what does not match.
 torch::Tensor read_parsec_logits(const std::string& dir, const std::string& space,
                                  const std::vector<std::string>& names);
+
+// PARSEC's weight-only warm-up in epochs: parsec.warmup_epochs where it is set (>= 0), else
+// search.warmup_epochs where above 0, else ceil(3 epochs / 10) but at most epochs - 1.
+int64_t parsec_warmup_epochs(int64_t parsec_warmup, int64_t search_warmup, int64_t epochs);
 
 class Parsec : public SearchMethod {
  public:
