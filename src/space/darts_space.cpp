@@ -74,12 +74,13 @@ DartsPool::DartsPool(int64_t channels, int64_t stride, bool average, const BnOpt
   bn_ = register_module("bn", make_bn(channels, bn));
 }
 
-torch::Tensor DartsPool::forward(const torch::Tensor& x) {
-  const auto pooled =
-      average_ ? torch::avg_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1}, /*ceil_mode=*/false, /*count_include_pad=*/false)
-               : torch::max_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1});
-  return bn_->forward(pooled);
+torch::Tensor DartsPool::pool(const torch::Tensor& x) const {
+  return average_ ? torch::avg_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1}, /*ceil_mode=*/false,
+                                      /*count_include_pad=*/false)
+                  : torch::max_pool2d(x, {3, 3}, {stride_, stride_}, {1, 1});
 }
+
+torch::Tensor DartsPool::forward(const torch::Tensor& x) { return bn_->forward(pool(x)); }
 
 void DartsPool::widen(int64_t channels, Widener& w) {
   // Pooling is per channel: new channel j pools input channel j; its BN statistics start as g(j)'s.
@@ -179,6 +180,7 @@ torch::Tensor DartsCell::edge_output(int64_t e, const torch::Tensor& x, const to
 
 torch::Tensor DartsCell::forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
                                  const std::vector<int64_t>* choice, const torch::Tensor& edge_weights) {
+  if (fused_ && weights.defined() && choice == nullptr) return fused_forward(s0, s1, weights, edge_weights);
   std::vector<torch::Tensor> states{pre0_->forward(s0), pre1_->forward(s1)};
   int e = 0;
   for (int node = 0; node < kSteps; ++node) {
@@ -338,7 +340,7 @@ torch::Tensor DartsSupernet::forward(const torch::Tensor& x, const ArchSample& a
                     "DARTS space: ", shape_[g].name, " mixing weights must be [14, ", shape_[g].num_ops(), "], got ",
                     arch.weights[g].sizes());
   }
-  auto [s0, s1] = stem(x);
+  auto [s0, s1] = stem(in_memory_format(x));
   for (auto& cell : cells_) {
     const size_t g = cell->reduction() ? 1 : 0;
     auto out = with_paths ? cell->forward_paths(s0, s1, arch.paths[g])
@@ -411,9 +413,14 @@ void DartsSupernet::prune_operations(const std::vector<torch::Tensor>& keep) {
   for (auto& cell : cells_) cell->prune(keep[cell->reduction() ? 1 : 0]);
 }
 
+void DartsSupernet::set_fused(bool fused) {
+  for (auto& cell : cells_) cell->set_fused(fused);
+}
+
 void DartsSupernet::set_partial_channels(int64_t k, Widener& widener) {
   for (auto& cell : cells_) cell->set_partial_channels(k, widener);
   k_ = k;
+  apply_memory_format();  // the widened operations' new weights
 }
 
 }  // namespace probnas

@@ -162,7 +162,7 @@ torch::Tensor MultiBranchNet::forward(const torch::Tensor& x, const ArchSample& 
                       backward.sizes() == forward.sizes(),
                   "shake-shake weights must be [batch, branches] = [", x.size(0), ", ", kernels_.size(), "], got ",
                   forward.sizes(), " and ", backward.sizes());
-  auto h = torch::relu(stem_bn_->forward(stem_conv_->forward(x)));
+  auto h = torch::relu(stem_bn_->forward(stem_conv_->forward(in_memory_format(x))));
   size_t next = 0;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const auto& block = blocks_[i];

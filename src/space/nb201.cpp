@@ -30,55 +30,15 @@ constexpr size_t kSkip = 1, kConv1 = 2, kConv3 = 3, kPool = 4;  // positions in 
 }  // namespace
 
 torch::Tensor Nb201Cell::stacked_conv(const torch::Tensor& relu_x, int from, size_t op) {
-  std::vector<ReLUConvBN*> ops;
-  for (int to = from + 1; to < kNodes; ++to)
-    ops.push_back(static_cast<ReLUConvBN*>(edges_[static_cast<size_t>(edge_index(to, from))][op].get()));
-  std::vector<torch::Tensor> w, mean, var, gamma, beta;
-  const auto& first = ops.front()->bn_layer();
-  for (auto* o : ops) {
-    w.push_back(o->conv_layer().weight);
-    auto& bn = o->bn_layer();
-    // One batch_norm call serves them all: their options and mode must agree (true of every NB201 cell).
-    PROBNAS_CHECK(bn.options.affine() == first.options.affine() &&
-                      bn.options.track_running_stats() == first.options.track_running_stats() &&
-                      bn.options.momentum() == first.options.momentum() && bn.options.eps() == first.options.eps() &&
-                      bn.is_training() == first.is_training(),
-                  "fused NB201 cell: the BatchNorms of the edges leaving node ", from,
-                  " differ in their options or mode; set_fused(false) computes such a cell edge by edge");
-    if (bn.options.affine()) {
-      gamma.push_back(bn.weight);
-      beta.push_back(bn.bias);
-    }
-    if (bn.options.track_running_stats()) {
-      mean.push_back(bn.running_mean);
-      var.push_back(bn.running_var);
-    }
+  std::vector<torch::nn::Conv2dImpl*> convs;
+  std::vector<torch::nn::BatchNorm2dImpl*> bns;
+  for (int to = from + 1; to < kNodes; ++to) {
+    auto* o = static_cast<ReLUConvBN*>(edges_[static_cast<size_t>(edge_index(to, from))][op].get());
+    convs.push_back(&o->conv_layer());
+    bns.push_back(&o->bn_layer());
   }
-  // Cell operations keep the resolution: stride 1, "same" padding (kernel / 2), dilation 1.
-  const int64_t kernel = w.front().size(-1);
-  const auto y = torch::conv2d(relu_x, torch::cat(w), {}, 1, kernel / 2);
-  auto& bn0 = ops.front()->bn_layer();
-  const bool training = bn0.is_training();  // the BatchNorm's own mode, as its forward would read it
-  const bool track = bn0.options.track_running_stats(), update = track && training;
-  PROBNAS_CHECK(!training || y.size(0) * y.size(2) * y.size(3) > 1,
-                "BatchNorm in training needs more than one value per channel, got input of size ", y.sizes());
-  torch::Tensor running_mean = track ? torch::cat(mean) : torch::Tensor();
-  torch::Tensor running_var = track ? torch::cat(var) : torch::Tensor();
-  const auto out = torch::batch_norm(y, gamma.empty() ? torch::Tensor() : torch::cat(gamma),
-                                     beta.empty() ? torch::Tensor() : torch::cat(beta), running_mean, running_var,
-                                     training || !track, bn0.options.momentum().value(), bn0.options.eps(),
-                                     at::globalContext().userEnabledCuDNN());
-  if (update) {  // the updated statistics back into each edge's BatchNorm, as its own forward would leave them
-    torch::NoGradGuard no_grad;
-    const int64_t c = bn0.options.num_features();
-    for (size_t t = 0; t < ops.size(); ++t) {
-      auto& bn = ops[t]->bn_layer();
-      bn.running_mean.copy_(running_mean.narrow(0, static_cast<int64_t>(t) * c, c));
-      bn.running_var.copy_(running_var.narrow(0, static_cast<int64_t>(t) * c, c));
-      bn.num_batches_tracked.add_(1);
-    }
-  }
-  return out;
+  return stacked_batch_norm(stacked_conv2d(relu_x, convs), bns,
+                            "fused NB201 cell, node " + std::to_string(from));
 }
 
 torch::Tensor Nb201Cell::fused_forward(const torch::Tensor& x, const torch::Tensor& weights) {
@@ -86,26 +46,20 @@ torch::Tensor Nb201Cell::fused_forward(const torch::Tensor& x, const torch::Tens
   std::vector<torch::Tensor> sums(kNodes);
   for (int from = 0; from + 1 < kNodes; ++from) {
     const torch::Tensor& in = nodes[static_cast<size_t>(from)];
-    const int64_t targets = kNodes - 1 - from;
-    // [T, 5] rows of the edges leaving `from` (stacked on the device: no host copy), as
-    // [T, 1, 1, 1] factors per operation.
-    std::vector<torch::Tensor> rows;
-    for (int to = from + 1; to < kNodes; ++to) rows.push_back(weights[edge_index(to, from)]);
-    const auto w = torch::stack(rows);
-    // In the term's type, as a 0-dim weight times an operation's output is (bf16 stays bf16 under autocast).
-    auto factor = [&](size_t op, const torch::Tensor& term) {
-      return w.select(1, static_cast<int64_t>(op)).view({targets, 1, 1, 1}).to(term.scalar_type());
-    };
     const auto r = torch::relu(in);
-    const auto shape = std::vector<int64_t>{in.size(0), targets, in.size(1), in.size(2), in.size(3)};
-    const auto conv3 = stacked_conv(r, from, kConv3).view(shape), conv1 = stacked_conv(r, from, kConv1).view(shape);
-    const auto pooled = torch::avg_pool2d(in, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false).unsqueeze(1);
-    const auto skip = in.unsqueeze(1);
-    const auto mixed = conv3 * factor(kConv3, conv3) + conv1 * factor(kConv1, conv1) + pooled * factor(kPool, pooled) +
-                       skip * factor(kSkip, skip);
-    for (int64_t t = 0; t < targets; ++t) {
-      const int to = from + 1 + static_cast<int>(t);
-      sums[static_cast<size_t>(to)] = add_defined(sums[static_cast<size_t>(to)], mixed.select(1, t));
+    const auto conv3 = stacked_conv(r, from, kConv3), conv1 = stacked_conv(r, from, kConv1);
+    const auto pooled = torch::avg_pool2d(in, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+    const int64_t c = in.size(1);
+    // Target by target, on the stacked outputs split by target (one concatenation in the backward
+    // pass), with 0-dim weights (no host copy).
+    const auto c3 = conv3.split(c, 1), c1 = conv1.split(c, 1);
+    for (int to = from + 1; to < kNodes; ++to) {
+      const auto t = static_cast<size_t>(to - from - 1);
+      const auto w = weights[edge_index(to, from)];
+      auto at = [&](size_t op) { return w[static_cast<int64_t>(op)]; };
+      // In kNb201Ops's order, as the reference sums them.
+      const auto mixed = in * at(kSkip) + c1[t] * at(kConv1) + c3[t] * at(kConv3) + pooled * at(kPool);
+      sums[static_cast<size_t>(to)] = add_defined(sums[static_cast<size_t>(to)], mixed);
     }
     nodes.push_back(sums[static_cast<size_t>(from + 1)]);
   }
@@ -168,7 +122,7 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
     PROBNAS_CHECK(w.dim() == 2 && w.size(0) == Nb201Cell::kEdges && w.size(1) == static_cast<int64_t>(kNb201Ops.size()),
                   "NB201 mixing weights must be [6, 5], got ", w.sizes());
   if (choice) PROBNAS_CHECK(choice->size() == Nb201Cell::kEdges, "NB201 needs 6 choices, got ", choice->size());
-  auto h = stem_->forward(x);
+  auto h = stem_->forward(in_memory_format(x));
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (is_cell_[i]) h = std::static_pointer_cast<Nb201Cell>(layers_[i])->forward(h, w, choice);
     else h = std::static_pointer_cast<ResNetBasicBlock>(layers_[i])->forward(h);
@@ -181,6 +135,11 @@ torch::Tensor Nb201Supernet::forward(const torch::Tensor& x, const ArchSample& a
 void Nb201Supernet::set_fused(bool fused) {
   for (size_t i = 0; i < layers_.size(); ++i)
     if (is_cell_[i]) std::static_pointer_cast<Nb201Cell>(layers_[i])->set_fused(fused);
+}
+
+void Supernet::set_channels_last(bool on) {
+  channels_last_ = on;
+  apply_memory_format();
 }
 
 void Supernet::prune_operations(const std::vector<torch::Tensor>&) {

@@ -53,6 +53,101 @@ torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, 
   return sum;
 }
 
+namespace {
+// A convolution's explicit padding (null for "same"/"valid"), and whether it pads with zeros. The
+// options hold c10::variant in LibTorch 1.x and std::variant in 2.x: the unqualified calls find
+// either (argument-dependent lookup beside the std names).
+template <class Variant>
+const torch::ExpandingArray<2>* explicit_padding(const Variant& padding) {
+  using std::get_if;
+  return get_if<torch::ExpandingArray<2>>(&padding);
+}
+template <class Variant>
+bool pads_with_zeros(const Variant& mode) {
+  using std::holds_alternative;
+  return holds_alternative<torch::enumtype::kZeros>(mode);
+}
+}  // namespace
+
+torch::Tensor stacked_conv2d(const torch::Tensor& x, const std::vector<nn::Conv2dImpl*>& convs) {
+  PROBNAS_CHECK(!convs.empty(), "stacked convolution of no edges");
+  const auto& first = *convs.front();
+  const auto& o = first.options;
+  if (convs.size() == 1) return convs.front()->forward(x);
+  const auto t = static_cast<int64_t>(convs.size());
+  const auto* pad = explicit_padding(o.padding());
+  PROBNAS_CHECK(pad, "stacked convolution: explicit padding needed");
+  std::vector<torch::Tensor> w;
+  for (auto* c : convs) {
+    const auto* p = explicit_padding(c->options.padding());
+    PROBNAS_CHECK(c->weight.sizes() == first.weight.sizes() && *c->options.stride() == *o.stride() &&
+                      p && **p == **pad && *c->options.dilation() == *o.dilation() &&
+                      c->options.groups() == o.groups() && !c->options.bias() &&
+                      pads_with_zeros(c->options.padding_mode()),
+                  "stacked convolution: the edges' convolutions differ in shape or options");
+    w.push_back(c->weight);
+  }
+  const int64_t c_in = first.weight.size(1) * o.groups();
+  int64_t groups = 0;
+  if (x.size(1) == c_in) {
+    PROBNAS_CHECK(o.groups() == 1, "stacked convolution: a grouped convolution needs each edge's own input");
+    groups = 1;
+  } else {
+    PROBNAS_CHECK(x.size(1) == t * c_in, "stacked convolution: input of ", x.size(1), " channels for ", t,
+                  " edges of ", c_in);
+    groups = t * o.groups();
+  }
+  return torch::conv2d(x, torch::cat(w), {}, o.stride(), *pad, o.dilation(), groups);
+}
+
+torch::Tensor stacked_batch_norm(const torch::Tensor& y, const std::vector<nn::BatchNorm2dImpl*>& bns,
+                                 const std::string& what) {
+  PROBNAS_CHECK(!bns.empty(), "stacked BatchNorm of no edges");
+  auto& first = *bns.front();
+  if (bns.size() == 1) return bns.front()->forward(y);
+  std::vector<torch::Tensor> mean, var, gamma, beta;
+  for (auto* bn : bns) {
+    // One batch_norm call serves them all: their options and mode must agree.
+    PROBNAS_CHECK(bn->options.affine() == first.options.affine() &&
+                      bn->options.track_running_stats() == first.options.track_running_stats() &&
+                      bn->options.momentum() == first.options.momentum() && bn->options.eps() == first.options.eps() &&
+                      bn->options.num_features() == first.options.num_features() &&
+                      bn->is_training() == first.is_training(),
+                  what, ": the BatchNorms of the edges leaving one node differ in their options or mode; "
+                  "compute such a cell edge by edge (set_fused(false))");
+    if (bn->options.affine()) {
+      gamma.push_back(bn->weight);
+      beta.push_back(bn->bias);
+    }
+    if (bn->options.track_running_stats()) {
+      mean.push_back(bn->running_mean);
+      var.push_back(bn->running_var);
+    }
+  }
+  const bool training = first.is_training();  // the BatchNorm's own mode, as its forward would read it
+  const bool track = first.options.track_running_stats(), update = track && training;
+  PROBNAS_CHECK(!training || y.size(0) * y.size(2) * y.size(3) > 1,
+                "BatchNorm in training needs more than one value per channel, got input of size ", y.sizes());
+  PROBNAS_CHECK(first.options.momentum().has_value(), what, ": a cumulative-average BatchNorm (momentum unset) "
+                "cannot be stacked");
+  torch::Tensor running_mean = track ? torch::cat(mean) : torch::Tensor();
+  torch::Tensor running_var = track ? torch::cat(var) : torch::Tensor();
+  const auto out = torch::batch_norm(y, gamma.empty() ? torch::Tensor() : torch::cat(gamma),
+                                     beta.empty() ? torch::Tensor() : torch::cat(beta), running_mean, running_var,
+                                     training || !track, first.options.momentum().value(), first.options.eps(),
+                                     at::globalContext().userEnabledCuDNN());
+  if (update) {  // the updated statistics back into each BatchNorm, as its own forward would leave them
+    torch::NoGradGuard no_grad;
+    const int64_t c = first.options.num_features();
+    for (size_t t = 0; t < bns.size(); ++t) {
+      bns[t]->running_mean.copy_(running_mean.narrow(0, static_cast<int64_t>(t) * c, c));
+      bns[t]->running_var.copy_(running_var.narrow(0, static_cast<int64_t>(t) * c, c));
+      bns[t]->num_batches_tracked.add_(1);
+    }
+  }
+  return out;
+}
+
 Widener::Widener(const RngKey& key) : gen_(make_generator(key)) {}
 
 torch::Tensor Widener::mapping(int64_t c_old, int64_t c_new) {
@@ -76,6 +171,21 @@ torch::Tensor Widener::apply(const torch::Tensor& tensor, torch::Tensor state) c
 
 void Op::widen(int64_t, Widener&) {
   PROBNAS_FAIL("operation ", name(), " cannot be widened (progressive learning widens the DARTS-space operations)");
+}
+
+void to_memory_format(torch::nn::Module& module, bool channels_last) {
+  torch::NoGradGuard no_grad;
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  auto convert = [&](torch::Tensor& t) {
+    if (t.defined() && t.dim() == 4 && !t.is_contiguous(format)) t.set_data(t.data().contiguous(format));
+  };
+  for (auto& p : module.parameters()) convert(p);
+  for (auto& b : module.buffers()) convert(b);
+}
+
+torch::Tensor images_in_format(const torch::Tensor& x, bool channels_last) {
+  if (x.dim() != 4) return x;
+  return x.contiguous(channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
 }
 
 void widen_conv_out(nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener) {

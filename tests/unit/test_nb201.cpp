@@ -93,12 +93,20 @@ TEST(Nb201, MixingWeightGradientReachesEveryNonZeroOperation) {
 // The fused cell (one ReLU, one stacked convolution per kernel size and one pooling per source
 // node) against the reference, one edge and operation at a time: outputs, every gradient and the
 // BatchNorm running statistics, in training and in evaluation mode.
+// Fused cells, and both paths in channels-last memory, against the NCHW reference.
 TEST(Nb201, FusedCellsEqualTheOneEdgeAtATimeReference) {
+  struct Variant {
+    bool fused, channels_last;
+  };
+  for (const Variant v : {Variant{true, false}, Variant{true, true}, Variant{false, true}})
   for (const int64_t C : {4, 16}) {
+    SCOPED_TRACE(std::string(v.fused ? "fused" : "one edge at a time") + (v.channels_last ? ", channels-last" : ""));
     SpaceOptions o;
     o.channels = C, o.cells_per_stage = 2, o.input_channels = 3, o.classes = 10;
     torch::manual_seed(8);
     auto fused = std::static_pointer_cast<Nb201Supernet>(make_supernet(o));
+    fused->set_fused(v.fused);
+    fused->set_channels_last(v.channels_last);
     torch::manual_seed(8);
     auto reference = std::static_pointer_cast<Nb201Supernet>(make_supernet(o));
     reference->set_fused(false);

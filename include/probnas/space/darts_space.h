@@ -26,6 +26,8 @@ class SepConv : public Op {
   SepConv(int64_t c_in, int64_t c_out, int64_t kernel, int64_t stride, int64_t padding, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
   void widen(int64_t channels, Widener& widener) override;
+  // ReLU 0, depthwise 1, pointwise 2, BN 3, ReLU 4, depthwise 5, pointwise 6, BN 7.
+  torch::nn::Sequential& body() { return body_; }
 
  private:
   torch::nn::Sequential body_{nullptr};
@@ -38,6 +40,8 @@ class DilConv : public Op {
           const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
   void widen(int64_t channels, Widener& widener) override;
+  // ReLU 0, depthwise 1, pointwise 2, BN 3.
+  torch::nn::Sequential& body() { return body_; }
 
  private:
   torch::nn::Sequential body_{nullptr};
@@ -49,6 +53,9 @@ class DartsPool : public Op {
   DartsPool(int64_t channels, int64_t stride, bool average, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
   void widen(int64_t channels, Widener& widener) override;
+  // The pooling alone, without the BN.
+  torch::Tensor pool(const torch::Tensor& x) const;
+  torch::nn::BatchNorm2dImpl& bn_layer() { return *bn_; }
 
  private:
   int64_t stride_;
@@ -85,6 +92,14 @@ class DartsCell : public torch::nn::Module {
   void set_partial_channels(int64_t k, Widener& widener);
   // The operations of edge `e` (null where pruned).
   const std::vector<OpPtr>& edge(int64_t e) const { return edges_[static_cast<size_t>(e)]; }
+  // Mixing weights alone (DrNAS, DARTS) run the fused forward, per source node: one ReLU for all
+  // the convolutions of all its outgoing edges, each pooling once (one BatchNorm per edge), the
+  // factorized reductions of all edges in one convolution per half (weights stacked along the
+  // output channels, one BatchNorm over them) and the partial-channel bypass once. The separable
+  // and dilated convolutions run edge by edge: stacked as grouped convolutions they were slower on
+  // the CPU (docs/benchmarks.md). Pruned operations are skipped. false: one edge and operation at a
+  // time (the reference the tests compare with). Parameters and buffers are the same either way.
+  void set_fused(bool fused) { fused_ = fused; }
 
   // Edge `e`'s output for input `x` (weights [14, ops] or choices as in forward).
   torch::Tensor edge_output(int64_t e, const torch::Tensor& x, const torch::Tensor& weights,
@@ -97,6 +112,14 @@ class DartsCell : public torch::nn::Module {
   std::shared_ptr<Op> pre0_, pre1_;
   std::vector<std::vector<OpPtr>> edges_;  // [edge][op]
   std::vector<int64_t> strides_;           // per edge: 2 for a reduction cell's edges from its inputs
+  bool fused_ = true;
+
+  torch::Tensor fused_forward(const torch::Tensor& s0, const torch::Tensor& s1, const torch::Tensor& weights,
+                              const torch::Tensor& edge_weights);
+  // The mixed outputs of `edges` (all leaving state `x`, in order), fused as set_fused describes;
+  // undefined where nothing contributes (K = 1, every operation `none` or pruned).
+  std::vector<torch::Tensor> fused_edges(const torch::Tensor& x, const std::vector<int64_t>& edges,
+                                         const torch::Tensor& weights);
 
   // A node whose every input contributes nothing: zeros at the node's size.
   torch::Tensor zero_node(const torch::Tensor& s1) const;
@@ -120,6 +143,7 @@ class DartsSupernet : public Supernet {
   void prune_operations(const std::vector<torch::Tensor>& keep) override;
   void set_partial_channels(int64_t k, Widener& widener) override;
   int64_t partial_channels() const override { return k_; }
+  void set_fused(bool fused) override;  // see DartsCell::set_fused
   const std::vector<std::shared_ptr<DartsCell>>& cells() const { return cells_; }
 
  private:

@@ -39,7 +39,7 @@ class Nb201Supernet : public Supernet {
   torch::Tensor forward(const torch::Tensor& x, const ArchSample& arch) override;
   const ArchShape& arch_shape() const override { return shape_; }
   std::string space_name() const override { return "nb201"; }
-  void set_fused(bool fused);  // see Nb201Cell::set_fused
+  void set_fused(bool fused) override;  // see Nb201Cell::set_fused
 
  private:
   ArchShape shape_;

@@ -87,6 +87,11 @@ class FactorizedReduce : public Op {
   FactorizedReduce(int64_t c_in, int64_t c_out, int64_t stride, const BnOptions& bn);
   torch::Tensor forward(const torch::Tensor& x) override;
   void widen(int64_t channels, Widener& widener) override;
+  int64_t stride() const { return stride_; }
+  // Stride 2: the two half-width convolutions; stride 1: conv_a alone (conv_b null).
+  torch::nn::Conv2dImpl* conv_a() { return conv_a_.get(); }
+  torch::nn::Conv2dImpl* conv_b() { return conv_b_ ? conv_b_.get() : nullptr; }
+  torch::nn::BatchNorm2dImpl& bn_layer() { return *bn_; }
 
  private:
   int64_t stride_;
@@ -120,6 +125,13 @@ class ResNetBasicBlock : public Op {
   std::shared_ptr<ReLUConvBN> project_;
 };
 
+// Memory format: every 4-D parameter and buffer of `module` made channels-last (NHWC) or, with
+// false, contiguous (NCHW), in place (the tensors keep their identity, so optimiser state that
+// refers to them stays valid).
+void to_memory_format(torch::nn::Module& module, bool channels_last);
+// 4-D images in that format (others unchanged).
+torch::Tensor images_in_format(const torch::Tensor& x, bool channels_last);
+
 // In-place widening of layers by a channel mapping g (see Widener): a convolution's output or
 // input channels, a depthwise convolution's channels (and groups), a BatchNorm's channels.
 void widen_conv_out(torch::nn::Conv2dImpl& conv, const torch::Tensor& map, Widener& widener);
@@ -135,6 +147,18 @@ void widen_bn(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& map, Widener&
 // when nothing contributes. Pruned operations are null: skipped (their weight is 0).
 torch::Tensor mixed_edge(const std::vector<OpPtr>& ops, const torch::Tensor& x, const torch::Tensor& weights,
                          const int64_t* choice);
+// Fused supernets (one call for all the edges that leave a node):
+// `convs` are T convolutions of the same shape and options (one per edge); their weights are
+// stacked along the output channels and applied in one call. `x` is either the edges' common input
+// (C_in channels; each convolution must then have groups 1) or their inputs stacked along the
+// channels (T * C_in channels, edge t's at t * C_in), which runs as a grouped convolution (a
+// depthwise convolution stays depthwise). The output is [B, T * C_out, H, W], edge by edge.
+torch::Tensor stacked_conv2d(const torch::Tensor& x, const std::vector<torch::nn::Conv2dImpl*>& convs);
+// T BatchNorms of C channels each applied to `y` [B, T * C, H, W] (edge t's at t * C) in one call,
+// as each one's own forward would: the same options and mode are required (`what` names the
+// place in the error), and in training the updated running statistics go back to each one.
+torch::Tensor stacked_batch_norm(const torch::Tensor& y, const std::vector<torch::nn::BatchNorm2dImpl*>& bns,
+                                 const std::string& what);
 // `sum + term`, where either may be undefined (no contribution).
 torch::Tensor add_defined(const torch::Tensor& sum, const torch::Tensor& term);
 

@@ -32,6 +32,24 @@ class Supernet : public torch::nn::Module {
   virtual void prune_operations(const std::vector<torch::Tensor>& keep);
   virtual void set_partial_channels(int64_t k, Widener& widener);
   virtual int64_t partial_channels() const { return 1; }
+  // Fused cells (the default where a space has them) or one edge and operation at a time, the
+  // reference path the tests compare the fused one with. Spaces without fused cells ignore it.
+  virtual void set_fused(bool) {}
+  // Channels-last (NHWC) memory for every 4-D weight and for the images `forward` takes: oneDNN's
+  // fast layout on CPU (see run.channels_last). Values agree with NCHW up to float rounding;
+  // checkpoints stay NCHW (they are written contiguous) and load into either. Kept through
+  // progressive widening.
+  void set_channels_last(bool on);
+  bool channels_last() const { return channels_last_; }
+
+ protected:
+  // The images in the supernet's memory format: the first step of every space's forward.
+  torch::Tensor in_memory_format(const torch::Tensor& x) const { return images_in_format(x, channels_last_); }
+  // Re-applies the memory format to weights an operation rebuilt (after widening).
+  void apply_memory_format() { to_memory_format(*this, channels_last_); }
+
+ private:
+  bool channels_last_ = false;
 };
 
 struct SpaceOptions {
