@@ -23,8 +23,9 @@
 // launches. On CUDA it adds the GPU's own time per step (CUDA events, "gpu_step_ms_median") and, from Kineto's
 // record of --profile-steps more steps, "gpu_busy_share": the union of the GPU's kernels, copies and
 // memsets over the steps' wall time (1.0: the GPU never waits for the host). --cudnn-benchmark,
-// --channels-last, --bf16 (autocast) and --tf32 try the speed options one by one:
-//   bench_search_step --device cuda --methods drnas,darts --channels-last
+// --channels-last (as run.channels_last: auto, on, off), --bf16 (autocast) and --tf32 try the speed
+// options one by one:
+//   bench_search_step --device cuda --methods drnas,darts --channels-last on
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -38,7 +39,9 @@
 #include "probnas/comm/communicator.h"
 #include "probnas/comm/device_communicator.h"
 #include "probnas/core/device.h"
+#include "probnas/core/error.h"
 #include "probnas/core/timer.h"
+#include "probnas/engine/run_options.h"
 #include "probnas/method/darts/darts.h"
 #include "probnas/method/drnas/drnas.h"
 #include "probnas/method/gdas/gdas.h"
@@ -90,7 +93,8 @@ int main(int argc, char** argv) {
   int64_t batch = 64, channels = 16, cells = 5, size = 32, warmup = 2, steps = 10, k = 1, then_k = 0, then_keep = 0;
   int threads = 0;
   int64_t micro_batches = 0, samples = 8, arch_batch = 0, profile_steps = 5;
-  bool cudnn_benchmark = false, channels_last = false, bf16 = false, unfused = false;
+  bool cudnn_benchmark = false, bf16 = false, unfused = false;
+  std::string channels_last_setting = "auto", fused_setting = "auto";
   std::string tf32 = "default", comm_backend = "auto";
   po::options_description desc("bench_search_step options");
   desc.add_options()("help,h", "this help")
@@ -117,12 +121,14 @@ int main(int argc, char** argv) {
       ("micro-batches", po::value(&micro_batches)->default_value(0), "micro-batches per global batch (0: one per rank)")
       ("profile-steps", po::value(&profile_steps)->default_value(5), "CUDA: steps recorded by the profiler for "
                                                                      "gpu_busy_share (0: none)")
-      ("unfused", po::bool_switch(&unfused), "NB201: one edge and operation at a time (the reference path), not the "
-                                             "fused cells")
+      ("fused", po::value(&fused_setting)->default_value("auto"),
+       "NB201 and DARTS space, as run.fused: auto (the engine's default: fused, except NB201 in channels-last), on "
+       "(fused cells), off (one edge and operation at a time, the reference path)")
+      ("unfused", po::bool_switch(&unfused), "the same as --fused off")
       ("cudnn-benchmark", po::bool_switch(&cudnn_benchmark), "cuDNN picks the fastest convolution algorithms")
-      ("channels-last", po::bool_switch(&channels_last), "NHWC memory format for images and convolution weights (the "
-                                                          "summed gradients stay NCHW views, so the fused optimiser "
-                                                          "takes its per-tensor path)")
+      ("channels-last", po::value(&channels_last_setting)->default_value("auto"),
+       "NHWC memory format for images and convolution weights, as run.channels_last: auto (on for cpu, off for "
+       "cuda, the engine's default), on, off")
       ("bf16", po::bool_switch(&bf16), "bf16 autocast for the step's forward and backward passes")
       ("comm-backend", po::value(&comm_backend)->default_value("auto"), "auto, mpi or nccl (as comm.backend; nccl on "
                                                                           "one rank times NCCL's reduction on one GPU)")
@@ -145,6 +151,12 @@ int main(int argc, char** argv) {
     auto world = make_world_communicator();
     const int used_threads = configure_threads(threads > 0 ? threads : default_threads_per_rank(*world));
     const c10::Device device = select_device(device_name, world->local_rank());
+    PROBNAS_CHECK(channels_last_setting == "auto" || channels_last_setting == "on" || channels_last_setting == "off",
+                  "--channels-last ", channels_last_setting, " (allowed: auto, on, off)");
+    const bool channels_last = use_channels_last(channels_last_setting, device.is_cuda());
+    PROBNAS_CHECK(fused_setting == "auto" || fused_setting == "on" || fused_setting == "off", "--fused ",
+                  fused_setting, " (allowed: auto, on, off)");
+    const bool fused = !unfused && use_fused_cells(fused_setting, space_name, channels_last);
     auto comm = make_device_communicator(*world, device, comm_backend);
     const bool reduce = comm->size() > 1 || comm_backend == "nccl";
     if (micro_batches == 0) micro_batches = comm->size();
@@ -195,8 +207,9 @@ int main(int argc, char** argv) {
       space.cells_per_stage = cells, space.cells = cells, space.partial_channels = k;
       space.stem = stem;
       auto net = make_supernet(space);
-      if (auto nb201 = std::dynamic_pointer_cast<Nb201Supernet>(net)) nb201->set_fused(!unfused);
       net->to(device);
+      net->set_channels_last(channels_last);
+      net->set_fused(fused);
       GradientMethodOptions go;
       const int64_t ops = net->arch_shape().front().num_ops();
       if (then_k > 0) go.stages = {{1, k, ops}, {1, then_k, then_keep > 0 ? then_keep : (ops + 1) / 2}};
@@ -223,13 +236,6 @@ int main(int argc, char** argv) {
       for (const auto& p : net->parameters()) weights += p.numel();
       auto tb = loader(0, batch, "w", m->splits_samples()).batch(0, 0);
       auto vb = loader(batch, arch_batch, "a", m->splits_samples()).batch(0, 0);
-      if (channels_last) {
-        torch::NoGradGuard no_grad;
-        for (auto& p : net->parameters())
-          if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-        for (auto* list : {&tb, &vb})
-          for (auto& b : *list) b.x = b.x.contiguous(at::MemoryFormat::ChannelsLast);
-      }
       StepMetrics metrics;
       StepContext ctx;
       ctx.key = RngKey(0);
@@ -319,7 +325,7 @@ int main(int argc, char** argv) {
       j["weights"] = weights;
       j["image"] = "3x" + std::to_string(size) + "x" + std::to_string(size);
       j["steps"] = steps;
-      if (space_name == "nb201") j["fused"] = !unfused;
+      if (space_name != "multibranch") j["fused"] = fused;
       // Both halves of a step (weights and architecture), and the weight batch alone: the unit of the
       // official DrNAS code's images per second.
       j["images_per_s"] = static_cast<double>(batch + arch_batch) * static_cast<double>(steps) / (total / 1e3);

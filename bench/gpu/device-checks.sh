@@ -55,7 +55,7 @@ if [ "$bench" = 1 ]; then
   for m in drnas darts; do
     run_case eager --methods $m
     run_case cudnn_benchmark --methods $m --cudnn-benchmark
-    run_case channels_last --methods $m --cudnn-benchmark --channels-last
+    run_case channels_last --methods $m --cudnn-benchmark --channels-last on
     run_case bf16 --methods $m --cudnn-benchmark --bf16
     run_case eager --methods $m --space darts --cells 8 --channels 16
     run_case cudnn_benchmark --methods $m --space darts --cells 8 --channels 16 --cudnn-benchmark

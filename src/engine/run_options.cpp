@@ -16,6 +16,18 @@ OptionBinding<RunOptions> run_options(const std::string& dir_help) {
       .integer("run.threads", &O::threads, 0, 0, 4096,
                "intra-op CPU threads per rank (0: the node's cores / ranks on the node)")
       .resumable()
+      .choice("run.channels_last", &O::channels_last, "auto", {"auto", "on", "off"},
+              "channels-last (NHWC) memory for the network's convolution weights and the images: auto is on for "
+              "run.device = cpu, where oneDNN's NHWC kernels run the search step about 1.3-2x faster (docs/"
+              "benchmarks.md), and off for cuda (not yet measured there); values agree with off up to float rounding "
+              "and checkpoints are the same either way")
+      .resumable()
+      .choice("run.fused", &O::fused, "auto", {"auto", "on", "off"},
+              "fused supernet cells (NB201, DARTS space), with the mixing weights alone (DrNAS, DARTS, GibbsNAS): "
+              "per source node one ReLU, stacked convolutions and one pooling, operations with weight 0 skipped; "
+              "off: one edge and operation at a time (the reference path); auto: on, except NB201 with channels-last "
+              "memory, where one edge at a time measured faster on CPU (docs/benchmarks.md)")
+      .resumable()
       .real("run.progress_interval", &O::progress_interval, 10, 0, 86400,
             "seconds between progress lines on stderr (0: every step)")
       .resumable()
@@ -30,6 +42,16 @@ OptionBinding<RunOptions> run_options(const std::string& dir_help) {
                "second run on the folder stops at once naming the holder (false: for file systems without locks, "
                "some NFS set-ups; nothing then stops two runs writing one folder)")
       .resumable();
+}
+
+bool use_channels_last(const std::string& setting, bool cuda) {
+  if (setting == "auto") return !cuda;
+  return setting == "on";
+}
+
+bool use_fused_cells(const std::string& setting, const std::string& space, bool channels_last) {
+  if (setting == "auto") return !(space == "nb201" && channels_last);
+  return setting == "on";
 }
 
 OptionBinding<ReportOptions> report_options(const std::string& help) {

@@ -204,6 +204,8 @@ Search::Search(const SearchSettings& s, Communicator& world, bool sample_only)
   torch::manual_seed(key_.with("weights-init").value());
   net_ = make_supernet(space);
   net_->to(env_.device);
+  net_->set_channels_last(use_channels_last(s.run.channels_last, env_.device.is_cuda()));
+  net_->set_fused(use_fused_cells(s.run.fused, s.search.space, net_->channels_last()));
   MethodBuild build;
   build.net = net_;
   build.key = key_;
@@ -288,7 +290,11 @@ void Search::log_start() const {
                     << " weights), " << data_->name() << " " << data_->size() << " images ("
                     << weight_loader_->examples() << " weights / " << arch_loader_->examples() << " architecture), "
                     << comm_.size() << " rank" << (comm_.size() > 1 ? "s" : "") << ", "
-                    << device_description(env_.device)
+                    << device_description(env_.device) << ", " << (net_->channels_last() ? "channels-last" : "NCHW")
+                    << (space.space != "multibranch" ? use_fused_cells(s_.run.fused, space.space, net_->channels_last())
+                                                           ? ", fused cells"
+                                                           : ", one edge at a time"
+                                                     : "")
                     << (comm_.size() > 1 ? ", " + std::to_string(comm_.node_count()) + " node(s)" : "");
   PROBNAS_LOG(info) << epochs_ << " epochs x " << steps_per_epoch_ << " steps of " << so_.global_batch << " images in "
                     << so_.micro_batches << " micro-batch" << (so_.micro_batches > 1 ? "es" : "") << " ("

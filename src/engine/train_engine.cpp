@@ -102,6 +102,7 @@ class Training {
   SplitOptions so_;
   TransformOptions test_transform_;
   std::shared_ptr<EvalNetwork> net_;
+  bool channels_last_ = false;  // run.channels_last resolved for the device
   int64_t params_ = 0, params_aux_ = 0, flops_ = 0;
   std::vector<torch::Tensor> weights_;
   std::optional<Sgd> optimizer_;
@@ -193,6 +194,8 @@ Training::Training(const TrainSettings& s, Communicator& world)
     net_ = make_eval_network(genotype_, eo);
   }
   net_->to(env_.device);
+  channels_last_ = use_channels_last(s.run.channels_last, env_.device.is_cuda());
+  to_memory_format(*net_, channels_last_);
   params_ = net_->parameters_main();
   params_aux_ = net_->parameters_auxiliary();
   flops_ = net_->multiply_adds(image_size_, image_size_);
@@ -311,7 +314,7 @@ int64_t Training::step(int64_t epoch, int64_t s, int64_t g) {
   BatchNormSum norms(*net_, so_.micro_batches);
   for (const Batch& b : loader_->batch(epoch, s)) {
     auto gen = make_generator(key_.with("drop-path").with(static_cast<uint64_t>(g)).with(static_cast<uint64_t>(b.index)));
-    const EvalOutput out = net_->forward(b.x, drop_prob_, &gen);
+    const EvalOutput out = net_->forward(images_in_format(b.x, channels_last_), drop_prob_, &gen);
     auto loss = cross_entropy_sum(out.logits, b.y, protocol_.label_smoothing);
     if (out.aux_logits.defined())
       loss = loss + protocol_.auxiliary_weight * cross_entropy_sum(out.aux_logits, b.y, protocol_.label_smoothing);

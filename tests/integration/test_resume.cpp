@@ -113,6 +113,30 @@ TEST(ResumeCli, KilledSearchResumesBitwiseIdentical) {
   EXPECT_TRUE(fs::exists(dir + "/checkpoints/ckpt-12.h5"));
 }
 
+// run.channels_last and run.fused change how a step is computed, not what: a search stopped in
+// NCHW memory, one edge at a time, resumes in channels-last memory with fused cells (both may
+// change on resume) and ends on the uninterrupted NCHW search's genotype, its weights, method and
+// optimiser state equal up to float rounding.
+TEST(ResumeCli, ASearchStoppedInNchwMemoryResumesInChannelsLastWithFusedCells) {
+  // One epoch: on these random labels float rounding differences grow chaotically over longer runs
+  // (weights 1e-2 apart after 3 epochs, and the near-uniform genotype flips), within 1e-5 at step 8.
+  const std::string one_epoch = kTiny + "--search.epochs 1 --ckpt.interval_steps 4 ";
+  const std::string nchw = one_epoch + "--run.channels_last off --run.fused off ";
+  const std::string& ref = reference(nchw);
+  TempDir tmp;
+  const std::string dir = tmp.file("run");
+  const auto killed =
+      run_shell("PROBNAS_FAIL_AT=0:5:KILL " + std::string(PROBNAS_BINARY) + " search " + nchw + "--run.dir " + dir);
+  EXPECT_NE(killed.code, 0) << killed.output;
+  EXPECT_NE(killed.output.find("NCHW, one edge at a time"), std::string::npos) << killed.output;
+  ASSERT_TRUE(fs::exists(dir + "/checkpoints/ckpt-4.h5")) << killed.output;
+  const auto resumed = run("search " + one_epoch + "--run.channels_last on --run.fused on --run.dir " + dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("(step 4 of 8"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("channels-last, fused cells"), std::string::npos) << resumed.output;
+  expect_same_search(ref, dir, 1e-5, 8);
+}
+
 // A checkpoint written by the release before the restructuring (tests/fixtures/checkpoint-0.1.0)
 // resumes with today's probnas: its schema reads, its resume hash matches today's config, and the
 // search ends on the same metrics line as the uninterrupted old run.

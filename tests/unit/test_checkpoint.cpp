@@ -18,7 +18,9 @@
 #include "probnas/core/config.h"
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
+#include "probnas/ckpt/torch_state.h"
 #include "probnas/engine/run_support.h"
+#include "probnas/space/supernet.h"
 #include "test_support.h"
 
 namespace probnas {
@@ -147,6 +149,55 @@ TEST(CheckpointState, WriteStateReadStateRoundTrip) {
 
 // ---------------------------------------------------------------------------------------------
 // write_file
+
+// run.channels_last changes the weights' memory layout, not the file: a channels-last supernet
+// writes NCHW datasets (each equal to the weight read in NCHW order), and the file loads into a
+// supernet of either layout, which keeps its own layout.
+TEST(CheckpointState, ChannelsLastWeightsAreWrittenInTheNchwLayoutAndLoadIntoEither) {
+  SpaceOptions o;
+  o.space = "darts", o.channels = 4, o.cells = 3, o.input_channels = 3, o.classes = 5;
+  torch::manual_seed(1);
+  auto saved = make_supernet(o);
+  saved->set_channels_last(true);
+  State s;
+  save_module(s.group("model"), *saved);
+  TempDir dir;
+  const std::string path = dir.file("cl.h5");
+  {
+    h5::File f = h5::File::create(path);
+    h5::Group root = f.root();
+    h5::Group g = root.create_group("state");
+    ckpt::write_state(g, s, {});
+    f.close();
+  }
+  h5::File f = h5::File::open(path);
+  const State r = ckpt::read_state(f.root().open_group("state"));
+  size_t convs = 0;
+  for (const auto& kv : saved->named_parameters()) {
+    const auto stored = r.group("model").group("parameters").get(kv.key());
+    if (kv.value().dim() == 4) {
+      ASSERT_TRUE(kv.value().is_contiguous(at::MemoryFormat::ChannelsLast)) << kv.key();
+      ++convs;
+    }
+    EXPECT_TRUE(stored.is_contiguous()) << kv.key();
+    // The file's bytes in NCHW order are the weight's values (a layout mix-up would permute them).
+    EXPECT_TRUE(torch::equal(stored.flatten(), kv.value().contiguous().flatten())) << kv.key();
+  }
+  EXPECT_GT(convs, 10u);
+  for (const bool channels_last : {false, true}) {
+    torch::manual_seed(2);  // other initial weights
+    auto loaded = make_supernet(o);
+    loaded->set_channels_last(channels_last);
+    load_module(r.group("model"), *loaded);
+    auto want = saved->named_parameters();
+    for (const auto& kv : loaded->named_parameters()) {
+      EXPECT_TRUE(torch::equal(kv.value(), want[kv.key()])) << kv.key();
+      // (1x1 and depthwise weights are contiguous in both layouts)
+      if (kv.value().dim() == 4 && kv.value().size(1) > 1 && kv.value().size(2) > 1)
+        EXPECT_EQ(kv.value().is_contiguous(at::MemoryFormat::ChannelsLast), channels_last) << kv.key();
+    }
+  }
+}
 
 TEST(CheckpointFile, WriteFileIsCompleteWithAllGroupsAndNoTmp) {
   TempDir dir;
@@ -564,7 +615,8 @@ TEST(CheckpointCompatible, MayChangeOnResume) {
   // these and no others, so a different set would refuse to resume them. A key added later must be
   // among them (run.lock): the checkpoints of earlier releases do not know it.
   const std::set<std::string> expected = {
-      "run.dir", "run.threads", "run.device", "run.resume", "run.progress_interval", "run.log_level", "run.lock", "data.path",
+      "run.dir", "run.threads", "run.device", "run.channels_last", "run.fused", "run.resume", "run.progress_interval",
+      "run.log_level", "run.lock", "data.path",
       "data.test_path", "comm.verify_interval", "comm.backend", "search.epochs", "pgnas.candidates",
       "pgnas.sampling", "pgnas.random_drop", "pgnas.bn", "pgnas.bn_images", "pgnas.eval_images", "pgnas.eval_batch",
       "pgnas.test", "parsec.top_k", "ckpt.interval_steps", "ckpt.interval_minutes", "ckpt.epoch_end", "ckpt.keep",
