@@ -70,6 +70,19 @@ std::vector<std::string> names_in(const std::string& dir) {
 // ---------------------------------------------------------------------------------------------
 // State <-> HDF5
 
+// `s` written as the group "state" of a new HDF5 file at `path`, then read back from the file.
+State written_and_read(const State& s, const std::string& path) {
+  {
+    h5::File f = h5::File::create(path);
+    h5::Group root = f.root();
+    h5::Group g = root.create_group("state");
+    ckpt::write_state(g, s, {});
+    f.close();
+  }
+  h5::File f = h5::File::open(path);
+  return ckpt::read_state(f.root().open_group("state"));
+}
+
 TEST(CheckpointState, WriteStateReadStateRoundTrip) {
   State s;
   s.set_attr("count", int64_t{-7});
@@ -91,16 +104,7 @@ TEST(CheckpointState, WriteStateReadStateRoundTrip) {
   s.group("empty_group");
 
   TempDir dir;
-  const std::string path = dir.file("s.h5");
-  {
-    h5::File f = h5::File::create(path);
-    h5::Group root = f.root();
-    h5::Group g = root.create_group("state");
-    ckpt::write_state(g, s, {});
-    f.close();
-  }
-  h5::File f = h5::File::open(path);
-  const State r = ckpt::read_state(f.root().open_group("state"));
+  const State r = written_and_read(s, dir.file("s.h5"));
 
   EXPECT_EQ(r.attr_int("count"), -7);
   EXPECT_EQ(r.attr_real("rate"), 0.125);
@@ -162,16 +166,7 @@ TEST(CheckpointState, ChannelsLastWeightsAreWrittenInTheNchwLayoutAndLoadIntoEit
   State s;
   save_module(s.group("model"), *saved);
   TempDir dir;
-  const std::string path = dir.file("cl.h5");
-  {
-    h5::File f = h5::File::create(path);
-    h5::Group root = f.root();
-    h5::Group g = root.create_group("state");
-    ckpt::write_state(g, s, {});
-    f.close();
-  }
-  h5::File f = h5::File::open(path);
-  const State r = ckpt::read_state(f.root().open_group("state"));
+  const State r = written_and_read(s, dir.file("cl.h5"));
   size_t convs = 0;
   for (const auto& kv : saved->named_parameters()) {
     const auto stored = r.group("model").group("parameters").get(kv.key());
