@@ -18,13 +18,13 @@ OptionBinding<RunOptions> run_options(const std::string& dir_help) {
       .resumable()
       .choice("run.channels_last", &O::channels_last, "auto", {"auto", "on", "off"},
               "channels-last (NHWC) memory for the network's convolution weights and the images: auto is on for "
-              "run.device = cpu, where oneDNN's NHWC kernels run the search step about 1.3-2x faster (docs/"
+              "run.device = cpu, where oneDNN's NHWC kernels run the search step about 1.7-2.2x faster (docs/"
               "benchmarks.md), and off for cuda (not yet measured there); values agree with off up to float rounding "
               "and checkpoints are the same either way")
       .resumable()
       .choice("run.fused", &O::fused, "auto", {"auto", "on", "off"},
               "fused supernet cells (NB201, DARTS space), with the mixing weights alone (DrNAS, DARTS, GibbsNAS): "
-              "per source node one ReLU, stacked convolutions and one pooling, operations with weight 0 skipped; "
+              "per source node one ReLU, stacked convolutions and one pooling, pruned operations and none skipped; "
               "off: one edge and operation at a time (the reference path); auto: on, except NB201 with channels-last "
               "memory, where one edge at a time measured faster on CPU (docs/benchmarks.md)")
       .resumable()

@@ -292,7 +292,7 @@ void Search::log_start() const {
                     << comm_.size() << " rank" << (comm_.size() > 1 ? "s" : "") << ", "
                     << device_description(env_.device) << ", " << (net_->channels_last() ? "channels-last" : "NCHW")
                     << (space.space != "multibranch" ? use_fused_cells(s_.run.fused, space.space, net_->channels_last())
-                                                           ? ", fused cells"
+                                                           ? ", fused cells for mixing weights"
                                                            : ", one edge at a time"
                                                      : "")
                     << (comm_.size() > 1 ? ", " + std::to_string(comm_.node_count()) + " node(s)" : "");

@@ -44,7 +44,7 @@ namespace {
 // Test accuracy and loss over the whole test split: ranks take every size-th batch, sums reduced.
 StepMetrics::Values evaluate(EvalNetwork& net, const ImageSource& test, const ChannelStats& stats,
                              const TransformOptions& transform, int64_t batch, const c10::Device& device,
-                             Communicator& comm) {
+                             Communicator& comm, bool channels_last) {
   torch::NoGradGuard no_grad;
   net.eval();
   StepMetrics m;
@@ -56,7 +56,7 @@ StepMetrics::Values evaluate(EvalNetwork& net, const ImageSource& test, const Ch
     const auto idx = torch::arange(start, std::min(n, start + batch), torch::kInt64);
     const Examples ex = test.read(idx);
     const auto x = transform_images(ex.images, transform, stats, false, nullptr).to(device);
-    m.add(true, net.forward(x).logits, ex.labels.to(device));
+    m.add(true, net.forward(images_in_format(x, channels_last)).logits, ex.labels.to(device));
   }
   return m.read(comm.size() > 1 ? &comm : nullptr);
 }
@@ -340,7 +340,7 @@ void Training::end_epoch(int64_t epoch, int64_t done) {
   line["train_loss"] = v.train_loss;
   line["train_acc"] = v.train_acc;
   if (s_.train.eval_every > 0 && (epoch + 1) % s_.train.eval_every == 0 && epoch + 1 < epochs_) {
-    const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_);
+    const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_, channels_last_);
     line["test_loss"] = t.val_loss;
     line["test_acc"] = t.val_acc;
   }
@@ -395,7 +395,7 @@ TrainSummary Training::run() {
     return summary;
   }
   // The test split, once more at the end (also when a finished run is started again).
-  const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_);
+  const auto t = evaluate(*net_, *test_, stats_, test_transform_, s_.train.eval_batch, env_.device, comm_, channels_last_);
   summary.test_acc = t.val_acc;
   summary.test_loss = t.val_loss;
   summary.test_images = t.val_count;

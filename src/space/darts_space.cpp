@@ -420,7 +420,9 @@ void DartsSupernet::set_fused(bool fused) {
 void DartsSupernet::set_partial_channels(int64_t k, Widener& widener) {
   for (auto& cell : cells_) cell->set_partial_channels(k, widener);
   k_ = k;
-  apply_memory_format();  // the widened operations' new weights
+  // The widened operations' new weights. Today's are depthwise [C,1,k,k] and 1x1 weights, which are
+  // contiguous in both layouts; an operation with full k x k kernels would need it.
+  apply_memory_format();
 }
 
 }  // namespace probnas

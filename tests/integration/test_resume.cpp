@@ -156,8 +156,8 @@ TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesToTheSameSearch) {
   auto expected = nlohmann::json::parse(read_lines(fixture + "/final-metrics.jsonl").back());
   expected.erase("wall_s");
   expected.erase("images_per_s");
-  // The same keys and text; numbers within 1e-6: the fused NB201 cells, newer than the fixture,
-  // add the operations' outputs in another order (last float32 bits).
+  // The same keys and text; numbers within 1e-6: the channels-last memory of today's CPU default,
+  // newer than the fixture, sums in another order (last float32 bits).
   const auto got = timeless_metrics(dir).back();
   ASSERT_EQ(got.size(), expected.size()) << got.dump() << "\n" << expected.dump();
   std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> same =

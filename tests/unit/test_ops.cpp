@@ -96,3 +96,37 @@ TEST(Ops, GradientsMatchFiniteDifferences) {
 
 }  // namespace
 }  // namespace probnas
+
+namespace probnas {
+namespace {
+
+// to_memory_format changes the layout of every 4-D weight in place: the same tensor objects (an
+// optimiser holding them, and its state keyed by them, stay valid), the same values, and back.
+TEST(Ops, MemoryFormatChangesLayoutInPlaceKeepingTensorsAndValues) {
+  torch::nn::Sequential m(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 5, 3).bias(false)), torch::nn::BatchNorm2d(5),
+                          torch::nn::Conv2d(torch::nn::Conv2dOptions(5, 4, 3).padding(1)));
+  std::vector<torch::Tensor> before, values;
+  for (const auto& p : m->parameters()) {
+    before.push_back(p);
+    values.push_back(p.detach().clone());
+  }
+  for (const bool channels_last : {true, false}) {
+    to_memory_format(*m, channels_last);
+    const auto params = m->parameters();
+    ASSERT_EQ(params.size(), before.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_TRUE(params[i].is_same(before[i])) << i;
+      EXPECT_TRUE(torch::equal(params[i], values[i])) << i;
+      if (params[i].dim() == 4) {
+        EXPECT_EQ(params[i].is_contiguous(at::MemoryFormat::ChannelsLast), channels_last) << i;
+        EXPECT_EQ(params[i].is_contiguous(), !channels_last) << i;
+      }
+    }
+  }
+  const auto x = torch::randn({2, 3, 6, 6});
+  EXPECT_TRUE(images_in_format(x, true).is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(images_in_format(x, true), x));
+}
+
+}  // namespace
+}  // namespace probnas
