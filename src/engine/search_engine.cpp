@@ -290,12 +290,13 @@ void Search::log_start() const {
                     << " weights), " << data_->name() << " " << data_->size() << " images ("
                     << weight_loader_->examples() << " weights / " << arch_loader_->examples() << " architecture), "
                     << comm_.size() << " rank" << (comm_.size() > 1 ? "s" : "") << ", "
-                    << device_description(env_.device) << ", " << (net_->channels_last() ? "channels-last" : "NCHW")
+                    << device_description(env_.device)
+                    << (comm_.size() > 1 ? ", " + std::to_string(comm_.node_count()) + " node(s)" : "") << ", "
+                    << (net_->channels_last() ? "channels-last" : "NCHW")
                     << (space.space != "multibranch" ? use_fused_cells(s_.run.fused, space.space, net_->channels_last())
                                                            ? ", fused cells for mixing weights"
                                                            : ", one edge at a time"
-                                                     : "")
-                    << (comm_.size() > 1 ? ", " + std::to_string(comm_.node_count()) + " node(s)" : "");
+                                                     : "");
   PROBNAS_LOG(info) << epochs_ << " epochs x " << steps_per_epoch_ << " steps of " << so_.global_batch << " images in "
                     << so_.micro_batches << " micro-batch" << (so_.micro_batches > 1 ? "es" : "") << " ("
                     << (method_->splits_samples()

@@ -139,10 +139,13 @@ torch::Tensor stacked_batch_norm(const torch::Tensor& y, const std::vector<nn::B
   if (update) {  // the updated statistics back into each BatchNorm, as its own forward would leave them
     torch::NoGradGuard no_grad;
     const int64_t c = first.options.num_features();
+    // Through .data() (a new version counter), as batch_norm's own in-place update is invisible to
+    // autograd: a graph of an earlier forward that saved these buffers (BatchNorm's backward keeps
+    // them) must stay valid, e.g. PARSEC's paths forward followed by a dense forward before backward.
     for (size_t t = 0; t < bns.size(); ++t) {
-      bns[t]->running_mean.copy_(running_mean.narrow(0, static_cast<int64_t>(t) * c, c));
-      bns[t]->running_var.copy_(running_var.narrow(0, static_cast<int64_t>(t) * c, c));
-      bns[t]->num_batches_tracked.add_(1);
+      bns[t]->running_mean.data().copy_(running_mean.narrow(0, static_cast<int64_t>(t) * c, c));
+      bns[t]->running_var.data().copy_(running_var.narrow(0, static_cast<int64_t>(t) * c, c));
+      bns[t]->num_batches_tracked.data().add_(1);
     }
   }
   return out;

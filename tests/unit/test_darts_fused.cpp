@@ -6,6 +6,8 @@
 // partial channels, pruned operations and widened (progressive) stages, in NCHW and channels-last
 // memory.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <torch/torch.h>
 
 #include "probnas/space/darts_space.h"
@@ -167,6 +169,37 @@ TEST(DartsFusedChoices, GdasChoicesWithWeightsKeepThePerEdgePath) {
   for (int g = 0; g < 2; ++g) EXPECT_TRUE(torch::equal(wf[static_cast<size_t>(g)].grad(), wr[static_cast<size_t>(g)].grad()));
   auto br = reference->named_buffers();
   for (const auto& kv : fused->named_buffers()) EXPECT_TRUE(torch::equal(kv.value(), br[kv.key()])) << kv.key();
+}
+
+}  // namespace
+}  // namespace probnas
+
+namespace probnas {
+namespace {
+
+// A graph built one edge at a time (PARSEC's paths, GDAS's choices) saves each BatchNorm's
+// running statistics for its backward; a fused forward before that backward updates the same
+// statistics (the stacked factorized reduce's BatchNorm) and must not invalidate the graph, as
+// batch_norm's own update does not. PARSEC's path test forwards so; this failed with "modified by
+// an inplace operation" when the fused cell wrote its statistics back in a way autograd sees.
+TEST(DartsFusedGraphs, AnEarlierGraphSurvivesAFusedForwardBeforeItsBackward) {
+  for (const bool channels_last : {false, true}) {
+    Case c{"all", {}};
+    auto net = make_net(c, 4);
+    net->set_channels_last(channels_last);
+    net->train();
+    const auto& shape = net->arch_shape();
+    const int64_t skip = std::find(shape[0].ops.begin(), shape[0].ops.end(), "skip_connect") - shape[0].ops.begin();
+    // skip_connect everywhere: the reduction cell's strided edges run their factorized reduces.
+    std::vector<std::vector<int64_t>> choices(2, std::vector<int64_t>(DartsCell::kEdges, skip));
+    const auto x = torch::randn({4, 3, 8, 8});
+    const auto first = net->forward(x, ArchSample::discrete(choices));
+    std::vector<torch::Tensor> w;
+    for (int g = 0; g < 2; ++g) w.push_back(torch::softmax(torch::randn({DartsCell::kEdges, shape[0].num_ops()}), -1));
+    const auto second = net->forward(x, ArchSample::dense(w));
+    EXPECT_NO_THROW(first.square().sum().backward()) << (channels_last ? "channels-last" : "NCHW");
+    EXPECT_NO_THROW(second.square().sum().backward());
+  }
 }
 
 }  // namespace
