@@ -244,6 +244,24 @@ RngKey GradientMethod::draw_key(const StepContext& ctx, bool architecture_phase,
       .with(static_cast<uint64_t>(index));
 }
 
+torch::Tensor GradientMethod::host_draw(const RngKey&) const { return {}; }
+
+torch::Tensor GradientMethod::device_draw(const RngKey& key) const {
+  auto staged = staged_.find(key);
+  if (staged.defined()) return staged;
+  const auto host = host_draw(key);
+  return host.defined() ? host_to_device(host, arch_.front().device()) : host;
+}
+
+void GradientMethod::stage_draws(const std::vector<Batch>& train, const std::vector<Batch>& val,
+                                 const StepContext& ctx) {
+  std::vector<RngKey> keys;
+  if (arch_active_)
+    for (const Batch& b : val) keys.push_back(draw_key(ctx, true, b.index));
+  for (const Batch& b : train) keys.push_back(draw_key(ctx, false, b.index));
+  staged_.stage(keys, [this](const RngKey& key) { return host_draw(key); }, arch_.front().device());
+}
+
 std::vector<torch::Tensor> GradientMethod::summed_gradient(const std::vector<Batch>& batches, bool architecture_phase,
                                                            const std::vector<torch::Tensor>& wrt, bool through_arch,
                                                            const StepContext& ctx, StepMetrics* metrics) {
@@ -339,6 +357,8 @@ std::vector<torch::Tensor> GradientMethod::second_order_gradient(const std::vect
 void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx,
                           StepMetrics& metrics) {
   net_->train();
+  // Every draw of the step, made on the host and copied to the device before any of its work.
+  stage_draws(train, val, ctx);
 
   // 1. Architecture step on the validation micro-batches (second order: and the training ones).
   if (arch_active_) {
@@ -368,6 +388,7 @@ void GradientMethod::step(const std::vector<Batch>& train, const std::vector<Bat
   weight_grads.finish(ctx.comm);
   if (options_.grad_clip > 0) clip_grad_norm(weights_, options_.grad_clip);
   weight_opt_.step();
+  staged_.clear();
 }
 
 void GradientMethod::save(ckpt::State& method, ckpt::State& optim) const {

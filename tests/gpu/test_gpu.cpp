@@ -2,8 +2,9 @@
 // when no CUDA device is visible). Run under mpirun: NCCL needs its ranks.
 //   - NCCL collectives on CUDA tensors: real sums over ranks where every rank has a GPU of its own;
 //     where ranks share one GPU, the clear error naming the ranks instead of NCCL's failure.
-//   - One search step on CUDA equals the same step on the CPU (TF32 off) for the methods whose draws
-//     are made on the CPU (DARTS first and second order, PARSEC, GibbsNAS's architecture noise).
+//   - One search step on CUDA equals the same step on the CPU (TF32 off): every method draws on keyed
+//     host generators (core/host_draws.h), so DrNAS's Dirichlet and GDAS's Gumbel draws are the
+//     same numbers on both.
 //   - DrNAS's Dirichlet draws and their pathwise gradients on CUDA.
 // In a CPU-only build this file compiles to one skipped test; ctest's cuda_paths_compile compiles
 // the CUDA part here with the CUDA toolkit's headers.
@@ -147,7 +148,7 @@ StepResult one_step(const std::string& method, const c10::Device& device, int ch
     m = std::make_unique<Parsec>(net, po, RngKey(3));
   } else if (method == "gibbs") {
     GibbsOptions g;
-    g.order = 1;  // SGD on the weights (no weight noise, which is drawn on the device); alpha's noise is the CPU's
+    g.order = 1;  // SGD on the weights
     m = std::make_unique<GibbsNas>(net, go, g, RngKey(3));
   } else if (method == "drnas") {
     m = std::make_unique<Drnas>(net, go, RngKey(3));
@@ -214,7 +215,8 @@ TEST_P(CudaMatchesCpu, TwoSearchStepsWithTheSameKeys) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Methods, CudaMatchesCpu, ::testing::Values("darts", "darts2", "parsec", "gibbs"));
+INSTANTIATE_TEST_SUITE_P(Methods, CudaMatchesCpu,
+                         ::testing::Values("darts", "darts2", "parsec", "gibbs", "drnas", "gdas"));
 
 // ---- no host synchronisation inside a step ------------------------------------------------------
 
@@ -243,7 +245,7 @@ TEST(CudaDirichlet, DrawsAreOnTheSimplexWithTheRightMeanAndFiniteGradients) {
   auto beta = torch::tensor({0.5, 1.0, 2.0, 4.0, 8.0}, torch::TensorOptions().dtype(torch::kFloat).device(dev))
                   .repeat({20000, 1})
                   .requires_grad_(true);
-  auto gen = make_generator(RngKey(11), dev);
+  auto gen = make_generator(RngKey(11));  // a host generator: the noise is drawn on the CPU
   const auto theta = dirichlet_rsample(beta, gen);
   ASSERT_TRUE(theta.is_cuda());
   EXPECT_TRUE(torch::allclose(theta.sum(-1).cpu(), torch::ones({20000}), 1e-5, 1e-5));
@@ -263,15 +265,16 @@ TEST(CudaDirichlet, DrawsAreOnTheSimplexWithTheRightMeanAndFiniteGradients) {
   EXPECT_TRUE(torch::allclose(g, analytic, 0, 5e-3)) << g << "\nanalytic " << analytic;
 }
 
-TEST(CudaDirichlet, TheSameKeyDrawsTheSameOnTheGpu) {
+TEST(CudaDirichlet, TheGpuDrawsWhatTheCpuDrawsForTheSameKey) {
   REQUIRE_GPU();
   const auto dev = my_gpu();
-  const auto beta = torch::full({14, 5}, 1.5, torch::TensorOptions().dtype(torch::kFloat).device(dev));
-  auto a = make_generator(RngKey(4).with(9), dev), b = make_generator(RngKey(4).with(9), dev);
-  auto c = make_generator(RngKey(4).with(10), dev);
-  const auto x = dirichlet_rsample(beta, a), y = dirichlet_rsample(beta, b), z = dirichlet_rsample(beta, c);
-  EXPECT_TRUE(torch::equal(x, y));
-  EXPECT_FALSE(torch::equal(x, z));
+  const auto beta = torch::linspace(0.2, 6.0, 14 * 5, torch::kFloat).reshape({14, 5});
+  const auto cpu = dirichlet_rsample(beta, make_generator(RngKey(4).with(9)));
+  const auto gpu = dirichlet_rsample(beta.to(dev), make_generator(RngKey(4).with(9)));
+  const auto other = dirichlet_rsample(beta.to(dev), make_generator(RngKey(4).with(10)));
+  ASSERT_TRUE(gpu.is_cuda());
+  EXPECT_TRUE(torch::allclose(gpu.cpu(), cpu, 1e-4, 1e-6)) << (gpu.cpu() - cpu).abs().max();
+  EXPECT_FALSE(torch::allclose(other.cpu(), cpu, 1e-4, 1e-6));
 }
 
 #endif  // PROBNAS_WITH_CUDA

@@ -1,6 +1,6 @@
-// The Dirichlet sampler DrNAS draws its mixing weights with: sampling statistics, keyed
-// reproducibility, and the pathwise gradient against finite differences with common random
-// numbers and against the closed form.
+// The Dirichlet sampler DrNAS draws its mixing weights with: the gamma draws' moments (from host
+// noise, method/dirichlet.h), sampling statistics, keyed reproducibility, and the pathwise
+// gradient against finite differences with common random numbers and against the closed form.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,6 +11,37 @@ namespace probnas {
 namespace {
 
 const torch::Tensor kBeta = torch::tensor({0.6, 1.3, 2.5, 4.0}, torch::kFloat64);
+
+TEST(Dirichlet, GammaDrawsFromHostNoiseHaveTheGammaMomentsForSmallAndLargeShapes) {
+  // Mean a, variance a and E[log X] = digamma(a) for Gamma(a, 1). The log moment weighs the small
+  // values that the boost U^(1/a) of a shape below 1 makes, where a wrong boost would show first.
+  const int64_t n = 200000;
+  for (double a : {0.05, 0.3, 1.0, 2.5, 30.0}) {
+    auto gen = make_generator(RngKey(17).with(static_cast<uint64_t>(a * 100)));
+    const auto alpha = torch::full({n}, a, torch::kFloat64);
+    const auto x = gamma_from_noise(alpha, gamma_noise(n, gen, torch::kFloat64));
+    EXPECT_GT(x.min().item<double>(), 0.0) << a;
+    const double se_mean = std::sqrt(a / n);
+    EXPECT_NEAR(x.mean().item<double>(), a, 5 * se_mean) << "shape " << a;
+    // Var of the sample variance: (mu4 - sigma^4) / n with mu4 = 3a^2 + 6a for Gamma(a).
+    const double se_var = std::sqrt((3 * a * a + 6 * a - a * a) / n);
+    EXPECT_NEAR(x.var().item<double>(), a, 5 * se_var) << "shape " << a;
+    const auto al = torch::full({1}, a, torch::kFloat64);
+    const double digamma = torch::digamma(al).item<double>(), trigamma = torch::polygamma(1, al).item<double>();
+    EXPECT_NEAR(x.log().mean().item<double>(), digamma, 5 * std::sqrt(trigamma / n)) << "shape " << a;
+  }
+}
+
+TEST(Dirichlet, TheNoiseIsTheKeysAloneWhateverTheDtype) {
+  // float32 and float64 runs see the same candidates, so their draws agree to float32 precision.
+  auto g64 = make_generator(RngKey(2)), g32 = make_generator(RngKey(2));
+  const auto n64 = gamma_noise(40, g64, torch::kFloat64), n32 = gamma_noise(40, g32, torch::kFloat32);
+  EXPECT_EQ(n64.sizes(), torch::IntArrayRef({2 * kGammaCandidates + 1, 40}));
+  EXPECT_TRUE(torch::equal(n64.to(torch::kFloat32), n32));
+  const auto beta = kBeta.repeat({10, 1});
+  const auto x64 = dirichlet_sample(beta, n64), x32 = dirichlet_sample(beta.to(torch::kFloat32), n32);
+  EXPECT_TRUE(torch::allclose(x64.to(torch::kFloat32), x32, 1e-4, 1e-6));
+}
 
 TEST(Dirichlet, SampleMeanAndVarianceMatchTheory) {
   const int64_t n = 40000;

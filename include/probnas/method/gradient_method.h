@@ -4,6 +4,7 @@
 // gradient clipping on the training micro-batches). The architecture gradient is first order
 // (weights held fixed) or DARTS's second order (through one unrolled weight step). Subclasses say
 // how the mixing weights come from the architecture parameters.
+#include "probnas/core/host_draws.h"
 #include "probnas/method/method.h"
 #include "probnas/method/method_options.h"
 #include "probnas/method/progressive.h"
@@ -71,11 +72,24 @@ class GradientMethod : public SearchMethod {
   // The key of the mixing-weight draw for micro-batch `index` of a step's architecture or weight
   // phase: a function of (seed, method, step, phase, micro-batch) alone, never of the rank.
   RngKey draw_key(const StepContext& ctx, bool architecture_phase, int64_t index) const;
+  // The randomness of the mixing-weight draw keyed by `key`, drawn on the host from that key's
+  // generator, as one CPU tensor; undefined for a method that draws nothing (DARTS). A step stages
+  // the draws of all its keys before it runs (core/host_draws.h).
+  virtual torch::Tensor host_draw(const RngKey& key) const;
+  // Stages the draws of every key a step on these micro-batches uses: the architecture phase's on
+  // `val` (when the architecture is being learnt), the weight phase's on `train` (which the second
+  // order's passes on the training micro-batches share).
+  void stage_draws(const std::vector<Batch>& train, const std::vector<Batch>& val, const StepContext& ctx);
+  // What step() staged (cleared when the step ends); for tests.
+  const StagedDraws& staged_draws() const { return staged_; }
 
  protected:
   GradientMethod(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key);
   // Mixing weights for one forward pass; differentiable w.r.t. the architecture parameters when asked.
   virtual ArchSample mixing_weights(const RngKey& key, bool differentiable) = 0;
+  // host_draw(key) on the architecture's device: the staged tensor when the step staged `key`,
+  // otherwise drawn and copied now (the same numbers either way).
+  torch::Tensor device_draw(const RngKey& key) const;
   // The paper's name of the architecture parameters (checkpoint group /method/<name>).
   virtual std::string arch_parameter_name() const = 0;
   // Mixing weights of group `g` with pruned operations at 0 and each edge renormalised to sum 1
@@ -113,6 +127,8 @@ class GradientMethod : public SearchMethod {
   // Rebuilds the weight list and optimiser after the supernet changed shape.
   void rebind_weights(const Widener* widener);
   int64_t stage_start(int64_t stage) const;
+
+  StagedDraws staged_;
 };
 
 }  // namespace probnas

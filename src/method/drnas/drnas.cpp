@@ -9,12 +9,23 @@ namespace probnas {
 Drnas::Drnas(std::shared_ptr<Supernet> net, GradientMethodOptions options, const RngKey& key)
     : GradientMethod(std::move(net), options, key) {}
 
+torch::Tensor Drnas::host_draw(const RngKey& key) const {
+  // One gamma draw's noise per operation of every group (pruned ones too: fixed shapes).
+  int64_t count = 0;
+  for (const auto& a : arch_) count += a.numel();
+  auto gen = make_generator(key);
+  return gamma_noise(count, gen, arch_.front().scalar_type());
+}
+
 ArchSample Drnas::mixing_weights(const RngKey& key, bool differentiable) {
-  auto gen = make_generator(key, arch_.front().device());
+  const auto noise = device_draw(key);
   std::vector<torch::Tensor> w;
+  int64_t offset = 0;
   for (size_t g = 0; g < arch_.size(); ++g) {
     auto beta = torch::elu(differentiable ? arch_[g] : arch_[g].detach()) + 1.0;
-    w.push_back(masked(g, differentiable ? dirichlet_rsample(beta, gen) : at::_sample_dirichlet(beta, gen)));
+    const auto z = noise.narrow(1, offset, beta.numel());
+    offset += beta.numel();
+    w.push_back(masked(g, differentiable ? dirichlet_rsample(beta, z) : dirichlet_sample(beta, z)));
   }
   return ArchSample::dense(std::move(w));
 }

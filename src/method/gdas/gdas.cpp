@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "probnas/core/error.h"
+#include "probnas/core/host_draws.h"
 
 namespace probnas {
 
@@ -12,10 +13,6 @@ double gdas_tau(double tau_max, double tau_min, int64_t epoch, int64_t epochs) {
   // exactly (10 - 9.9 is 0.09999999999999964 in double).
   const double t = static_cast<double>(epoch) / static_cast<double>(epochs - 1);
   return tau_max * (1 - t) + tau_min * t;
-}
-
-torch::Tensor gumbel_noise(at::IntArrayRef sizes, at::Generator& gen, const torch::TensorOptions& options) {
-  return -torch::empty(sizes, options).exponential_(1.0, gen).log();
 }
 
 GumbelSoftmax gumbel_softmax(const torch::Tensor& alpha, const torch::Tensor& gumbel, double tau) {
@@ -45,9 +42,24 @@ void Gdas::begin_epoch(int64_t epoch, int64_t epochs) {
 
 double Gdas::tau() const { return gdas_tau(gdas_.tau_max, gdas_.tau_min, epoch_, epochs_); }
 
+torch::Tensor Gdas::exponentials(const RngKey& key, int attempt) const {
+  // The Exp(1) draws of every group, group after group from one keyed host generator; attempt k
+  // continues it past the k earlier attempts' draws.
+  auto gen = make_generator(key);
+  std::vector<torch::Tensor> e;
+  for (int a = 0; a <= attempt; ++a) {
+    e.clear();
+    for (const auto& alpha : arch_)
+      e.push_back(torch::empty(alpha.sizes(), torch::TensorOptions().dtype(alpha.scalar_type())).exponential_(1.0, gen)
+                      .reshape({-1}));
+  }
+  return torch::cat(e);
+}
+
+torch::Tensor Gdas::host_draw(const RngKey& key) const { return exponentials(key, 0); }
+
 Gdas::Draw Gdas::draw(const RngKey& key) const {
   const auto device = arch_.front().device();
-  auto gen = make_generator(key, device);
   const double t = tau();
   // GDAS draws again when the noise or the sample is not finite (an Exp(1) draw of exactly 0 gives
   // infinite noise). The next attempt continues the same keyed generator, so it is reproducible too.
@@ -56,8 +68,12 @@ Gdas::Draw Gdas::draw(const RngKey& key) const {
     Draw d;
     std::vector<torch::Tensor> to_read;
     auto finite = torch::ones({1}, torch::TensorOptions().dtype(torch::kBool).device(device));
+    // The first attempt's noise was staged before the step (or is drawn now); later ones are drawn now.
+    const auto e = attempt == 0 ? device_draw(key) : host_to_device(exponentials(key, attempt), device);
+    int64_t offset = 0;
     for (const auto& alpha : arch_) {
-      auto g = gumbel_noise(alpha.sizes(), gen, alpha.options());
+      auto g = -e.narrow(0, offset, alpha.numel()).view(alpha.sizes()).log();
+      offset += alpha.numel();
       auto s = gumbel_softmax(alpha, g, t);
       finite = finite & torch::isfinite(g).all() & torch::isfinite(s.soft.detach()).all();
       to_read.push_back(s.index);
@@ -70,10 +86,10 @@ Gdas::Draw Gdas::draw(const RngKey& key) const {
     const auto host = torch::cat(to_read).to(torch::kCPU);
     const auto* v = host.data_ptr<int64_t>();
     if (v[host.numel() - 1] == 0) continue;
-    int64_t offset = 0;
+    int64_t row = 0;
     for (const auto& alpha : arch_) {
-      d.choices.emplace_back(v + offset, v + offset + alpha.size(0));
-      offset += alpha.size(0);
+      d.choices.emplace_back(v + row, v + row + alpha.size(0));
+      row += alpha.size(0);
     }
     return d;
   }

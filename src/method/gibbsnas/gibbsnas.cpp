@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "probnas/core/error.h"
+#include "probnas/core/host_draws.h"
 #include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
 
@@ -67,7 +68,10 @@ torch::Tensor gauss_newton_probe_loss(const torch::Tensor& logits, int64_t globa
   torch::Tensor drawn;
   {
     torch::NoGradGuard no_grad;
-    drawn = torch::multinomial(torch::softmax(logits.detach().to(torch::kFloat64), 1), 1, false, gen).squeeze(1);
+    // Drawn on the host generator (GibbsNAS reads the step's finiteness on the host anyway): the
+    // same labels on any device.
+    const auto probs = torch::softmax(logits.detach().to(torch::kFloat64), 1).cpu();
+    drawn = torch::multinomial(probs, 1, false, gen).squeeze(1).to(logits.device());
   }
   return gibbs_cross_entropy_sum(logits, drawn, std::sqrt(static_cast<double>(global_batch)));
 }
@@ -132,7 +136,7 @@ std::pair<torch::Tensor, torch::Tensor> GibbsNas::weight_gradient_and_curvature(
     PROBNAS_CHECK(torch::isfinite(logits).all().item<bool>(), "GibbsNAS: the network's outputs are not finite at step ",
                   ctx.global_step, ": the weights' steps diverged; lower gibbs.weight_lr (now ", gibbs_.weight_lr,
                   ") or raise gibbs.curvature_damping (now ", gibbs_.curvature_damping, ")");
-    auto gen = make_generator(noise_key(ctx, "labels").with(static_cast<uint64_t>(b.index)), logits.device());
+    auto gen = make_generator(noise_key(ctx, "labels").with(static_cast<uint64_t>(b.index)));
     gauss_newton_probe_loss(logits, b.global, gen).backward({}, false, false, weights_);
     sampled.take();
     norms.take(b.index);
@@ -164,8 +168,8 @@ void GibbsNas::weight_sweep(const std::vector<Batch>& train, const StepContext& 
   weight_h_.set_initial((weight_c_.diagonal() + (decay + gibbs_.curvature_damping)).reciprocal());
   torch::Tensor normals;
   if (gibbs_.sample_weights) {
-    auto gen = make_generator(noise_key(ctx, "weights"), device);
-    normals = torch::randn({x.numel() + weight_h_.pairs()}, gen, x.options());
+    auto gen = make_generator(noise_key(ctx, "weights"));
+    normals = host_randn({x.numel() + weight_h_.pairs()}, gen, x.options());
   }
   const auto next = gaussian_step(weight_h_, x, b, weight_eta_,
                                   gibbs_.sample_weights ? partial_step_noise(weight_eta_) * gibbs_.weight_noise : 0.0,

@@ -7,6 +7,7 @@
 
 #include "probnas/comm/communicator.h"
 #include "probnas/core/error.h"
+#include "probnas/core/host_draws.h"
 #include "probnas/core/log.h"
 #include "probnas/method/batchnorm_sum.h"
 #include "probnas/method/gradient_sum.h"
@@ -17,13 +18,13 @@ namespace F = torch::nn::functional;
 
 torch::Tensor relaxed_gates(const torch::Tensor& logit, int64_t rows, int64_t channels, double tau, at::Generator& gen) {
   constexpr double eps = 1e-7;
-  auto u = torch::rand({rows, channels}, gen, logit.options().requires_grad(false)).clamp(eps, 1 - eps);
+  auto u = host_rand({rows, channels}, gen, logit.options().requires_grad(false)).clamp(eps, 1 - eps);
   const auto drop = torch::sigmoid((logit + torch::log(u) - torch::log1p(-u)) / tau);
   return 1 - drop;
 }
 
 torch::Tensor hard_gates(const torch::Tensor& drop, int64_t channels, at::Generator& gen) {
-  auto u = torch::rand({channels}, gen, drop.options().requires_grad(false));
+  auto u = host_rand({channels}, gen, drop.options().requires_grad(false));
   return (u >= drop.detach()).to(drop.scalar_type());
 }
 
@@ -51,7 +52,7 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> shake_weights(int64_t block
   constexpr double eps = 1e-12;
   auto dirichlet = [&] {
     // Normalised unit exponentials are Dirichlet(1, ..., 1).
-    const auto e = -torch::log(torch::rand({rows, branches}, gen, options.requires_grad(false)).clamp_min(eps));
+    const auto e = -torch::log(host_rand({rows, branches}, gen, options.requires_grad(false)).clamp_min(eps));
     return e / e.sum(1, true);
   };
   std::vector<std::pair<torch::Tensor, torch::Tensor>> w;
@@ -132,10 +133,10 @@ void Pgnas::step(const std::vector<Batch>& train, const std::vector<Batch>& val,
   GradientSum sum(params);
   BatchNormSum norms(*net_, ctx.train_micro_batches);
   for (const Batch& b : train) {
-    auto gen = make_generator(draw_key(ctx, "train", b.index), logits_.device());
+    auto gen = make_generator(draw_key(ctx, "train", b.index));
     ArchSample arch = ArchSample::gated(gates_for(logits_, b.x.size(0), gen));
     if (options_.shake && net_->kernels().size() > 1) {
-      auto shake_gen = make_generator(draw_key(ctx, "shake", b.index), logits_.device());
+      auto shake_gen = make_generator(draw_key(ctx, "shake", b.index));
       arch.shake = shake_weights(net_->blocks(), b.x.size(0), static_cast<int64_t>(net_->kernels().size()),
                                  b.x.options().dtype(torch::kFloat32), shake_gen);
     }
@@ -176,7 +177,7 @@ void Pgnas::step(const std::vector<Batch>& train, const std::vector<Batch>& val,
 
 ArchSample Pgnas::sample(const RngKey& key) {
   torch::NoGradGuard no_grad;
-  auto gen = make_generator(key, logits_.device());
+  auto gen = make_generator(key);
   const auto p = drop_probabilities();
   std::vector<torch::Tensor> gates;
   for (size_t g = 0; g < channels_.size(); ++g) gates.push_back(hard_gates(p[static_cast<int64_t>(g)], channels_[g], gen));
@@ -185,7 +186,7 @@ ArchSample Pgnas::sample(const RngKey& key) {
 
 ArchSample Pgnas::sample_fixed(const RngKey& key, double drop) const {
   torch::NoGradGuard no_grad;
-  auto gen = make_generator(key, logits_.device());
+  auto gen = make_generator(key);
   const auto p = torch::full({}, drop, logits_.options().requires_grad(false));
   std::vector<torch::Tensor> gates;
   for (const int64_t c : channels_) gates.push_back(hard_gates(p, c, gen));

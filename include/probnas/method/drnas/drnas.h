@@ -15,6 +15,8 @@ class Drnas : public GradientMethod {
   std::vector<torch::Tensor> expected_weights() const override;
   std::vector<torch::Tensor> concentration() const;  // beta per group
   std::vector<std::pair<std::string, double>> scalars() const override;
+  // gamma_noise of every operation of every group (method/dirichlet.h), from the keyed host generator.
+  torch::Tensor host_draw(const RngKey& key) const override;
 
  protected:
   ArchSample mixing_weights(const RngKey& key, bool differentiable) override;

@@ -19,9 +19,6 @@ struct GdasOptions {
 // tau_min in the last (GDAS's schedule; a one-epoch search stays at tau_max).
 double gdas_tau(double tau_max, double tau_min, int64_t epoch, int64_t epochs);
 
-// Gumbel(0, 1) noise of `sizes` from `gen`: -log(E), E ~ Exp(1).
-torch::Tensor gumbel_noise(at::IntArrayRef sizes, at::Generator& gen, const torch::TensorOptions& options);
-
 // One group's Gumbel-softmax sample with the noise given: soft = softmax((log_softmax(alpha) +
 // gumbel) / tau) per row, index = the row's argmax, hard = one_hot(index) + (soft - soft.detach()).
 // `hard` is exactly one-hot in value (x - x is exactly 0), and its gradient is soft's: the
@@ -44,8 +41,11 @@ class Gdas : public GradientMethod {
   ArchSample sample(const RngKey& key) override;
   std::vector<torch::Tensor> expected_weights() const override;  // softmax(alpha)
   std::vector<std::pair<std::string, double>> scalars() const override;
+  // The Exp(1) draws whose -log is the Gumbel noise of every group (flat, group after group), from
+  // the host generator keyed by `key`.
+  torch::Tensor host_draw(const RngKey& key) const override;
 
-  // One draw of every group from the generator keyed by `key`, with the noise it used. Differentiable
+  // One draw of every group from the host generator keyed by `key`, with the noise it used. Differentiable
   // w.r.t. alpha unless called under a NoGradGuard.
   struct Draw {
     std::vector<std::vector<int64_t>> choices;  // per group, per edge
@@ -62,6 +62,9 @@ class Gdas : public GradientMethod {
   std::string arch_parameter_name() const override { return "alpha"; }
 
  private:
+  // Attempt `attempt`'s Exp(1) draws (see draw()): the keyed host generator continued past the
+  // earlier attempts' draws.
+  torch::Tensor exponentials(const RngKey& key, int attempt) const;
   GdasOptions gdas_;
   int64_t epochs_ = 1;
 };

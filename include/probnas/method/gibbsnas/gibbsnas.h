@@ -68,7 +68,8 @@ double partial_step_noise(double eta);
 // global batch of `global_batch` images) against labels drawn from softmax(logits), summed and divided
 // by sqrt(global_batch). Its gradient g, summed over the global batch, has E[g * g] = the diagonal of
 // the Gauss-Newton matrix of the batch-mean cross entropy: a drawn label's score has mean zero and
-// covariance diag(p) - p p', and different images' draws are independent.
+// covariance diag(p) - p p', and different images' draws are independent. `gen` is a CPU generator (the
+// labels are drawn on the host and copied to the logits' device).
 torch::Tensor gauss_newton_probe_loss(const torch::Tensor& logits, int64_t global_batch, at::Generator& gen);
 
 class GibbsNas : public SoftmaxMethod {
