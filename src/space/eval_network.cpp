@@ -2,6 +2,7 @@
 
 #include "probnas/core/error.h"
 #include "probnas/core/files.h"
+#include "probnas/core/host_draws.h"
 #include "probnas/space/darts_space.h"
 #include "probnas/space/multibranch.h"
 
@@ -311,9 +312,11 @@ EvalOutput DartsNetwork::forward(const torch::Tensor& x, double drop_path, at::G
   if (is_training() && drop_path > 0) {
     PROBNAS_CHECK(gen != nullptr, "internal: drop-path needs a generator");
     const double keep = 1.0 - drop_path;
-    masks = torch::bernoulli(torch::full({drop_path_sites(), x.size(0)}, keep, torch::kFloat64), *gen)
-                .div_(keep)
-                .to(x.device(), torch::kFloat32);
+    // Drawn on the host generator and copied without a sync (core/host_draws.h).
+    masks = host_to_device(
+        torch::bernoulli(torch::full({drop_path_sites(), x.size(0)}, keep, torch::kFloat64), *gen).div_(keep).to(
+            torch::kFloat32),
+        x.device());
   }
   EvalOutput out;
   int64_t first_site = 0;

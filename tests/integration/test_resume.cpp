@@ -142,9 +142,9 @@ TEST(ResumeCli, ASearchStoppedInNchwMemoryResumesInChannelsLastWithFusedCells) {
 // A checkpoint written by the release before the restructuring (tests/fixtures/checkpoint-0.1.0)
 // resumes with today's probnas: its schema reads, its resume hash matches today's config, and the
 // search ends with the old run's metrics line in schema and in every number that no draw decides.
-// (Its remaining numbers matched the old run's within 1e-6 until DrNAS's Dirichlet draws moved to
-// host noise, method/dirichlet.h: steps 3 and 4 now draw other mixing weights.)
-TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesToTheSameSearch) {
+// The drawn numbers are compared with resumed-metrics.jsonl, today's resumed run (DrNAS's draws
+// moved to host noise after 0.1.0, method/dirichlet.h; see the fixture's README).
+TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesAndCompletes) {
   const std::string fixture = std::string(PROBNAS_SOURCE_DIR) + "/tests/fixtures/checkpoint-0.1.0";
   TempDir tmp;
   const std::string dir = tmp.file("run");
@@ -183,7 +183,26 @@ TEST(ResumeCli, ACheckpointOfTheReleaseBeforeResumesToTheSameSearch) {
   // What no draw decides: where the search is, its schedule, what it saw.
   for (const char* k : {"epoch", "step", "images"}) EXPECT_EQ(got[k], expected[k]) << k;
   EXPECT_NEAR(got["lr"].get<double>(), expected["lr"].get<double>(), 1e-12);
-  EXPECT_TRUE(got["genotype"].is_string() && !got["genotype"].get<std::string>().empty());
+  // Every number within 1e-6 of today's resumed run: the loaded weights, architecture and
+  // optimiser state decide them (the channels-last memory of today's CPU default sums in another
+  // order than a 1e-6 tolerance would notice).
+  auto resumed_line = nlohmann::json::parse(read_lines(fixture + "/resumed-metrics.jsonl").back());
+  resumed_line.erase("wall_s");
+  resumed_line.erase("images_per_s");
+  std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> same =
+      [&](const nlohmann::json& a, const nlohmann::json& b, const std::string& at) {
+        ASSERT_EQ(a.type(), b.type()) << at;
+        if (a.is_number_float()) {
+          EXPECT_NEAR(a.get<double>(), b.get<double>(), 1e-6 * std::abs(b.get<double>()) + 1e-9) << at;
+        } else if (a.is_object()) {
+          for (auto it = b.begin(); it != b.end(); ++it) same(a[it.key()], it.value(), at + "/" + it.key());
+        } else if (a.is_array()) {
+          for (size_t i = 0; i < a.size(); ++i) same(a[i], b[i], at + "/" + std::to_string(i));
+        } else {
+          EXPECT_EQ(a, b) << at;
+        }
+      };
+  same(got, resumed_line, "final metrics");
 }
 
 // Runs `args` with a checkpoint every 6 steps, killed (SIGKILL) at step `kill_at`; the newest

@@ -2,12 +2,15 @@
 // Randomness drawn on the host, used on the device (the step's half of graph readiness).
 //
 // Every random draw of a search step comes from a keyed CPU generator (core/rng.h), never from a
-// device generator. So a draw is the same numbers on any device and any world size, and CUDA and
-// CPU runs of one configuration draw the same samples. The draws of a step are made before the
-// step and staged, with one asynchronous copy from pinned memory, in one device buffer whose
-// address stays fixed while the step's shapes do: the step itself then reads fixed device memory,
-// launches no random kernel and never waits for the host, which is what a CUDA-graph capture of
-// the step needs (the capture itself is the GPU issue's).
+// device generator. So a draw is the same noise on any device and any world size: CUDA and CPU
+// runs of one configuration draw the same samples, up to a rare rounding flip at a rejection
+// boundary or an argmax tie. GradientMethod makes the draws of a step (DrNAS's gamma candidates,
+// GDAS's Exp(1) draws) before the step and stages them, with one asynchronous copy from pinned
+// memory, in one device buffer whose address stays fixed while the step's shapes do. A DrNAS or
+// DARTS step then reads fixed device memory, launches no random kernel and never waits for the
+// host, which is what a CUDA-graph capture of the step needs (the capture itself is the GPU
+// issue's). Methods that draw inside their step (PGNAS's gates, GibbsNAS's noise) use
+// host_rand/host_randn: host numbers, copied without a sync, not staged.
 #include <torch/types.h>
 
 #include <functional>

@@ -71,7 +71,7 @@ torch::Tensor gauss_newton_probe_loss(const torch::Tensor& logits, int64_t globa
     // Drawn on the host generator (GibbsNAS reads the step's finiteness on the host anyway): the
     // same labels on any device.
     const auto probs = torch::softmax(logits.detach().to(torch::kFloat64), 1).cpu();
-    drawn = torch::multinomial(probs, 1, false, gen).squeeze(1).to(logits.device());
+    drawn = host_to_device(torch::multinomial(probs, 1, false, gen).squeeze(1), logits.device());
   }
   return gibbs_cross_entropy_sum(logits, drawn, std::sqrt(static_cast<double>(global_batch)));
 }
