@@ -101,8 +101,11 @@ SearchData read_search(const std::string& dir) {
   if (s.method.empty()) s.method = ini_value(ini, "search", "method");
   if (const MethodEntry* entry = method_entry_or_null(s.method))
     for (const auto& key : entry->variant_keys) {
-      const auto it = config.find(key);
-      if (it != config.end()) s.variant += (s.variant.empty() ? "" : " ") + key + "=" + it->second;
+      auto it = config.find(key);
+      std::string value = it != config.end() ? it->second : "";
+      if (it == config.end())  // a folder older than the key: what runs did before it existed, if known
+        if (const auto old = entry->variant_absent.find(key); old != entry->variant_absent.end()) value = old->second;
+      if (!value.empty()) s.variant += (s.variant.empty() ? "" : " ") + key + "=" + value;
     }
   if (s.dataset.empty()) s.dataset = ini_value(ini, "data", "dataset");
 
@@ -412,7 +415,7 @@ std::string usage_text() {
          "derived cells (DARTS space: also the normal cell's) and, for NAS-Bench-201 cells, the benchmark's\n"
          "200-epoch test accuracies on CIFAR-10, CIFAR-100 and ImageNet16-120. Notes under the table say\n"
          "why a value is blank; a summary line per method with several runs gives mean ± std (variants such as\n"
-         "gibbs.order and darts.order apart, in the CSV's variant column).\n"
+         "gibbs.order, gibbs.arch_lr_schedule and darts.order apart, in the CSV's variant column).\n"
          "A folder is a search run folder (genotype.json; its retraining, if any, in <folder>/train/result.json)\n"
          "or a train folder (result.json, whose search_run names the search folder).\n"
          "\n"

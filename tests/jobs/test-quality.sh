@@ -30,7 +30,7 @@ header=$(head -1 "$QUALITY_DIR/quality.csv")
 # GibbsNAS's two orders are told apart: their own rows, and a summary line each.
 for order in 1 2; do
   grep -Eq "\"order\": ?$order" "$QUALITY_DIR/gibbsnas$order-seed0/genotype.json" || fail "gibbsnas$order did not run order $order"
-  grep -q "gibbsnas \[gibbs.order=$order\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of order $order"; }
+  grep -q "gibbsnas \[gibbs.order=$order gibbs.arch_lr_schedule=cosine\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of order $order"; }
 done
 grep -q "darts \[darts.order=1\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of darts"; }
 grep -q "param-free .* ± " "$table" || { cat "$table"; fail "no parameter-free share in the summary"; }

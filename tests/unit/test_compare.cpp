@@ -182,6 +182,27 @@ TEST(CompareParamFree, SharesOfKnownGenotypes) {
             std::string::npos);
 }
 
+// Variants: a key the registry entry names is read from config.ini; one absent there (a folder older
+// than the option) takes the value runs had before it existed (GibbsNAS: a constant alpha rate), so
+// old and new folders of one variant group together and other values stay apart.
+TEST(CompareVariants, AKeyMissingFromAnOldFolderTakesTheValueRunsHadBeforeIt) {
+  test::TempDir tmp;
+  const std::string old_order2 = tmp.path() + "/g-old", old_order1 = tmp.path() + "/g1-old",
+                    cosine = tmp.path() + "/g1-cos";
+  for (const auto& dir : {old_order2, old_order1, cosine})
+    make_search(dir, "nb201", "gibbsnas", 0, kDrnasCell, 0.5, 10.0, 640, 1, 1);
+  auto append = [](const std::string& dir, const std::string& text) {
+    std::ofstream(dir + "/config.ini", std::ios::app) << text;
+  };
+  append(old_order1, "\n[gibbs]\norder = 1\n");
+  append(cosine, "\n[gibbs]\norder = 1\narch_lr_schedule = cosine\n");
+  const auto rows = compare_runs({old_order2, old_order1, cosine}, "");
+  // gibbs.order has no value for folders without it (it is in every GibbsNAS config.ini probnas wrote).
+  EXPECT_EQ(row_of(rows, old_order2).variant, "gibbs.arch_lr_schedule=constant");
+  EXPECT_EQ(row_of(rows, old_order1).variant, "gibbs.order=1 gibbs.arch_lr_schedule=constant");
+  EXPECT_EQ(row_of(rows, cosine).variant, "gibbs.order=1 gibbs.arch_lr_schedule=cosine");
+}
+
 TEST_F(CompareFixture, RowsHoldTheSearchTrainAndBenchmarkValues) {
   const auto rows = compare_runs(all(), kTable);
   ASSERT_EQ(rows.size(), 7u);

@@ -11,6 +11,7 @@
 #include "probnas/method/drnas/drnas.h"
 #include "probnas/method/gdas/gdas.h"
 #include "probnas/method/gibbsnas/gibbsnas.h"
+#include "probnas/optim/optimizers.h"
 
 namespace probnas {
 namespace {
@@ -308,6 +309,87 @@ TEST(Gibbs, SamplingClipHoldsTheWeightNoiseToItsShareOfTheMeanStep) {
   EXPECT_NEAR(gibbs_noise_over_mean_step(0.5), 0.5, 1e-3);
   EXPECT_NEAR(gibbs_noise_over_mean_step(1.0), 1.0, 1e-3);
   EXPECT_GT(gibbs_noise_over_mean_step(0.0), 100.0);  // unclipped: sqrt(1e3 H) against eta H b
+}
+
+// gibbs.arch_lr_schedule: alpha's first mean step (H_a = I before any pair, no noise) is eta_a b. From the
+// same start in the last of 4 epochs, the cosine schedule's step is the constant one's scaled by
+// cosine_lr(0.1, 0.1 lr_min / lr, 3, 4) / 0.1 on every coordinate; in the first epoch both are 0.1 b.
+std::vector<double> gibbs_arch_step_ratio(int64_t epoch) {
+  auto p = make_problem();
+  torch::Tensor step[2];
+  for (int variant = 0; variant < 2; ++variant) {
+    auto net = tiny_net(0);
+    GibbsOptions g;
+    g.order = 1;
+    g.sample_arch = false;
+    g.arch_lr_schedule = variant == 0 ? "constant" : "cosine";
+    GibbsNas m(net, fast_options(), g, RngKey(3));
+    m.begin_epoch(epoch, 4);
+    const auto o = fast_options();
+    EXPECT_NEAR(m.arch_eta(), variant == 0 ? 0.1 : cosine_lr(0.1, 0.1 * o.lr_min / o.weights.lr, epoch, 4), 1e-12);
+    const auto before = m.arch_parameters().front().detach().clone();
+    StepMetrics metrics;
+    run_steps(m, p, 0, 1, metrics);
+    step[variant] = (m.arch_parameters().front().detach() - before).to(torch::kFloat64);
+  }
+  const auto big = step[0].abs() > 1e-2 * step[0].abs().max();
+  const auto r = (step[1] / step[0]).masked_select(big);
+  return {r.min().item<double>(), r.max().item<double>(), static_cast<double>(r.numel())};
+}
+
+TEST(Gibbs, CosineArchScheduleScalesAlphasStepByTheEpochsRate) {
+  const auto o = fast_options();
+  const double expected = cosine_lr(0.1, 0.1 * o.lr_min / o.weights.lr, 3, 4) / 0.1;
+  ASSERT_LT(expected, 0.2);
+  const auto last = gibbs_arch_step_ratio(3);
+  EXPECT_GT(last[2], 10);
+  EXPECT_NEAR(last[0], expected, 1e-3);
+  EXPECT_NEAR(last[1], expected, 1e-3);
+  const auto first = gibbs_arch_step_ratio(0);
+  EXPECT_NEAR(first[0], 1.0, 1e-6);
+  EXPECT_NEAR(first[1], 1.0, 1e-6);
+}
+
+// A checkpoint written before gibbs.arch_lr_schedule existed (no arch_lr_schedule attribute in its gibbs
+// group) ran alpha at a constant rate: it goes on so, while today's checkpoint keeps its cosine.
+void copy_state_without(const ckpt::State& from, ckpt::State& to, const std::string& attr) {
+  for (const auto& [name, value] : from.attrs())
+    if (name != attr) to.set_attr(name, value);
+  for (const auto& [name, t] : from.tensors()) to.put(name, t);
+  for (const auto& [name, text] : from.texts()) {
+    if (text.scalar) to.put_text(name, text.lines.front());
+    else to.put_lines(name, text.lines);
+  }
+  for (const auto& [name, g] : from.groups()) copy_state_without(g, to.group(name), attr);
+}
+
+TEST(Gibbs, ACheckpointFromBeforeTheScheduleKeepsAlphasRateConstant) {
+  auto p = make_problem();
+  GibbsOptions g;
+  g.order = 1;
+  ASSERT_EQ(g.arch_lr_schedule, "cosine");  // the default
+  GibbsNas a(tiny_net(0), fast_options(), g, RngKey(3));
+  a.begin_epoch(0, 4);
+  StepMetrics metrics;
+  run_steps(a, p, 0, 2, metrics);
+  ckpt::State today, before;
+  a.save(today.group("method"), today.group("optim"));
+  ASSERT_TRUE(today.group("method").group("gibbs").has_attr("arch_lr_schedule"));
+  copy_state_without(today, before, "arch_lr_schedule");
+  const double cosine = cosine_lr(0.1, 0.1 * fast_options().lr_min / fast_options().weights.lr, 3, 4);
+  GibbsNas resumed(tiny_net(0), fast_options(), g, RngKey(3)), old(tiny_net(0), fast_options(), g, RngKey(3));
+  resumed.load(today.group("method"), today.group("optim"));
+  resumed.begin_epoch(3, 4);
+  EXPECT_NEAR(resumed.arch_eta(), cosine, 1e-12);
+  old.load(before.group("method"), before.group("optim"));
+  old.begin_epoch(3, 4);
+  EXPECT_EQ(old.arch_eta(), 0.1);
+}
+
+TEST(Gibbs, UnknownArchScheduleIsRefused) {
+  GibbsOptions g;
+  g.arch_lr_schedule = "linear";
+  EXPECT_THROW(GibbsNas(tiny_net(0), fast_options(), g, RngKey(3)), std::exception);
 }
 
 // The Gauss-Newton probe behind H_w's diagonal: on a linear softmax model z = W x, the diagonal of

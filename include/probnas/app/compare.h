@@ -17,7 +17,8 @@ struct CompareRow {
   std::string search_folder; // the search run folder (genotype.json); "" when unknown
   std::string train_folder;  // the folder of the retraining's result.json; "" when none
   std::string method, space, dataset;
-  // The method's variant, from the keys its registry entry names (GibbsNAS: "gibbs.order=1"); "" if none.
+  // The method's variant, from the keys its registry entry names (GibbsNAS:
+  // "gibbs.order=1 gibbs.arch_lr_schedule=cosine"); "" if none.
   std::string variant;
   std::optional<int64_t> seed;
   std::string genotype;      // the space's notation (NB201 string, DARTS Genotype(...), PGNAS summary)

@@ -6,6 +6,7 @@
 // method. registry.cpp lists the entries: adding a method adds one line there.
 #include <any>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,8 +28,11 @@ struct MethodEntry {
   // probnas sample reruns; known before a method is built, so sample refuses early.
   bool has_phase_after_search = false;
   // Config keys whose values tell this method's variants apart (probnas compare groups and labels runs
-  // by them; GibbsNAS: gibbs.order).
+  // by them; GibbsNAS: gibbs.order and gibbs.arch_lr_schedule).
   std::vector<std::string> variant_keys;
+  // For a variant key added after runs were made: the value of a run folder whose config.ini lacks
+  // it (GibbsNAS: gibbs.arch_lr_schedule = constant). A key absent from both is left out of the label.
+  std::map<std::string, std::string> variant_absent;
   // Declares the method's own [section] of options (may declare none).
   std::function<void(OptionTable&)> declare_options;
   // Its own options from a config (std::any holding the method's options struct; empty: none).

@@ -82,6 +82,9 @@ GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options,
       arch_h_(numel(arch_), arch_bfgs_options(gibbs)),
       weight_h_(gibbs.order == 2 ? numel(weights_) : 1, LbfgsOptions{gibbs.history}, weights_.front().device()),
       weight_c_(gibbs.order == 2 ? numel(weights_) : 1, gibbs.curvature_average, weights_.front().device()) {
+  arch_eta_ = gibbs_.arch_lr;  // until begin_epoch applies the schedule
+  PROBNAS_CHECK(gibbs_.arch_lr_schedule == "constant" || gibbs_.arch_lr_schedule == "cosine",
+                "gibbs.arch_lr_schedule = ", gibbs_.arch_lr_schedule, " (allowed: constant, cosine)");
   PROBNAS_CHECK(gibbs_.order == 1 || gibbs_.order == 2, "gibbs.order = ", gibbs_.order, " (allowed: 1, 2)");
   PROBNAS_CHECK(gibbs_.order == 2 || gibbs_.sample_weights, "gibbs.sample_weights = false with gibbs.order = 1: the "
                 "first-order variant trains the weights by SGD and never samples them");
@@ -99,6 +102,11 @@ void GibbsNas::begin_epoch(int64_t epoch, int64_t epochs) {
   const double lr = options_.weights.lr;
   const double floor = lr > 0 ? gibbs_.weight_lr * options_.lr_min / lr : 0.0;
   weight_eta_ = cosine_lr(gibbs_.weight_lr, floor, epoch, epochs);
+  // alpha's: constant, or on the same cosine (the paper gives both as initial rates; its decay policy
+  // is in the supplement we do not have).
+  arch_eta_ = gibbs_.arch_lr_schedule == "cosine"
+                  ? cosine_lr(gibbs_.arch_lr, lr > 0 ? gibbs_.arch_lr * options_.lr_min / lr : 0.0, epoch, epochs)
+                  : gibbs_.arch_lr;
 }
 
 RngKey GibbsNas::noise_key(const StepContext& ctx, const char* what) const {
@@ -190,10 +198,10 @@ void GibbsNas::arch_sweep(const std::vector<Batch>& val, const StepContext& ctx,
     return std::make_pair(x, flatten(grads, torch::kCPU) + gibbs_.arch_prior_decay * x);
   };
   const auto [x, b] = gradient(&metrics);
-  auto next = x - gibbs_.arch_lr * arch_h_.apply(b);
+  auto next = x - arch_eta_ * arch_h_.apply(b);
   if (gibbs_.sample_arch) {
     auto gen = make_generator(noise_key(ctx, "arch"));
-    const double scale = std::sqrt(partial_step_noise(gibbs_.arch_lr) * gibbs_.arch_noise);
+    const double scale = std::sqrt(partial_step_noise(arch_eta_) * gibbs_.arch_noise);
     next = next + scale * arch_h_.correlate(torch::randn({x.numel()}, gen, torch::kFloat64));
   }
   unflatten_into(next.to(arch_.front().device()), arch_);
@@ -205,6 +213,7 @@ void GibbsNas::arch_sweep(const std::vector<Batch>& val, const StepContext& ctx,
 void GibbsNas::save(ckpt::State& method, ckpt::State& optim) const {
   GradientMethod::save(method, optim);
   auto& g = method.group("gibbs");
+  g.set_attr("arch_lr_schedule", gibbs_.arch_lr_schedule);
   arch_h_.save(g.group("arch_inverse_hessian"));
   if (gibbs_.order == 2) {
     weight_h_.save(g.group("weight_lbfgs"));
@@ -216,6 +225,9 @@ void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
   GradientMethod::load(method, optim);
   PROBNAS_CHECK(method.has_group("gibbs"), "checkpoint: ", method.path(), " has no gibbs group (not a GibbsNAS search)");
   const auto& g = method.group("gibbs");
+  // A checkpoint without the attribute was written before gibbs.arch_lr_schedule existed, when alpha's
+  // rate was constant: the search goes on as it began (begin_epoch, after load, applies it).
+  gibbs_.arch_lr_schedule = g.has_attr("arch_lr_schedule") ? g.attr_text("arch_lr_schedule") : "constant";
   arch_h_.load(g.group("arch_inverse_hessian"));
   if (gibbs_.order == 2) {
     PROBNAS_CHECK(g.has_group("weight_lbfgs"), "checkpoint: ", g.path(), " has no weight_lbfgs group: it was "
@@ -230,6 +242,7 @@ std::vector<std::pair<std::string, double>> GibbsNas::scalars() const {
   auto s = SoftmaxMethod::scalars();
   const auto spread = arch_h_.matrix().diagonal();
   s.emplace_back("arch_variance_mean", gibbs_.arch_noise * spread.mean().item<double>());
+  s.emplace_back("arch_lr", arch_eta_);
   s.emplace_back("bfgs_skipped", static_cast<double>(arch_h_.skipped()));
   s.emplace_back("bfgs_clamped", static_cast<double>(arch_h_.clamped()));
   if (gibbs_.order == 2) {

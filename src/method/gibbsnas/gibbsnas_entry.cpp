@@ -40,7 +40,11 @@ const OptionBinding<GibbsOptions>& gibbs_section() {
                    "GibbsNAS: a curvature pair for H (and D, order 2) every N steps, on the step's own batches (costs "
                    "one more gradient each)")
           .real("gibbs.arch_lr", &O::arch_lr, 0.1, 0, 1.999,
-                "GibbsNAS: learning rate eta_a of alpha's mean step -eta_a H_a b (H_a: dense BFGS; the paper's 0.1)")
+                "GibbsNAS: learning rate eta_a of alpha's mean step -eta_a H_a b (H_a: dense BFGS; the paper's initial 0.1)")
+          .choice("gibbs.arch_lr_schedule", &O::arch_lr_schedule, "cosine", {"cosine", "constant"},
+                  "GibbsNAS: eta_a's schedule over the epochs: cosine like gibbs.weight_lr (down to gibbs.arch_lr x "
+                  "search.lr_min / search.lr), or constant (probnas before 2026-12-07; a checkpoint from then "
+                  "keeps it)")
           .real("gibbs.arch_noise", &O::arch_noise, 1e-6, 0, 1e6, "GibbsNAS: tau_a, alpha's noise covariance is tau_a H")
           .real("gibbs.arch_max_inverse_curvature", &O::arch_max_inverse_curvature, 0, 0, 1e12,
                 "GibbsNAS: eigenvalues of H_a are capped at this (0: at alpha's prior variance 1 / "
@@ -57,7 +61,8 @@ MethodEntry gibbsnas_method_entry() {
                                "GibbsNAS (Xue et al., AAAI 2021): Gibbs sampling of the weights and alpha from "
                                "quasi-Newton Gaussians",
                                {"nb201", "darts"}, gibbs_section());
-  e.variant_keys = {"gibbs.order"};
+  e.variant_keys = {"gibbs.order", "gibbs.arch_lr_schedule"};
+  e.variant_absent = {{"gibbs.arch_lr_schedule", "constant"}};  // what runs before the option did
   e.make = [](const MethodBuild& b) -> std::unique_ptr<SearchMethod> {
     // The Adam options of alpha are unused by the sampler; its decay keeps DARTS's default.
     GradientMethodOptions o = gradient_method_options(b, 1e-3);

@@ -8,7 +8,9 @@
 // where b is the gradient of the negative log joint U, the batch's mean cross entropy plus the
 // Gaussian prior's decay/2 ||x||^2 (both decays 1e-4, the paper's), b_w on the weight split's batch
 // with alpha fixed and b_a on the architecture split's batch (search.arch_batch_size, the paper's
-// 2048) with omega fixed. eta is the paper's learning rate (0.1 for both, eta_w on a cosine decay).
+// 2048) with omega fixed. eta is the paper's initial learning rate (0.1 for both), decaying on a cosine
+// over the epochs (gibbs.arch_lr_schedule = constant keeps eta_a at 0.1, as probnas did before
+// 2026-12-07; chosen on validation accuracy, docs/methods/gibbsnas.md).
 //
 // H_w is L-BFGS (gibbs.history pairs) whose initial matrix is the inverse of the weights' diagonal
 // Hessian, (h + decay + mu)^-1, with h the running average of Monte-Carlo estimates of the Gauss-Newton
@@ -45,7 +47,8 @@ struct GibbsOptions {
   bool sample_weights = true;
   bool sample_arch = true;
   double weight_lr = 0.1;            // eta_w at the schedule's start (order 2; the paper's)
-  double arch_lr = 0.1;              // eta_a (the paper's)
+  double arch_lr = 0.1;              // eta_a at the schedule's start (the paper's)
+  std::string arch_lr_schedule = "cosine";  // like eta_w, or "constant" (gibbs.arch_lr_schedule)
   double weight_prior_decay = 1e-4;  // sigma_w^-2 of omega's Gaussian prior (the paper's)
   double arch_prior_decay = 1e-4;    // sigma_a^-2 of alpha's Gaussian prior (the paper's)
   double weight_noise = 1e-4;        // tau_w
@@ -91,6 +94,8 @@ class GibbsNas : public SoftmaxMethod {
   const BfgsInverseHessian& arch_inverse_hessian() const { return arch_h_; }
   const LbfgsInverseHessian& weight_inverse_hessian() const { return weight_h_; }
   const DiagonalCurvature& weight_curvature() const { return weight_c_; }
+  // eta_a of the current epoch (gibbs.arch_lr_schedule; metrics.jsonl's arch_lr).
+  double arch_eta() const { return arch_eta_; }
   // The noise key of step `step`'s `what` ("weights" or "arch"): a function of (seed, step) alone.
   RngKey noise_key(const StepContext& ctx, const char* what) const;
 
@@ -110,6 +115,7 @@ class GibbsNas : public SoftmaxMethod {
   LbfgsInverseHessian weight_h_;
   DiagonalCurvature weight_c_;
   double weight_eta_ = 0;
+  double arch_eta_ = 0;  // eta_a of the current epoch (gibbs.arch_lr_schedule)
 };
 
 }  // namespace probnas
