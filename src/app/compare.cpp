@@ -103,7 +103,8 @@ SearchData read_search(const std::string& dir) {
     for (const auto& key : entry->variant_keys) {
       auto it = config.find(key);
       std::string value = it != config.end() ? it->second : "";
-      if (it == config.end())  // a folder older than the key: what runs did before it existed, if known
+      // A folder older than the key (it has a config.ini without it): what runs did before it existed.
+      if (it == config.end() && !config.empty())
         if (const auto old = entry->variant_absent.find(key); old != entry->variant_absent.end()) value = old->second;
       if (!value.empty()) s.variant += (s.variant.empty() ? "" : " ") + key + "=" + value;
     }

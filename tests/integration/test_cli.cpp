@@ -237,6 +237,11 @@ TEST_P(CliGibbs, SearchesAndReportsAlphasPosteriorSpread) {
   ASSERT_EQ(m.size(), 2u);
   EXPECT_TRUE(m[1].contains("arch_variance_mean"));
   EXPECT_GT(m[1]["arch_variance_mean"].get<double>(), 0.0);
+  // alpha's learning rate on today's default cosine: the paper's 0.1 in the first epoch, lower in the second.
+  EXPECT_EQ(report["arch_lr_schedule"], "cosine");
+  ASSERT_TRUE(m[0].contains("arch_lr") && m[1].contains("arch_lr"));
+  EXPECT_DOUBLE_EQ(m[0]["arch_lr"].get<double>(), 0.1);
+  EXPECT_LT(m[1]["arch_lr"].get<double>(), 0.06);
   EXPECT_EQ(m[1].contains("weight_inverse_curvature_mean"), order == 2);
 }
 

@@ -184,23 +184,33 @@ TEST(CompareParamFree, SharesOfKnownGenotypes) {
 
 // Variants: a key the registry entry names is read from config.ini; one absent there (a folder older
 // than the option) takes the value runs had before it existed (GibbsNAS: a constant alpha rate), so
-// old and new folders of one variant group together and other values stay apart.
+// old and new folders of one variant share a summary line and other values get their own. A folder
+// without any config.ini has no variant to tell.
 TEST(CompareVariants, AKeyMissingFromAnOldFolderTakesTheValueRunsHadBeforeIt) {
   test::TempDir tmp;
-  const std::string old_order2 = tmp.path() + "/g-old", old_order1 = tmp.path() + "/g1-old",
-                    cosine = tmp.path() + "/g1-cos";
-  for (const auto& dir : {old_order2, old_order1, cosine})
+  const std::string no_keys = tmp.path() + "/g-old", old_order1 = tmp.path() + "/g1-old",
+                    constant = tmp.path() + "/g1-constant", cosine = tmp.path() + "/g1-cos",
+                    no_config = tmp.path() + "/g-no-config";
+  for (const auto& dir : {no_keys, old_order1, constant, cosine, no_config})
     make_search(dir, "nb201", "gibbsnas", 0, kDrnasCell, 0.5, 10.0, 640, 1, 1);
   auto append = [](const std::string& dir, const std::string& text) {
     std::ofstream(dir + "/config.ini", std::ios::app) << text;
   };
   append(old_order1, "\n[gibbs]\norder = 1\n");
+  append(constant, "\n[gibbs]\norder = 1\narch_lr_schedule = constant\n");
   append(cosine, "\n[gibbs]\norder = 1\narch_lr_schedule = cosine\n");
-  const auto rows = compare_runs({old_order2, old_order1, cosine}, "");
+  fs::remove(no_config + "/config.ini");
+  const auto rows = compare_runs({no_keys, old_order1, constant, cosine, no_config}, "");
   // gibbs.order has no value for folders without it (it is in every GibbsNAS config.ini probnas wrote).
-  EXPECT_EQ(row_of(rows, old_order2).variant, "gibbs.arch_lr_schedule=constant");
+  EXPECT_EQ(row_of(rows, no_keys).variant, "gibbs.arch_lr_schedule=constant");
   EXPECT_EQ(row_of(rows, old_order1).variant, "gibbs.order=1 gibbs.arch_lr_schedule=constant");
+  EXPECT_EQ(row_of(rows, constant).variant, "gibbs.order=1 gibbs.arch_lr_schedule=constant");
   EXPECT_EQ(row_of(rows, cosine).variant, "gibbs.order=1 gibbs.arch_lr_schedule=cosine");
+  EXPECT_EQ(row_of(rows, no_config).variant, "");
+  const std::string text = compare_table_text(rows);
+  EXPECT_NE(text.find("gibbsnas [gibbs.order=1 gibbs.arch_lr_schedule=constant] nb201 cifar10, 2 runs"),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(CompareFixture, RowsHoldTheSearchTrainAndBenchmarkValues) {

@@ -12,6 +12,7 @@
 #include "probnas/method/gdas/gdas.h"
 #include "probnas/method/gibbsnas/gibbsnas.h"
 #include "probnas/optim/optimizers.h"
+#include "test_support.h"
 
 namespace probnas {
 namespace {
@@ -311,47 +312,60 @@ TEST(Gibbs, SamplingClipHoldsTheWeightNoiseToItsShareOfTheMeanStep) {
   EXPECT_GT(gibbs_noise_over_mean_step(0.0), 100.0);  // unclipped: sqrt(1e3 H) against eta H b
 }
 
-// gibbs.arch_lr_schedule: alpha's first mean step (H_a = I before any pair, no noise) is eta_a b. From the
-// same start in the last of 4 epochs, the cosine schedule's step is the constant one's scaled by
-// cosine_lr(0.1, 0.1 lr_min / lr, 3, 4) / 0.1 on every coordinate; in the first epoch both are 0.1 b.
-std::vector<double> gibbs_arch_step_ratio(int64_t epoch) {
+// gibbs.arch_lr_schedule: alpha's first step from H_a = I (before any pair) is -eta_a b plus, when alpha is
+// sampled, sqrt(eta_a (2 - eta_a) tau_a) z. From the same start in the last of 4 epochs, the cosine's mean
+// step is the constant's scaled by r = cosine_lr(0.2, 0.2 lr_min / lr, 3, 4) / 0.2 on every coordinate, and
+// its noise (sampled minus mean-only step, the same z) by sqrt(r (2 - 0.2 r) / (2 - 0.2)); in the first
+// epoch both are the constant's. (arch_lr 0.2 differs from gibbs.weight_lr, whose rate it must not take.)
+struct ArchSteps {
+  double mean_min, mean_max, count, noise;  // cosine / constant: per-coordinate mean steps, noise norms
+};
+
+ArchSteps gibbs_arch_step_ratio(int64_t epoch) {
   auto p = make_problem();
-  torch::Tensor step[2];
-  for (int variant = 0; variant < 2; ++variant) {
-    auto net = tiny_net(0);
-    GibbsOptions g;
-    g.order = 1;
-    g.sample_arch = false;
-    g.arch_lr_schedule = variant == 0 ? "constant" : "cosine";
-    GibbsNas m(net, fast_options(), g, RngKey(3));
-    m.begin_epoch(epoch, 4);
-    const auto o = fast_options();
-    EXPECT_NEAR(m.arch_eta(), variant == 0 ? 0.1 : cosine_lr(0.1, 0.1 * o.lr_min / o.weights.lr, epoch, 4), 1e-12);
-    const auto before = m.arch_parameters().front().detach().clone();
-    StepMetrics metrics;
-    run_steps(m, p, 0, 1, metrics);
-    step[variant] = (m.arch_parameters().front().detach() - before).to(torch::kFloat64);
-  }
-  const auto big = step[0].abs() > 1e-2 * step[0].abs().max();
-  const auto r = (step[1] / step[0]).masked_select(big);
-  return {r.min().item<double>(), r.max().item<double>(), static_cast<double>(r.numel())};
+  torch::Tensor step[2][2];  // [schedule][sampled]
+  const auto o = fast_options();
+  for (int variant = 0; variant < 2; ++variant)
+    for (int sampled = 0; sampled < 2; ++sampled) {
+      auto net = tiny_net(0);
+      GibbsOptions g;
+      g.order = 1;
+      g.arch_lr = 0.2;
+      g.sample_arch = sampled == 1;
+      g.arch_noise = 1e-3;
+      g.arch_lr_schedule = variant == 0 ? "constant" : "cosine";
+      GibbsNas m(net, o, g, RngKey(3));
+      m.begin_epoch(epoch, 4);
+      EXPECT_NEAR(m.arch_eta(), variant == 0 ? 0.2 : cosine_lr(0.2, 0.2 * o.lr_min / o.weights.lr, epoch, 4), 1e-12);
+      const auto before = m.arch_parameters().front().detach().clone();
+      StepMetrics metrics;
+      run_steps(m, p, 0, 1, metrics);
+      step[variant][sampled] = (m.arch_parameters().front().detach() - before).to(torch::kFloat64);
+    }
+  const auto big = step[0][0].abs() > 1e-2 * step[0][0].abs().max();
+  const auto r = (step[1][0] / step[0][0]).masked_select(big);
+  const double noise = (step[1][1] - step[1][0]).norm().item<double>() / (step[0][1] - step[0][0]).norm().item<double>();
+  return {r.min().item<double>(), r.max().item<double>(), static_cast<double>(r.numel()), noise};
 }
 
-TEST(Gibbs, CosineArchScheduleScalesAlphasStepByTheEpochsRate) {
+TEST(Gibbs, CosineArchScheduleScalesAlphasStepAndNoiseByTheEpochsRate) {
   const auto o = fast_options();
-  const double expected = cosine_lr(0.1, 0.1 * o.lr_min / o.weights.lr, 3, 4) / 0.1;
-  ASSERT_LT(expected, 0.2);
+  const double r = cosine_lr(0.2, 0.2 * o.lr_min / o.weights.lr, 3, 4) / 0.2;
+  ASSERT_LT(r, 0.2);
   const auto last = gibbs_arch_step_ratio(3);
-  EXPECT_GT(last[2], 10);
-  EXPECT_NEAR(last[0], expected, 1e-3);
-  EXPECT_NEAR(last[1], expected, 1e-3);
+  EXPECT_GT(last.count, 10);
+  EXPECT_NEAR(last.mean_min, r, 1e-3);
+  EXPECT_NEAR(last.mean_max, r, 1e-3);
+  EXPECT_NEAR(last.noise, std::sqrt(r * (2 - 0.2 * r) / (2 - 0.2)), 1e-3);
   const auto first = gibbs_arch_step_ratio(0);
-  EXPECT_NEAR(first[0], 1.0, 1e-6);
-  EXPECT_NEAR(first[1], 1.0, 1e-6);
+  EXPECT_NEAR(first.mean_min, 1.0, 1e-6);
+  EXPECT_NEAR(first.mean_max, 1.0, 1e-6);
+  EXPECT_NEAR(first.noise, 1.0, 1e-6);
 }
 
 // A checkpoint written before gibbs.arch_lr_schedule existed (no arch_lr_schedule attribute in its gibbs
-// group) ran alpha at a constant rate: it goes on so, while today's checkpoint keeps its cosine.
+// group) ran alpha at a constant rate: it is refused, naming the option, rather than continued under a
+// config.ini that would say otherwise; today's checkpoint resumes with its schedule, and only with it.
 void copy_state_without(const ckpt::State& from, ckpt::State& to, const std::string& attr) {
   for (const auto& [name, value] : from.attrs())
     if (name != attr) to.set_attr(name, value);
@@ -363,7 +377,7 @@ void copy_state_without(const ckpt::State& from, ckpt::State& to, const std::str
   for (const auto& [name, g] : from.groups()) copy_state_without(g, to.group(name), attr);
 }
 
-TEST(Gibbs, ACheckpointFromBeforeTheScheduleKeepsAlphasRateConstant) {
+TEST(Gibbs, ACheckpointFromBeforeTheScheduleIsRefusedNamingTheOption) {
   auto p = make_problem();
   GibbsOptions g;
   g.order = 1;
@@ -376,14 +390,21 @@ TEST(Gibbs, ACheckpointFromBeforeTheScheduleKeepsAlphasRateConstant) {
   a.save(today.group("method"), today.group("optim"));
   ASSERT_TRUE(today.group("method").group("gibbs").has_attr("arch_lr_schedule"));
   copy_state_without(today, before, "arch_lr_schedule");
-  const double cosine = cosine_lr(0.1, 0.1 * fast_options().lr_min / fast_options().weights.lr, 3, 4);
-  GibbsNas resumed(tiny_net(0), fast_options(), g, RngKey(3)), old(tiny_net(0), fast_options(), g, RngKey(3));
+  GibbsNas resumed(tiny_net(0), fast_options(), g, RngKey(3));
   resumed.load(today.group("method"), today.group("optim"));
   resumed.begin_epoch(3, 4);
-  EXPECT_NEAR(resumed.arch_eta(), cosine, 1e-12);
-  old.load(before.group("method"), before.group("optim"));
-  old.begin_epoch(3, 4);
-  EXPECT_EQ(old.arch_eta(), 0.1);
+  EXPECT_NEAR(resumed.arch_eta(), cosine_lr(0.1, 0.1 * fast_options().lr_min / fast_options().weights.lr, 3, 4),
+              1e-12);
+  GibbsNas old(tiny_net(0), fast_options(), g, RngKey(3));
+  EXPECT_NE(test::error_of([&] { old.load(before.group("method"), before.group("optim")); })
+                .find("before gibbs.arch_lr_schedule"),
+            std::string::npos);
+  GibbsOptions constant = g;
+  constant.arch_lr_schedule = "constant";
+  GibbsNas other(tiny_net(0), fast_options(), constant, RngKey(3));
+  EXPECT_NE(test::error_of([&] { other.load(today.group("method"), today.group("optim")); })
+                .find("arch_lr_schedule = cosine, this run has gibbs.arch_lr_schedule = constant"),
+            std::string::npos);
 }
 
 TEST(Gibbs, UnknownArchScheduleIsRefused) {

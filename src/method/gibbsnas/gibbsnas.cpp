@@ -226,8 +226,16 @@ void GibbsNas::load(const ckpt::State& method, const ckpt::State& optim) {
   PROBNAS_CHECK(method.has_group("gibbs"), "checkpoint: ", method.path(), " has no gibbs group (not a GibbsNAS search)");
   const auto& g = method.group("gibbs");
   // A checkpoint without the attribute was written before gibbs.arch_lr_schedule existed, when alpha's
-  // rate was constant: the search goes on as it began (begin_epoch, after load, applies it).
-  gibbs_.arch_lr_schedule = g.has_attr("arch_lr_schedule") ? g.attr_text("arch_lr_schedule") : "constant";
+  // rate was constant. Going on with it would leave the run folder's config.ini (today's cosine) wrong
+  // about the search, so it is refused, as the order-2 checkpoints from before L-BFGS are.
+  PROBNAS_CHECK(g.has_attr("arch_lr_schedule"), "checkpoint: ", g.path(), " has no arch_lr_schedule attribute: it "
+                "was written by a probnas from before gibbs.arch_lr_schedule (2026-12-07), whose alpha learning rate "
+                "was constant; start this search again in a new run.dir (--gibbs.arch_lr_schedule constant gives "
+                "the old rate)");
+  const std::string schedule = g.attr_text("arch_lr_schedule");
+  PROBNAS_CHECK(schedule == gibbs_.arch_lr_schedule, "checkpoint: ", g.path(), " has arch_lr_schedule = ", schedule,
+                ", this run has gibbs.arch_lr_schedule = ", gibbs_.arch_lr_schedule,
+                ": resume with the checkpoint's schedule or start a new run.dir");
   arch_h_.load(g.group("arch_inverse_hessian"));
   if (gibbs_.order == 2) {
     PROBNAS_CHECK(g.has_group("weight_lbfgs"), "checkpoint: ", g.path(), " has no weight_lbfgs group: it was "
@@ -260,6 +268,7 @@ std::string GibbsNas::report_json() const {
   j["order"] = gibbs_.order;
   j["sample_weights"] = gibbs_.sample_weights;
   j["sample_arch"] = gibbs_.sample_arch;
+  j["arch_lr_schedule"] = gibbs_.arch_lr_schedule;
   auto& groups = j["alpha_std"];
   const auto& shape = net_->arch_shape();
   int64_t offset = 0;

@@ -43,8 +43,7 @@ const OptionBinding<GibbsOptions>& gibbs_section() {
                 "GibbsNAS: learning rate eta_a of alpha's mean step -eta_a H_a b (H_a: dense BFGS; the paper's initial 0.1)")
           .choice("gibbs.arch_lr_schedule", &O::arch_lr_schedule, "cosine", {"cosine", "constant"},
                   "GibbsNAS: eta_a's schedule over the epochs: cosine like gibbs.weight_lr (down to gibbs.arch_lr x "
-                  "search.lr_min / search.lr), or constant (probnas before 2026-12-07; a checkpoint from then "
-                  "keeps it)")
+                  "search.lr_min / search.lr), or constant (probnas before 2026-12-07)")
           .real("gibbs.arch_noise", &O::arch_noise, 1e-6, 0, 1e6, "GibbsNAS: tau_a, alpha's noise covariance is tau_a H")
           .real("gibbs.arch_max_inverse_curvature", &O::arch_max_inverse_curvature, 0, 0, 1e12,
                 "GibbsNAS: eigenvalues of H_a are capped at this (0: at alpha's prior variance 1 / "
