@@ -98,15 +98,15 @@ GibbsNas::GibbsNas(std::shared_ptr<Supernet> net, GradientMethodOptions options,
 
 void GibbsNas::begin_epoch(int64_t epoch, int64_t epochs) {
   GradientMethod::begin_epoch(epoch, epochs);
-  // The weights' learning rate decays on a cosine from gibbs.weight_lr, to search.lr_min scaled alike.
+  // A rate decays on a cosine from its start to search.lr_min scaled alike. The weights' always does;
+  // alpha's too, unless constant (the paper gives both as initial rates; its decay policy is in the
+  // supplement we do not have).
   const double lr = options_.weights.lr;
-  const double floor = lr > 0 ? gibbs_.weight_lr * options_.lr_min / lr : 0.0;
-  weight_eta_ = cosine_lr(gibbs_.weight_lr, floor, epoch, epochs);
-  // alpha's: constant, or on the same cosine (the paper gives both as initial rates; its decay policy
-  // is in the supplement we do not have).
-  arch_eta_ = gibbs_.arch_lr_schedule == "cosine"
-                  ? cosine_lr(gibbs_.arch_lr, lr > 0 ? gibbs_.arch_lr * options_.lr_min / lr : 0.0, epoch, epochs)
-                  : gibbs_.arch_lr;
+  const auto decayed = [&](double start) {
+    return cosine_lr(start, lr > 0 ? start * options_.lr_min / lr : 0.0, epoch, epochs);
+  };
+  weight_eta_ = decayed(gibbs_.weight_lr);
+  arch_eta_ = gibbs_.arch_lr_schedule == "cosine" ? decayed(gibbs_.arch_lr) : gibbs_.arch_lr;
 }
 
 RngKey GibbsNas::noise_key(const StepContext& ctx, const char* what) const {

@@ -40,7 +40,8 @@ const OptionBinding<GibbsOptions>& gibbs_section() {
                    "GibbsNAS: a curvature pair for H (and D, order 2) every N steps, on the step's own batches (costs "
                    "one more gradient each)")
           .real("gibbs.arch_lr", &O::arch_lr, 0.1, 0, 1.999,
-                "GibbsNAS: learning rate eta_a of alpha's mean step -eta_a H_a b (H_a: dense BFGS; the paper's initial 0.1)")
+                "GibbsNAS: learning rate eta_a of alpha's mean step -eta_a H_a b (H_a: dense BFGS; the paper's initial "
+                "0.1)")
           .choice("gibbs.arch_lr_schedule", &O::arch_lr_schedule, "cosine", {"cosine", "constant"},
                   "GibbsNAS: eta_a's schedule over the epochs: cosine like gibbs.weight_lr (down to gibbs.arch_lr x "
                   "search.lr_min / search.lr), or constant (probnas before 2026-12-07)")

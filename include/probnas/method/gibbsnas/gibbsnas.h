@@ -9,7 +9,7 @@
 // Gaussian prior's decay/2 ||x||^2 (both decays 1e-4, the paper's), b_w on the weight split's batch
 // with alpha fixed and b_a on the architecture split's batch (search.arch_batch_size, the paper's
 // 2048) with omega fixed. eta is the paper's initial learning rate (0.1 for both), decaying on a cosine
-// over the epochs (gibbs.arch_lr_schedule = constant keeps eta_a at 0.1, as probnas did before
+// over the epochs (gibbs.arch_lr_schedule = constant keeps eta_a at gibbs.arch_lr, as probnas did before
 // 2026-12-07; chosen on validation accuracy, docs/methods/gibbsnas.md).
 //
 // H_w is L-BFGS (gibbs.history pairs) whose initial matrix is the inverse of the weights' diagonal
