@@ -33,6 +33,7 @@ for order in 1 2; do
   grep -q "gibbsnas \[gibbs.order=$order gibbs.arch_lr_schedule=cosine\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of order $order"; }
 done
 grep -q "darts \[darts.order=1\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of darts"; }
+grep -q "parsec \[parsec.arch_lr=0.03\] nb201 synthetic, 2 runs" "$table" || { cat "$table"; fail "no summary of parsec at its default rate of pi"; }
 grep -q "param-free .* ± " "$table" || { cat "$table"; fail "no parameter-free share in the summary"; }
 
 # Started again: every search is found finished, nothing is redone, the same table comes out.

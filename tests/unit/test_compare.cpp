@@ -213,6 +213,24 @@ TEST(CompareVariants, AKeyMissingFromAnOldFolderTakesTheValueRunsHadBeforeIt) {
       << text;
 }
 
+// PARSEC's searches with other learning rates of pi (the default moved from 3e-3 to 3e-2 on
+// 2026-12-08) are variants of their own, so that a folder of either rate never joins the other's
+// mean; every PARSEC config.ini probnas wrote holds the key.
+TEST(CompareVariants, ParsecSearchesWithOtherRatesOfPiAreToldApart) {
+  test::TempDir tmp;
+  const std::string slow0 = tmp.path() + "/p-slow0", slow1 = tmp.path() + "/p-slow1", fast = tmp.path() + "/p-fast";
+  for (const auto& dir : {slow0, slow1, fast}) make_search(dir, "nb201", "parsec", 0, kDrnasCell, 0.5, 10.0, 640, 1, 1);
+  std::ofstream(slow0 + "/config.ini", std::ios::app) << "\n[parsec]\narch_lr = 0.003\n";
+  std::ofstream(slow1 + "/config.ini", std::ios::app) << "\n[parsec]\narch_lr = 0.003\n";
+  std::ofstream(fast + "/config.ini", std::ios::app) << "\n[parsec]\narch_lr = 0.01\n";
+  const auto rows = compare_runs({slow0, slow1, fast}, "");
+  EXPECT_EQ(row_of(rows, slow0).variant, "parsec.arch_lr=0.003");
+  EXPECT_EQ(row_of(rows, fast).variant, "parsec.arch_lr=0.01");
+  const std::string text = compare_table_text(rows);
+  EXPECT_NE(text.find("parsec [parsec.arch_lr=0.003] nb201 cifar10, 2 runs"), std::string::npos) << text;
+  EXPECT_EQ(text.find("3 runs"), std::string::npos) << text;  // the 1e-2 folder joined no mean
+}
+
 TEST_F(CompareFixture, RowsHoldTheSearchTrainAndBenchmarkValues) {
   const auto rows = compare_runs(all(), kTable);
   ASSERT_EQ(rows.size(), 7u);

@@ -25,7 +25,7 @@ struct ParsecOptions {
   SgdOptions weights;
   double lr_min = 0.001;
   double grad_clip = 5;
-  AdamOptions arch{3e-3, 0.9, 0.999, 1e-8, 0};  // Adam on the logits
+  AdamOptions arch{3e-2, 0.9, 0.999, 1e-8, 0};  // Adam on the logits (parsec.arch_lr's default)
   int64_t samples = 8;                            // K
   int64_t warmup_epochs = 0;
   // The warm-up of a checkpoint from before parsec.warmup_epochs (search.warmup_epochs as it was then).
